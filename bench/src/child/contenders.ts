@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto'
+import { createLockwork, type Lock } from '@lockwork/core'
+import { Redlock, type Lock as RedlockLock } from '@sesamecare-oss/redlock'
+import type { Redis } from 'ioredis'
+import pg from 'pg'
+import { Mutex } from 'redis-semaphore'
+import type { BackendName } from '../cli.js'
+import { postgresUrl } from '../services.js'
+import { TTL_MS } from '../suites/common.js'
+import { openPostgresBackend } from '../suites/postgres.js'
+import { connectRedis } from '../suites/redis.js'
+import type { RunConfig, Target } from '../targets.js'
+import type { ContenderInfo } from './protocol.js'
+
+/** How long a waiting contender may wait before the run is considered broken, in ms. */
+const WAIT_MS = 10_000
+
+/**
+ * One way to hand a key from process to process. `hold` takes a free key,
+ * `wait` blocks until the other process releases it, `release` frees it.
+ * A floor has no lock at all: `wait` resolves on the other side's message.
+ */
+export interface Contender extends ContenderInfo {
+  hold(key: string): Promise<void>
+  wait(key: string): Promise<void>
+  release(key: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** Resolvers of `wait` calls, by key, fired by a notification carrying the key. */
+class Wakeups {
+  readonly #waiting = new Map<string, () => void>()
+
+  /** A promise of the next notification for `key`. */
+  next(key: string): Promise<void> {
+    return new Promise((resolve) => this.#waiting.set(key, resolve))
+  }
+
+  /** Fires the waiter for `key`, if any. */
+  fire(key: string): void {
+    const wake = this.#waiting.get(key)
+    this.#waiting.delete(key)
+    wake?.()
+  }
+}
+
+/** Gives the process's one client of a backend (shared with the stampede, to spare connections). */
+export type TargetOf = (backend: BackendName) => Target
+
+/** A lockwork client as a contender: `acquire(key, { wait: '10s' })` and `lock.release()`. */
+function lockworkContender(info: ContenderInfo, target: Target, ownsTarget = false): Contender {
+  const held = new Map<string, Lock>()
+  const take = async (key: string) => {
+    held.set(key, await target.lw.acquire(key, { wait: WAIT_MS }))
+  }
+  return {
+    ...info,
+    hold: take,
+    wait: take,
+    async release(key) {
+      const lock = held.get(key)
+      held.delete(key)
+      if (!(await lock?.release())) throw new Error(`${info.name}: release of ${key} returned false`)
+    },
+    close: async () => {
+      if (ownsTarget) await target.close()
+    },
+  }
+}
+
+/** The Redis contenders: the pub/sub wake floor, a raw lock, lockwork, redis-semaphore and redlock. */
+async function redisContenders(config: RunConfig, targetOf: TargetOf): Promise<Contender[]> {
+  const [sub, pub, raw, semaphoreClient, redlockClient] = (await Promise.all([
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+  ])) as [Redis, Redis, Redis, Redis, Redis]
+  const channel = `bench-${config.runId}:wake`
+  const wakeups = new Wakeups()
+  sub.on('message', (_channel: string, key: string) => wakeups.fire(key))
+  await sub.subscribe(channel)
+  const releaseSha = String(
+    await raw.script(
+      'LOAD',
+      `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1 end return 0`,
+    ),
+  )
+  const rawOwners = new Map<string, string>()
+  const rawKey = (key: string) => `bench-${config.runId}:raw:${key}`
+  const tryRaw = async (key: string): Promise<boolean> => {
+    const owner = randomUUID()
+    if ((await raw.set(rawKey(key), owner, 'PX', TTL_MS, 'NX')) !== 'OK') return false
+    rawOwners.set(key, owner)
+    return true
+  }
+
+  const semaphores = new Map<string, Mutex>()
+  const redlock = new Redlock([redlockClient])
+  redlock.on('error', () => {})
+  const redlocks = new Map<string, RedlockLock>()
+  const lockKey = (key: string) => `bench-${config.runId}:peer:${key}`
+  const closeAll = async () => {
+    for (const client of [sub, pub, raw, semaphoreClient, redlockClient]) client.disconnect()
+  }
+
+  const floor: Contender = {
+    name: 'redis.pubsub',
+    backend: 'redis',
+    label: 'PUBLISH → subscriber (wake floor)',
+    role: 'floor',
+    hold: async () => {},
+    wait: (key) => wakeups.next(key),
+    async release(key) {
+      await pub.publish(channel, key)
+    },
+    close: async () => {},
+  }
+  const rawLock: Contender = {
+    name: 'redis.raw',
+    backend: 'redis',
+    label: 'raw SET NX PX + pub/sub wake',
+    role: 'raw-lock',
+    async hold(key) {
+      if (!(await tryRaw(key))) throw new Error(`redis.raw: ${key} is held`)
+    },
+    async wait(key) {
+      const deadline = performance.now() + WAIT_MS
+      while (performance.now() < deadline) {
+        // Listen before trying, so a release in between is not missed (the subscription is permanent).
+        const woken = wakeups.next(key)
+        if (await tryRaw(key)) return
+        await woken
+      }
+      throw new Error(`redis.raw: ${key} still held after ${WAIT_MS} ms`)
+    },
+    async release(key) {
+      const owner = rawOwners.get(key)
+      rawOwners.delete(key)
+      const freed = await raw.evalsha(releaseSha, 1, rawKey(key), String(owner), channel, key)
+      if (freed !== 1) throw new Error(`redis.raw: release of ${key} failed`)
+    },
+    close: async () => {},
+  }
+  const semaphore: Contender = {
+    name: 'redis.redis-semaphore',
+    backend: 'redis',
+    label: 'redis-semaphore Mutex (retryInterval 10 ms)',
+    role: 'peer',
+    hold: (key) => semaphore.wait(key),
+    async wait(key) {
+      const mutex = new Mutex(semaphoreClient, lockKey(key), {
+        lockTimeout: TTL_MS,
+        acquireTimeout: WAIT_MS,
+        retryInterval: 10,
+      })
+      await mutex.acquire()
+      semaphores.set(key, mutex)
+    },
+    async release(key) {
+      const mutex = semaphores.get(key)
+      semaphores.delete(key)
+      await mutex?.release()
+    },
+    close: async () => {},
+  }
+  const redlockContender: Contender = {
+    name: 'redis.redlock',
+    backend: 'redis',
+    label: 'redlock (default retry: 200 ± 100 ms)',
+    role: 'peer',
+    hold: (key) => redlockContender.wait(key),
+    async wait(key) {
+      redlocks.set(key, await redlock.acquire([lockKey(key)], TTL_MS))
+    },
+    async release(key) {
+      const lock = redlocks.get(key)
+      redlocks.delete(key)
+      await lock?.release()
+    },
+    close: closeAll,
+  }
+  const ours = lockworkContender(
+    { name: 'redis.lockwork', backend: 'redis', label: 'lockwork', role: 'ours' },
+    targetOf('redis'),
+  )
+  return [floor, rawLock, ours, semaphore, redlockContender]
+}
+
+/** The PostgreSQL contenders: the NOTIFY wake floor, a blocking advisory lock, and lockwork. */
+async function postgresContenders(config: RunConfig, targetOf: TargetOf): Promise<Contender[]> {
+  const listener = new pg.Client({ connectionString: postgresUrl })
+  const notifier = new pg.Client({ connectionString: postgresUrl })
+  const advisory = new pg.Client({ connectionString: postgresUrl })
+  for (const client of [listener, notifier, advisory]) {
+    client.on('error', () => {})
+    await client.connect()
+  }
+  const channel = `bench_${config.runId}`
+  const wakeups = new Wakeups()
+  listener.on('notification', (message) => wakeups.fire(message.payload ?? ''))
+  await listener.query(`LISTEN ${channel}`)
+  const lockId = (key: string) => [`bench-${config.runId}:${key}`]
+
+  const floor: Contender = {
+    name: 'postgres.notify',
+    backend: 'postgres',
+    label: 'NOTIFY → LISTEN (wake floor)',
+    role: 'floor',
+    hold: async () => {},
+    wait: (key) => wakeups.next(key),
+    async release(key) {
+      await notifier.query('SELECT pg_notify($1, $2)', [channel, key])
+    },
+    close: async () => {},
+  }
+  const blocking: Contender = {
+    name: 'postgres.advisory',
+    backend: 'postgres',
+    label: 'pg_advisory_lock (blocking) + unlock',
+    role: 'raw-lock',
+    hold: (key) => blocking.wait(key),
+    async wait(key) {
+      await advisory.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', lockId(key))
+    },
+    async release(key) {
+      const { rows } = await advisory.query<{ ok: boolean }>(
+        'SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok',
+        lockId(key),
+      )
+      if (rows[0]?.ok !== true) throw new Error(`postgres.advisory: unlock of ${key} failed`)
+    },
+    async close() {
+      await Promise.all([listener.end(), notifier.end(), advisory.end()])
+    },
+  }
+  const ours = lockworkContender(
+    { name: 'postgres.lockwork', backend: 'postgres', label: 'lockwork (durable)', role: 'ours' },
+    targetOf('postgres'),
+  )
+  const fastBackend = openPostgresBackend(config.runId, 'fast')
+  const fast = lockworkContender(
+    { name: 'postgres.lockwork-fast', backend: 'postgres', label: 'lockwork (fast)', role: 'ours' },
+    {
+      lw: createLockwork({ backend: fastBackend, prefix: `bench-${config.runId}:` }),
+      backend: fastBackend,
+      close: () => fastBackend.close(),
+    },
+    true,
+  )
+  return [floor, blocking, ours, fast]
+}
+
+/** Opens every contender of `backends` (memory has none: it is one process). */
+export async function openContenders(
+  config: RunConfig,
+  backends: readonly BackendName[],
+  targetOf: TargetOf,
+): Promise<Contender[]> {
+  const contenders: Contender[] = []
+  if (backends.includes('sqlite')) {
+    contenders.push(
+      lockworkContender(
+        { name: 'sqlite.lockwork', backend: 'sqlite', label: 'lockwork (polling, no wake-up)', role: 'ours' },
+        targetOf('sqlite'),
+      ),
+    )
+  }
+  if (backends.includes('redis')) contenders.push(...(await redisContenders(config, targetOf)))
+  if (backends.includes('postgres')) contenders.push(...(await postgresContenders(config, targetOf)))
+  return contenders
+}

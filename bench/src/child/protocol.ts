@@ -1,0 +1,64 @@
+import type { BackendName } from '../cli.js'
+import type { RunConfig } from '../targets.js'
+
+/** The stampede strategies: lockwork's `cached`, a naive read-through, and a lock around the read-through. */
+export type StrategyName = 'cached' | 'naive' | 'lock-reget'
+
+/** What the parent asks a child process to do. */
+export type Command =
+  | {
+      readonly id: number
+      readonly op: 'init'
+      readonly config: RunConfig
+      readonly backends: readonly BackendName[]
+    }
+  | {
+      readonly id: number
+      readonly op: 'hold' | 'wait' | 'release'
+      readonly contender: string
+      readonly key: string
+    }
+  | {
+      readonly id: number
+      readonly op: 'stampede'
+      readonly backend: BackendName
+      readonly strategy: StrategyName
+      readonly key: string
+      readonly callers: number
+      readonly computeMs: number
+      /** When every caller starts, in absolute µs. */
+      readonly startAtUs: number
+    }
+  | { readonly id: number; readonly op: 'close' }
+
+/** What a stampede run in one process measured. */
+export interface StampedeOutcome {
+  /** How many times this process ran the computation. */
+  readonly computations: number
+  /** Each caller's latency from its call to its value, in ms. */
+  readonly latenciesMs: readonly number[]
+}
+
+/** A child's answer. `started` comes first for `wait` (the acquire has been called); `done` ends every command. */
+export type Reply =
+  | { readonly id: number; readonly kind: 'started' }
+  | {
+      readonly id: number
+      readonly kind: 'done'
+      /** `hold`/`wait`: when the lock was ours; `release`: just before the release was sent (absolute µs). */
+      readonly atUs?: number
+      /** Contender ids opened by `init`. */
+      readonly contenders?: readonly ContenderInfo[]
+      readonly stampede?: StampedeOutcome
+    }
+  | { readonly id: number; readonly kind: 'error'; readonly message: string }
+
+/** A hand-off contender as the parent sees it. */
+export interface ContenderInfo {
+  /** `<backend>.<id>`, e.g. `redis.lockwork`. */
+  readonly name: string
+  readonly backend: BackendName
+  readonly label: string
+  /** `floor`: the raw wake-up (a notification, no lock); `raw-lock`: a hand-rolled lock; else ours or a peer. */
+  readonly role: 'floor' | 'raw-lock' | 'ours' | 'peer'
+}

@@ -1,0 +1,79 @@
+import type { BackendName } from './cli.js'
+import type { PairFigures } from './pairs.js'
+import { fmt, ratio } from './report.js'
+import type { Goal, Results } from './results.js'
+
+/** Throughput goals: our public API over the floor (`minRatio`), or an absolute rate (memory). */
+const PAIR_GOALS: readonly {
+  backend: BackendName
+  ours: string
+  minRatio?: number
+  minRate?: number
+  target: string
+}[] = [
+  { backend: 'redis', ours: 'lockwork', minRatio: 0.95, target: '≥ 0.95× raw SET NX PX + EVALSHA' },
+  { backend: 'postgres', ours: 'lockwork-durable', minRatio: 0.9, target: '≥ 0.9× advisory lock (durable)' },
+  { backend: 'postgres', ours: 'lockwork-fast', minRatio: 0.9, target: '≥ 0.9× advisory lock (fast)' },
+  { backend: 'sqlite', ours: 'lockwork', minRatio: 0.8, target: '≥ 0.8× raw WAL upsert+delete' },
+  { backend: 'memory', ours: 'lockwork', minRate: 200_000, target: '≥ 200,000 pairs/s' },
+]
+
+/** Stampede goals for `lw.cached`. */
+const STAMPEDE_P50_MS = 230
+const STAMPEDE_P99_MS = 300
+/** Hand-off goal on Redis: p50 at most this many times the pub/sub wake floor's. */
+const HANDOFF_MAX_RATIO = 1.2
+
+/** Evaluates every goal of issue 7 against the results. */
+export function evaluateGoals(results: Results): Goal[] {
+  const goals: Goal[] = []
+  for (const goal of PAIR_GOALS) {
+    const figures: PairFigures[] | undefined = results.uncontended[goal.backend]
+    const ours = figures?.find((f) => f.id === goal.ours)
+    const id = `uncontended ${goal.ours}`
+    if (ours === undefined) {
+      if (results.uncontended[goal.backend] !== undefined)
+        goals.push({ id, backend: goal.backend, target: goal.target, measured: '–', met: undefined })
+      continue
+    }
+    if (goal.minRatio !== undefined) {
+      goals.push({
+        id,
+        backend: goal.backend,
+        target: goal.target,
+        measured: ratio(ours.ratio),
+        met: ours.ratio >= goal.minRatio,
+      })
+    } else if (goal.minRate !== undefined) {
+      goals.push({
+        id,
+        backend: goal.backend,
+        target: goal.target,
+        measured: `${fmt(ours.pairsPerSec)} pairs/s`,
+        met: ours.pairsPerSec >= goal.minRate,
+      })
+    }
+  }
+  const redisHandoff = results.handoff.find((f) => f.backend === 'redis' && f.role === 'ours')
+  if (redisHandoff) {
+    goals.push({
+      id: 'hand-off p50',
+      backend: 'redis',
+      target: `≤ ${HANDOFF_MAX_RATIO}× pub/sub wake floor`,
+      measured: `${ratio(redisHandoff.ratioToFloor)} (${fmt(redisHandoff.latencyUs.p50)} µs)`,
+      met: redisHandoff.ratioToFloor <= HANDOFF_MAX_RATIO,
+    })
+  }
+  for (const f of results.stampede) {
+    if (f.strategy !== 'cached') continue
+    const maxComputations = Math.max(...f.computations)
+    goals.push({
+      id: 'stampede lw.cached',
+      backend: f.backend,
+      target: `1 computation, p50 ≤ ${STAMPEDE_P50_MS} ms, p99 ≤ ${STAMPEDE_P99_MS} ms`,
+      measured: `${f.computations.join(', ')} computation(s); p50 ${fmt(f.latencyMs.p50)} ms, p99 ${fmt(f.latencyMs.p99)} ms`,
+      met: maxComputations === 1 && f.latencyMs.p50 <= STAMPEDE_P50_MS && f.latencyMs.p99 <= STAMPEDE_P99_MS,
+    })
+  }
+  return goals
+}

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto'
+import { createLockwork } from '@lockwork/core'
+import { createRedisBackend } from '@lockwork/redis'
+import { Redlock } from '@sesamecare-oss/redlock'
+import { Redis } from 'ioredis'
+import { Mutex } from 'redis-semaphore'
+import type { BackendSuite, PairVariant } from '../pairs.js'
+import { redisUrl } from '../services.js'
+import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+
+/** Compare-and-delete: the least a safe Redis release can do. */
+export const RAW_RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+/** Opens an ioredis connection to the benchmarked server and waits until it is ready. */
+export async function connectRedis(): Promise<Redis> {
+  const client = new Redis(redisUrl, { lazyConnect: true })
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+/** Deletes every key whose name contains `marker` (the run's unique prefix). */
+export async function deleteRedisKeys(client: Redis, marker: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `*${marker}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await client.unlink(...keys)
+  } while (cursor !== '0')
+}
+
+/**
+ * The Redis backend against the raw floor (`SET NX PX` + `EVALSHA`
+ * compare-and-delete on one ioredis connection) and the peers
+ * redis-semaphore (`Mutex`) and @sesamecare-oss/redlock (one client). Every
+ * variant has its own connection to the same server.
+ */
+export async function redisSuite(marker: string): Promise<BackendSuite> {
+  const clients = await Promise.all([connectRedis(), connectRedis(), connectRedis(), connectRedis()])
+  const [lwClient, rawClient, semaphoreClient, redlockClient] = clients as [Redis, Redis, Redis, Redis]
+  const backend = createRedisBackend({ client: lwClient })
+  const releaseSha = String(await rawClient.script('LOAD', RAW_RELEASE_LUA))
+  const redlock = new Redlock([redlockClient])
+  redlock.on('error', () => {})
+
+  const raw: PairVariant = {
+    id: 'raw',
+    label: 'raw SET NX PX + EVALSHA del',
+    role: 'floor',
+    async pair(key) {
+      const owner = randomUUID()
+      if ((await rawClient.set(key, owner, 'PX', TTL_MS, 'NX')) !== 'OK')
+        throw new Error(`raw: ${key} is held`)
+      if ((await rawClient.evalsha(releaseSha, 1, key, owner)) !== 1)
+        throw new Error(`raw: del of ${key} failed`)
+    },
+  }
+
+  const semaphore: PairVariant = {
+    id: 'redis-semaphore',
+    label: 'redis-semaphore Mutex',
+    role: 'peer',
+    async pair(key) {
+      const mutex = new Mutex(semaphoreClient, key, { lockTimeout: TTL_MS })
+      await mutex.acquire()
+      await mutex.release()
+    },
+  }
+
+  const redlockVariant: PairVariant = {
+    id: 'redlock',
+    label: '@sesamecare-oss/redlock',
+    role: 'peer',
+    async pair(key) {
+      const lock = await redlock.acquire([key], TTL_MS)
+      await lock.release()
+    },
+  }
+
+  return {
+    variants: [
+      lockworkVariant(createLockwork({ backend })),
+      bareVariant(backend),
+      raw,
+      semaphore,
+      redlockVariant,
+    ],
+    floorId: 'raw',
+    async close() {
+      await backend.close()
+      await deleteRedisKeys(rawClient, marker)
+      for (const client of clients) client.disconnect()
+    },
+  }
+}

@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLockwork } from '@lockwork/core'
+import { createSqliteBackend } from '@lockwork/sqlite'
+import Database from 'better-sqlite3'
+import type { BackendSuite, PairVariant } from '../pairs.js'
+import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+
+/** A temporary folder for the benchmark's SQLite files, removed by the returned function. */
+export function sqliteDirectory(): { readonly dir: string; readonly remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'lockwork-bench-'))
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
+ * The SQLite backend against the floor: a lease upsert and an owner-checked
+ * delete with better-sqlite3 on a WAL file, `synchronous = NORMAL` (the
+ * backend's default), each one statement, prepared once.
+ */
+export async function sqliteSuite(dir: string): Promise<BackendSuite> {
+  const backend = createSqliteBackend({ path: join(dir, 'lockwork.sqlite') })
+  const db = new Database(join(dir, 'raw.sqlite'), { timeout: 5 })
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec(`CREATE TABLE IF NOT EXISTS leases (
+    key TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID`)
+  const take = db.prepare(`INSERT INTO leases (key, owner, expires_at) VALUES (?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+    WHERE leases.expires_at <= ? RETURNING 1`)
+  const free = db.prepare('DELETE FROM leases WHERE key = ? AND owner = ?')
+
+  const raw: PairVariant = {
+    id: 'raw',
+    label: 'raw WAL upsert+delete',
+    role: 'floor',
+    async pair(key) {
+      const owner = randomUUID()
+      const now = Date.now()
+      if (take.get(key, owner, now + TTL_MS, now) === undefined) throw new Error(`raw: ${key} is held`)
+      if (free.run(key, owner).changes !== 1) throw new Error(`raw: delete of ${key} changed nothing`)
+    },
+  }
+
+  return {
+    variants: [lockworkVariant(createLockwork({ backend })), bareVariant(backend), raw],
+    floorId: 'raw',
+    async close() {
+      await backend.close()
+      db.close()
+    },
+  }
+}

@@ -1,0 +1,36 @@
+import { BackendError, createLockwork } from '@lockwork/core'
+import { owner, rejection, type SuiteContext } from './suite-context.js'
+
+/** close(), and failures that must surface as errors rather than as "not acquired". */
+export function lifecycleCases(t: SuiteContext): void {
+  const { describe, it, expect } = t
+
+  describe('lifecycle', () => {
+    it('close() is idempotent and any use after it is a BackendError', async () => {
+      const b = await t.newBackend()
+      const key = t.key('closed')
+      await b.close()
+      await b.close()
+      for (const call of [
+        () => b.acquire(key, owner(), 1_000),
+        () => b.extend(key, owner(), 1_000),
+        () => b.release(key, owner()),
+        () => b.peek(key),
+        () => b.getCached(key),
+        () => b.setCached(key, { value: 'v', computeMs: 0 }, 1_000),
+        () => b.deleteCached(key),
+      ]) {
+        expect(await rejection(call)).toBeInstanceOf(BackendError)
+      }
+    })
+
+    it('a failing backend surfaces as BackendError from acquire and tryAcquire, never as "not acquired"', async () => {
+      const b = await t.newBackend()
+      await b.close()
+      const lw = createLockwork({ backend: b })
+      expect(await rejection(lw.acquire('k'))).toBeInstanceOf(BackendError)
+      expect(await rejection(lw.tryAcquire('k'))).toBeInstanceOf(BackendError)
+      expect(await rejection(lw.withLock('k', () => 1))).toBeInstanceOf(BackendError)
+    })
+  })
+}

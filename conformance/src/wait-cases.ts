@@ -1,0 +1,140 @@
+import { LockBusyError, LockTimeoutError } from '@lockwork/core'
+import { countingBackend, delay, owner, rejection, type SuiteContext } from './suite-context.js'
+
+/** Waiting: the backend's wake-up when it has one, and the core's wait on top of any backend. */
+export function waitCases(t: SuiteContext): void {
+  const { describe, it, expect } = t
+
+  describe('waitForRelease', () => {
+    const itWake = (name: string, body: () => Promise<void>) =>
+      it(name, async () => {
+        if (!t.hasWaitForRelease()) return
+        await body()
+      })
+
+    itWake('resolves at once when the key is free', async () => {
+      const started = performance.now()
+      await t.backend().waitForRelease!(t.key('free'), 5_000)
+      expect(performance.now() - started).toBeLessThan(1_000)
+    })
+
+    itWake('resolves promptly when the holder releases from another instance', async () => {
+      const key = t.key('wake')
+      const holder = await t.newBackend()
+      const a = owner()
+      await holder.acquire(key, a, 20_000)
+      let releasedAt = 0
+      setTimeout(() => {
+        releasedAt = performance.now()
+        void holder.release(key, a)
+      }, 300)
+      await t.backend().waitForRelease!(key, 10_000)
+      const woke = performance.now()
+      expect(releasedAt).toBeGreaterThan(0)
+      expect(woke - releasedAt).toBeLessThan(1_000)
+    })
+
+    itWake('resolves at the timeout when the key is never released', async () => {
+      const key = t.key('timeout')
+      const a = owner()
+      await t.backend().acquire(key, a, 20_000)
+      const started = performance.now()
+      await t.backend().waitForRelease!(key, 400)
+      const waited = performance.now() - started
+      expect(waited).toBeGreaterThanOrEqual(350)
+      expect(waited).toBeLessThan(3_000)
+      await t.backend().release(key, a)
+    })
+
+    itWake('resolves promptly when its signal aborts', async () => {
+      const key = t.key('abort')
+      const a = owner()
+      await t.backend().acquire(key, a, 20_000)
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 200)
+      const started = performance.now()
+      await t.backend().waitForRelease!(key, 10_000, controller.signal)
+      expect(performance.now() - started).toBeLessThan(2_000)
+      await t.backend().release(key, a)
+    })
+  })
+
+  describe('waiting in the core', () => {
+    it('a waiter acquires soon after the holder releases', async () => {
+      const lw = t.lockwork()
+      const other = t.lockwork({ backend: await t.newBackend(), prefix: lw.prefix })
+      const held = await lw.acquire('k', { ttl: '20s' })
+      let releasedAt = 0
+      setTimeout(() => {
+        releasedAt = performance.now()
+        void held.release()
+      }, 300)
+      const next = await other.acquire('k', { wait: '10s' })
+      expect(performance.now() - releasedAt).toBeLessThan(1_500)
+      expect(next.fence).toBeGreaterThan(held.fence)
+      await next.release()
+    })
+
+    it('a waiter acquires once the holder abandons the lease and it expires', async () => {
+      const lw = t.lockwork()
+      const abandoned = await lw.acquire('k', { ttl: 300 })
+      const next = await lw.acquire('k', { wait: '10s' })
+      expect(next.fence).toBeGreaterThan(abandoned.fence)
+      await next.release()
+    })
+
+    it('gives up with LockTimeoutError when the key is never released', async () => {
+      const lw = t.lockwork()
+      const held = await lw.acquire('k', { ttl: '20s' })
+      const started = performance.now()
+      const error = await rejection(lw.acquire('k', { wait: 400 }))
+      const waited = performance.now() - started
+      expect(error).toBeInstanceOf(LockTimeoutError)
+      expect((error as LockTimeoutError).key).toBe('k')
+      expect(waited).toBeGreaterThanOrEqual(350)
+      expect(waited).toBeLessThan(3_000)
+      await held.release()
+    })
+
+    it('wait 0 on a held key fails at once with LockBusyError naming the key; tryAcquire gives null', async () => {
+      const lw = t.lockwork()
+      const held = await lw.acquire('busy', { ttl: '20s' })
+      const started = performance.now()
+      const error = await rejection(lw.acquire('busy', { wait: 0 }))
+      expect(error).toBeInstanceOf(LockBusyError)
+      expect((error as LockBusyError).key).toBe('busy')
+      expect((error as Error).message).toMatch('busy')
+      expect(await lw.tryAcquire('busy')).toBeNull()
+      expect(performance.now() - started).toBeLessThan(2_000)
+      await held.release()
+    })
+
+    it('is not reentrant: the same client acquiring a held key again is refused', async () => {
+      const lw = t.lockwork()
+      const held = await lw.acquire('k')
+      expect(await lw.tryAcquire('k')).toBeNull()
+      await held.release()
+    })
+
+    it('an abort signal cancels a pending wait promptly', async () => {
+      const lw = t.lockwork()
+      const held = await lw.acquire('k', { ttl: '20s' })
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(new Error('stop waiting')), 200)
+      const started = performance.now()
+      const error = await rejection(lw.acquire('k', { wait: '20s', signal: controller.signal }))
+      expect((error as Error).message).toBe('stop waiting')
+      expect(performance.now() - started).toBeLessThan(2_000)
+      await held.release()
+    })
+
+    it('an already-aborted signal rejects without touching the backend', async () => {
+      const counted = countingBackend(t.backend())
+      const lw = t.lockwork({ backend: counted.backend })
+      const error = await rejection(lw.acquire('k', { signal: AbortSignal.abort(new Error('too late')) }))
+      expect((error as Error).message).toBe('too late')
+      expect(counted.calls()).toBe(0)
+      await delay(0)
+    })
+  })
+}

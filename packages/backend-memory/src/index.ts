@@ -1,0 +1,3 @@
+export type { MemoryBackendOptions } from './memory-backend.js'
+export { createMemoryBackend, MemoryBackend } from './memory-backend.js'
+export { MemoryStore } from './memory-store.js'

@@ -1,0 +1,100 @@
+import {
+  type AcquireResult,
+  BackendError,
+  type CacheEntry,
+  type LockBackend,
+  type LockInfo,
+  type StoredCacheEntry,
+} from '@lockwork/core'
+import { MemoryStore } from './memory-store.js'
+
+/** Options of {@link createMemoryBackend}. */
+export interface MemoryBackendOptions {
+  /** The state to use; share one store between backends to have them see the same locks. Default: a new store. */
+  readonly store?: MemoryStore
+}
+
+/**
+ * The lock contract for one process, in memory. Locks are not shared with
+ * other processes: use `@lockwork/sqlite` for several processes on one
+ * machine, Redis or PostgreSQL for a fleet.
+ */
+export class MemoryBackend implements LockBackend {
+  readonly name = 'memory'
+  readonly #store: MemoryStore
+  #closed = false
+
+  constructor(options: MemoryBackendOptions = {}) {
+    this.#store = options.store ?? new MemoryStore()
+  }
+
+  async acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
+    this.#open()
+    const lease = this.#store.acquire(key, owner, ttlMs)
+    if (lease.acquired) return { acquired: true, fence: lease.fence, ttlMs }
+    const holder = this.#store.peek(key)
+    // The holder cannot vanish between the two synchronous calls above.
+    return { acquired: false, holder: holder ?? { owner: lease.owner, fence: lease.fence, remainingMs: 1 } }
+  }
+
+  async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#open()
+    return this.#store.extend(key, owner, ttlMs)
+  }
+
+  async release(key: string, owner: string): Promise<boolean> {
+    this.#open()
+    return this.#store.release(key, owner)
+  }
+
+  async peek(key: string): Promise<LockInfo | null> {
+    this.#open()
+    return this.#store.peek(key)
+  }
+
+  async getCached(key: string): Promise<StoredCacheEntry | undefined> {
+    this.#open()
+    return this.#store.getCached(key)
+  }
+
+  async setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
+    this.#open()
+    this.#store.setCached(key, entry, ttlMs)
+  }
+
+  async deleteCached(key: string): Promise<boolean> {
+    this.#open()
+    return this.#store.deleteCached(key)
+  }
+
+  /** Resolves on release of `key` (an in-process event), at its holder's expiry, at the timeout, or on abort. */
+  async waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    this.#open()
+    return new Promise<void>((resolve) => {
+      const holder = this.#store.peek(key)
+      if (holder === null || signal?.aborted) return resolve()
+      const done = () => {
+        clearTimeout(timer)
+        unsubscribe()
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const unsubscribe = this.#store.onRelease(key, done)
+      const timer = setTimeout(done, Math.min(timeoutMs, holder.remainingMs))
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+  }
+
+  #open(): void {
+    if (this.#closed) throw new BackendError(this.name, 'the backend is closed')
+  }
+}
+
+/** Creates an in-process backend; pass `store` to share state between several backends. */
+export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
+  return new MemoryBackend(options)
+}

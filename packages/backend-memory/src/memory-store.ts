@@ -1,0 +1,128 @@
+import NodeCache from 'node-cache'
+
+/** One lease as the memory store keeps it. */
+interface Lease {
+  readonly owner: string
+  readonly fence: number
+  expiresAt: number
+}
+
+/** A cache entry as the memory store keeps it. */
+interface CacheRecord {
+  readonly value: string
+  readonly computeMs: number
+}
+
+/**
+ * The state shared by every memory backend created over it: leases, the fence
+ * counter, the cache and the waiters. Pass one store to several
+ * `createMemoryBackend` calls to have them see the same locks (as separate
+ * "instances" in one process); by default each backend gets its own.
+ *
+ * Leases live in a `Map` with millisecond deadlines on `performance.now()`
+ * (monotonic, so wall-clock steps do not move them); the cache lives in
+ * node-cache without cloning. Fences come from one store-wide counter, so they
+ * strictly increase per key without keeping anything per key after release.
+ */
+export class MemoryStore {
+  readonly #leases = new Map<string, Lease>()
+  readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #cache = new NodeCache({ useClones: false, stdTTL: 0, checkperiod: 60 })
+  #fence = 0
+
+  /** Takes `key` if free or expired; idempotent for the same owner. */
+  acquire(key: string, owner: string, ttlMs: number): Lease & { acquired: boolean } {
+    const now = performance.now()
+    const current = this.#live(key, now)
+    if (current && current.owner !== owner) return { ...current, acquired: false }
+    if (current) return { ...current, acquired: true }
+    const lease: Lease = { owner, fence: ++this.#fence, expiresAt: now + ttlMs }
+    this.#leases.set(key, lease)
+    return { ...lease, acquired: true }
+  }
+
+  /** Resets the lease's expiry if `owner` holds it. */
+  extend(key: string, owner: string, ttlMs: number): boolean {
+    const now = performance.now()
+    const current = this.#live(key, now)
+    if (!current || current.owner !== owner) return false
+    current.expiresAt = now + ttlMs
+    return true
+  }
+
+  /** Frees the lease if `owner` holds it, and wakes the key's waiters. */
+  release(key: string, owner: string): boolean {
+    const current = this.#live(key, performance.now())
+    if (!current || current.owner !== owner) return false
+    this.#leases.delete(key)
+    this.#wake(key)
+    return true
+  }
+
+  /** The unexpired lease of `key`, with its remaining ms. */
+  peek(key: string): { owner: string; fence: number; remainingMs: number } | null {
+    const now = performance.now()
+    const current = this.#live(key, now)
+    if (!current) return null
+    return {
+      owner: current.owner,
+      fence: current.fence,
+      remainingMs: Math.max(1, Math.ceil(current.expiresAt - now)),
+    }
+  }
+
+  /** Registers `wake` to be called when `key` is released; returns the unsubscribe function. */
+  onRelease(key: string, wake: () => void): () => void {
+    let set = this.#waiters.get(key)
+    if (!set) {
+      set = new Set()
+      this.#waiters.set(key, set)
+    }
+    set.add(wake)
+    return () => {
+      const waiting = this.#waiters.get(key)
+      waiting?.delete(wake)
+      if (waiting?.size === 0) this.#waiters.delete(key)
+    }
+  }
+
+  /** A cache entry with its remaining ms, or undefined. */
+  getCached(key: string): (CacheRecord & { remainingMs: number }) | undefined {
+    const record = this.#cache.get<CacheRecord>(key)
+    const expiresAt = this.#cache.getTtl(key)
+    if (record === undefined || expiresAt === undefined) return undefined
+    const remainingMs = expiresAt === 0 ? Number.MAX_SAFE_INTEGER : expiresAt - Date.now()
+    if (remainingMs <= 0) {
+      this.#cache.del(key)
+      return undefined
+    }
+    return { value: record.value, computeMs: record.computeMs, remainingMs }
+  }
+
+  /** Writes a cache entry that expires after `ttlMs`. */
+  setCached(key: string, record: CacheRecord, ttlMs: number): void {
+    // node-cache takes seconds; fractions keep millisecond precision.
+    this.#cache.set<CacheRecord>(key, { value: record.value, computeMs: record.computeMs }, ttlMs / 1000)
+  }
+
+  /** Deletes a cache entry; returns whether one existed. */
+  deleteCached(key: string): boolean {
+    return this.#cache.del(key) > 0
+  }
+
+  /** The live lease of `key` at `now`, dropping it when expired. */
+  #live(key: string, now: number): Lease | undefined {
+    const lease = this.#leases.get(key)
+    if (lease && lease.expiresAt <= now) {
+      this.#leases.delete(key)
+      return undefined
+    }
+    return lease
+  }
+
+  #wake(key: string): void {
+    const waiting = this.#waiters.get(key)
+    if (!waiting) return
+    for (const wake of [...waiting]) wake()
+  }
+}

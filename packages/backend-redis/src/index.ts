@@ -1,0 +1,2 @@
+export type { RedisBackendOptions } from './redis-backend.js'
+export { createRedisBackend, DEFAULT_KEY_PREFIX, RedisBackend } from './redis-backend.js'

@@ -1,0 +1,110 @@
+/** The slice of an ioredis `Redis` or `Cluster` connection the subscriber uses. */
+export interface SubscriberConnection {
+  connect(): Promise<void>
+  subscribe(channel: string): Promise<unknown>
+  unsubscribe(channel: string): Promise<unknown>
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  disconnect(): void
+}
+
+interface Channel {
+  readonly listeners: Set<() => void>
+  /** Settles when the `SUBSCRIBE` has been acknowledged (or failed). */
+  readonly subscribed: Promise<unknown>
+}
+
+/**
+ * Wake-on-release over Redis pub/sub: one dedicated subscriber connection,
+ * created on first use, shared by every waiter of one backend. A channel is
+ * subscribed while at least one listener waits on it and unsubscribed when the
+ * last one leaves. Commands on the one connection are processed in order, so
+ * an `UNSUBSCRIBE` followed by a new `SUBSCRIBE` of the same channel ends
+ * subscribed.
+ */
+export class ReleaseSubscriber {
+  readonly #connect: () => SubscriberConnection
+  readonly #channels = new Map<string, Channel>()
+  #connection: Promise<SubscriberConnection> | undefined
+  #closed = false
+
+  /**
+   * @param connect - creates the dedicated connection, not yet connected (ioredis `lazyConnect`);
+   *   called on first use, and again after a failed connection attempt.
+   */
+  constructor(connect: () => SubscriberConnection) {
+    this.#connect = connect
+  }
+
+  /**
+   * Calls `onMessage` on every message to `channel` until the returned
+   * function is called. Resolves once the subscription is active, so a
+   * message published after that is never missed; rejects (and stops
+   * listening) if the subscription fails.
+   */
+  async listen(channel: string, onMessage: () => void): Promise<() => void> {
+    if (this.#closed) throw new Error('the release subscriber is closed')
+    let entry = this.#channels.get(channel)
+    if (entry === undefined) {
+      entry = { listeners: new Set(), subscribed: this.#open().then((c) => c.subscribe(channel)) }
+      this.#channels.set(channel, entry)
+    }
+    const current = entry
+    const listener = () => onMessage()
+    current.listeners.add(listener)
+    const stop = () => {
+      if (!current.listeners.delete(listener) || current.listeners.size > 0) return
+      if (this.#channels.get(channel) !== current) return
+      this.#channels.delete(channel)
+      this.#connection
+        ?.then((c) => c.unsubscribe(channel))
+        .catch(() => {
+          // The connection is gone or closing; a stale subscription only costs a spurious wake-up.
+        })
+    }
+    try {
+      await current.subscribed
+    } catch (error) {
+      stop()
+      throw error
+    }
+    return stop
+  }
+
+  /** Disconnects the dedicated connection, if it was ever created. Listeners are left to their owners. */
+  close(): void {
+    this.#closed = true
+    this.#channels.clear()
+    const connection = this.#connection
+    this.#connection = undefined
+    connection?.then((c) => c.disconnect()).catch(() => {})
+  }
+
+  #open(): Promise<SubscriberConnection> {
+    this.#connection ??= this.#start()
+    return this.#connection
+  }
+
+  async #start(): Promise<SubscriberConnection> {
+    const connection = this.#connect()
+    connection.on('message', (channel) => {
+      const entry = this.#channels.get(channel)
+      if (entry === undefined) return
+      for (const listener of [...entry.listeners]) listener()
+    })
+    // Failures reach waiters through the rejected SUBSCRIBE; ioredis reconnects and
+    // resubscribes by itself. Without a listener ioredis would print every error.
+    connection.on('error', () => {})
+    try {
+      // Connect before the first SUBSCRIBE: a client without an offline queue
+      // (`enableOfflineQueue: false`) rejects commands sent while connecting.
+      await connection.connect()
+    } catch (error) {
+      connection.disconnect()
+      this.#connection = undefined
+      throw error
+    }
+    if (this.#closed) connection.disconnect()
+    return connection
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Every Lua script the Redis backend runs, in one place.
+ *
+ * Keys and owners reach the scripts only as `KEYS` and `ARGV`, never spliced
+ * into the Lua text. All `KEYS` of one call share a hash tag, so each script
+ * runs on a single Redis Cluster slot (no CROSSSLOT). The release channel is
+ * passed in `ARGV`: classic `PUBLISH` is not bound to a slot (in a cluster it is
+ * broadcast to every node), and ioredis' `keyPrefix` is not applied to it, just
+ * as it is not applied to the subscriber's `SUBSCRIBE`.
+ *
+ * Results never contain a Lua `nil` inside a table (it would truncate the
+ * reply); a missing fence counter reads as 0.
+ */
+
+/** The definition ioredis' `defineCommand` takes. */
+export interface ScriptDefinition {
+  readonly lua: string
+  readonly numberOfKeys: number
+}
+
+/**
+ * KEYS: lock, fence counter. ARGV: owner, ttl ms.
+ *
+ * Free → `SET NX PX`, `INCR` the fence counter → `{1, fence, ttl}`.
+ * Held by the same owner → refresh the expiry, keep the fence → `{1, fence, ttl}`
+ * (a command resent after a reconnect must not orphan the lease).
+ * Held by another → `{0, fence, pttl, owner}`.
+ */
+export const ACQUIRE: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: `
+local ttl = tonumber(ARGV[2])
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then
+  return {1, redis.call('INCR', KEYS[2]), ttl}
+end
+local holder = redis.call('GET', KEYS[1])
+local fence = tonumber(redis.call('GET', KEYS[2])) or 0
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return {1, fence, ttl}
+end
+return {0, fence, redis.call('PTTL', KEYS[1]), holder}
+`,
+}
+
+/** KEYS: lock. ARGV: owner, ttl ms. Compare-and-`PEXPIRE` → 1 or 0. */
+export const EXTEND: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`,
+}
+
+/** KEYS: lock. ARGV: owner, release channel. Compare-and-delete, then `PUBLISH` → 1 or 0. */
+export const RELEASE: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], 'released')
+  return 1
+end
+return 0
+`,
+}
+
+/** KEYS: lock, fence counter. → `{owner, fence, pttl}`, or nil when free. */
+export const PEEK: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: `
+local owner = redis.call('GET', KEYS[1])
+if not owner then return false end
+return {owner, tonumber(redis.call('GET', KEYS[2])) or 0, redis.call('PTTL', KEYS[1])}
+`,
+}
+
+/** KEYS: cache entry. → `{stored value, pttl}`, or nil on a miss. */
+export const GET_CACHED: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local value = redis.call('GET', KEYS[1])
+if not value then return false end
+return {value, redis.call('PTTL', KEYS[1])}
+`,
+}
+
+/** All scripts by the base of the command name they are registered under. */
+export const SCRIPTS = {
+  lockworkAcquire: ACQUIRE,
+  lockworkExtend: EXTEND,
+  lockworkRelease: RELEASE,
+  lockworkPeek: PEEK,
+  lockworkGetCached: GET_CACHED,
+} as const
+
+/** The name of one of {@link SCRIPTS}. */
+export type ScriptName = keyof typeof SCRIPTS

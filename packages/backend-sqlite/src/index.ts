@@ -1,0 +1,7 @@
+export type { SqliteBackendOptions } from './sqlite-backend.js'
+export {
+  createSqliteBackend,
+  DEFAULT_SQLITE_PATH,
+  DEFAULT_SQLITE_TABLE,
+  SqliteBackend,
+} from './sqlite-backend.js'

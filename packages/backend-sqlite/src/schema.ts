@@ -1,0 +1,159 @@
+/**
+ * All SQL text of the SQLite backend, in one place.
+ *
+ * Table names are the only values spliced into SQL; they are validated
+ * against {@link TABLE_NAME_PATTERN} first. Keys, owners, times and TTLs are
+ * always bound parameters.
+ *
+ * Three tables share one name stem (`table`, default `lockwork`):
+ *
+ * - `<table>`: one row per lock key. `owner` is the holder, or `NULL` once
+ *   released; `fence` is the key's counter and survives release and expiry
+ *   (the row is kept and marked free); `expires_at` is the lease end in
+ *   `Date.now()` milliseconds, or the release time of a free row.
+ * - `<table>_cache`: the cache store behind `cached`.
+ * - `<table>_meta`: one row; `fence_floor` is the highest fence ever swept
+ *   away, so a key whose row was deleted restarts above every fence it had.
+ */
+
+/**
+ * What a table name must look like: an SQL identifier of at most 48 ASCII
+ * letters, digits and underscores, not starting with a digit nor with
+ * `sqlite_` (reserved by SQLite).
+ */
+export const TABLE_NAME_PATTERN = /^(?!sqlite_)[A-Za-z_][A-Za-z0-9_]{0,47}$/i
+
+/** The SQL statements of one table set. */
+export interface SqliteSchema {
+  /** Creates the tables and index if missing (run once per connection, in a write transaction). */
+  readonly create: string
+  /** Upserts a lease if the key is free, expired or already held by the same owner; returns the fence. */
+  readonly acquire: string
+  /** Reads the current row of a key (used in the same transaction as {@link acquire} when it fails). */
+  readonly holder: string
+  /** Moves the expiry of a lease the owner holds and that has not expired. */
+  readonly extend: string
+  /** Marks a lease the owner holds, unexpired, as free, keeping its fence. */
+  readonly release: string
+  /** Reads the unexpired holder of a key. */
+  readonly peek: string
+  /** Raises the fence floor to the highest fence about to be swept. */
+  readonly raiseFenceFloor: string
+  /** Deletes lock rows that have been free or expired since before the cutoff. */
+  readonly sweepLocks: string
+  /** Deletes expired cache entries. */
+  readonly sweepCache: string
+  /** Reads an unexpired cache entry. */
+  readonly getCached: string
+  /** Writes or overwrites a cache entry. */
+  readonly setCached: string
+  /** Deletes a cache entry and returns its expiry (to tell whether it was still live). */
+  readonly deleteCached: string
+}
+
+/** Quotes a validated identifier. */
+function quote(identifier: string): string {
+  return `"${identifier}"`
+}
+
+/**
+ * Builds the statements for the table set named `table`. The caller must
+ * have checked `table` against {@link TABLE_NAME_PATTERN}.
+ */
+export function sqliteSchema(table: string): SqliteSchema {
+  const locks = quote(table)
+  const cache = quote(`${table}_cache`)
+  const meta = quote(`${table}_meta`)
+  const expiresIndex = quote(`${table}_expires_at`)
+  const cacheExpiresIndex = quote(`${table}_cache_expires_at`)
+
+  return {
+    create: `
+      CREATE TABLE IF NOT EXISTS ${locks} (
+        key TEXT NOT NULL PRIMARY KEY,
+        owner TEXT,
+        fence INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${expiresIndex} ON ${locks} (expires_at);
+      CREATE TABLE IF NOT EXISTS ${cache} (
+        key TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL,
+        compute_ms REAL NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${cacheExpiresIndex} ON ${cache} (expires_at);
+      CREATE TABLE IF NOT EXISTS ${meta} (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        fence_floor INTEGER NOT NULL
+      );
+      INSERT OR IGNORE INTO ${meta} (id, fence_floor) VALUES (1, 0);
+    `,
+
+    // A new key starts above the fence floor. An existing row is taken when
+    // it is free, expired, or already held by this owner: the same owner with
+    // an unexpired lease keeps its fence (idempotent), anyone else gets fence + 1.
+    // In SQLite's UPDATE every right-hand side sees the old row, so the order
+    // of the assignments does not matter.
+    acquire: `
+      INSERT INTO ${locks} (key, owner, fence, expires_at)
+      VALUES (@key, @owner, (SELECT fence_floor FROM ${meta} WHERE id = 1) + 1, @expiresAt)
+      ON CONFLICT (key) DO UPDATE SET
+        fence = CASE
+          WHEN ${locks}.owner = excluded.owner AND ${locks}.expires_at > @now THEN ${locks}.fence
+          ELSE ${locks}.fence + 1
+        END,
+        owner = excluded.owner,
+        expires_at = excluded.expires_at
+      WHERE ${locks}.owner IS NULL OR ${locks}.expires_at <= @now OR ${locks}.owner = excluded.owner
+      RETURNING fence
+    `,
+
+    holder: `SELECT owner, fence, expires_at FROM ${locks} WHERE key = @key`,
+
+    extend: `
+      UPDATE ${locks} SET expires_at = @expiresAt
+      WHERE key = @key AND owner = @owner AND expires_at > @now
+    `,
+
+    release: `
+      UPDATE ${locks} SET owner = NULL, expires_at = @now
+      WHERE key = @key AND owner = @owner AND expires_at > @now
+    `,
+
+    peek: `
+      SELECT owner, fence, expires_at FROM ${locks}
+      WHERE key = @key AND owner IS NOT NULL AND expires_at > @now
+    `,
+
+    // Unexpired held rows have expires_at > now >= cutoff, so `expires_at <=
+    // @cutoff` selects only rows free or expired since before the cutoff.
+    raiseFenceFloor: `
+      UPDATE ${meta} SET fence_floor = MAX(
+        fence_floor,
+        COALESCE((SELECT MAX(fence) FROM ${locks} WHERE expires_at <= @cutoff), 0)
+      )
+      WHERE id = 1
+    `,
+
+    sweepLocks: `DELETE FROM ${locks} WHERE expires_at <= @cutoff`,
+
+    sweepCache: `DELETE FROM ${cache} WHERE expires_at <= @now`,
+
+    getCached: `
+      SELECT value, compute_ms, expires_at FROM ${cache}
+      WHERE key = @key AND expires_at > @now
+    `,
+
+    setCached: `
+      INSERT INTO ${cache} (key, value, compute_ms, expires_at)
+      VALUES (@key, @value, @computeMs, @expiresAt)
+      ON CONFLICT (key) DO UPDATE SET
+        value = excluded.value,
+        compute_ms = excluded.compute_ms,
+        expires_at = excluded.expires_at
+    `,
+
+    deleteCached: `DELETE FROM ${cache} WHERE key = @key RETURNING expires_at`,
+  }
+}

@@ -1,0 +1,522 @@
+import { resolve as resolvePath } from 'node:path'
+import type {
+  AcquireResult,
+  CacheEntry,
+  Duration,
+  LockBackend,
+  LockInfo,
+  StoredCacheEntry,
+} from '@lockwork/core'
+import { BackendError, InvalidArgumentError, toBackendError, toMs } from '@lockwork/core'
+import Database from 'better-sqlite3'
+import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
+
+/** The database file used when neither `path` nor `database` is given, relative to the working directory. */
+export const DEFAULT_SQLITE_PATH = '.lockwork.sqlite'
+
+/** The table name stem used when `table` is not given. */
+export const DEFAULT_SQLITE_TABLE = 'lockwork'
+
+/** Options of {@link createSqliteBackend}. */
+export interface SqliteBackendOptions {
+  /**
+   * The database file, shared by every process that locks together. It must
+   * be on a local disk (WAL does not work over NFS or other network file
+   * systems); its directory must exist. Default {@link DEFAULT_SQLITE_PATH}.
+   * Mutually exclusive with `database`.
+   */
+  readonly path?: string
+  /**
+   * A better-sqlite3 `Database` you opened yourself. The backend switches it
+   * to WAL, sets its `busy_timeout` to `busyTimeout` and creates its tables
+   * in it; `close()` does not close it (you do). Mutually exclusive with `path`.
+   */
+  readonly database?: Database.Database
+  /**
+   * The table name stem: leases live in `<table>`, cache entries in
+   * `<table>_cache`, the fence floor in `<table>_meta`. An identifier of
+   * letters, digits and `_`, at most 48 long. Default {@link DEFAULT_SQLITE_TABLE}.
+   */
+  readonly table?: string
+  /**
+   * `PRAGMA synchronous`: `'NORMAL'` (default) survives a crash of any
+   * process but may lose the last transactions on power loss or an OS crash;
+   * `'FULL'` also survives those, at the cost of an fsync per operation.
+   * Applied to a caller-supplied `database` only when given.
+   */
+  readonly synchronous?: 'NORMAL' | 'FULL'
+  /**
+   * How long one SQLite call may wait, synchronously, for another
+   * connection's write lock before it gives up with `SQLITE_BUSY` (and the
+   * backend retries asynchronously). Keep it small: this time blocks the
+   * event loop. Default 5 ms.
+   */
+  readonly busyTimeout?: Duration
+  /** For how long an operation retries `SQLITE_BUSY` before failing with a `BackendError`. Default `'10s'`. */
+  readonly busyRetryFor?: Duration
+  /** Free or expired lock rows older than this are deleted by the sweep. Default `'1h'`. */
+  readonly retainFreeFor?: Duration
+  /** How often (at most) each instance sweeps expired rows, piggybacked on a write. Default `'1m'`. */
+  readonly sweepInterval?: Duration
+  /** The longest pause between two polls of `waitForRelease` (it starts near 1 ms). Default 50 ms. */
+  readonly pollMax?: Duration
+}
+
+/** The longest pause between two `SQLITE_BUSY` retries, in ms. */
+const BUSY_RETRY_MAX_DELAY_MS = 20
+
+/** Row shape of the `holder` and `peek` statements. */
+interface HolderRow {
+  readonly owner: string | null
+  readonly fence: number
+  readonly expires_at: number
+}
+
+/** Row shape of the `getCached` statement. */
+interface CacheRow {
+  readonly value: string
+  readonly compute_ms: number
+  readonly expires_at: number
+}
+
+/** One open connection with its prepared statements. */
+interface Connection {
+  readonly db: Database.Database
+  /** The process that opened it: a connection is never used in another (forked) process. */
+  readonly pid: number
+  /** Prepared statements; `undefined` until the schema has been created. */
+  statements: Statements | undefined
+}
+
+/** The prepared statements of one connection. */
+interface Statements {
+  readonly acquire: (key: string, owner: string, ttlMs: number) => AcquireResult
+  readonly extend: Database.Statement
+  readonly release: Database.Statement
+  readonly peek: Database.Statement
+  readonly sweep: (now: number, cutoff: number) => void
+  readonly getCached: Database.Statement
+  readonly setCached: Database.Statement
+  readonly deleteCached: Database.Statement
+}
+
+/**
+ * In-process wake-up channels: every backend instance on the same file and
+ * table shares one, so a release in this process wakes this process's
+ * waiters at once, whatever instance they wait through.
+ */
+const channels = new Map<string, Map<string, Set<() => void>>>()
+
+/** Adds a waiter for `key` on `channel`; returns its removal. */
+function subscribe(channel: string, key: string, wake: () => void): () => void {
+  let keys = channels.get(channel)
+  if (keys === undefined) {
+    keys = new Map()
+    channels.set(channel, keys)
+  }
+  let waiters = keys.get(key)
+  if (waiters === undefined) {
+    waiters = new Set()
+    keys.set(key, waiters)
+  }
+  waiters.add(wake)
+  return () => {
+    waiters.delete(wake)
+    if (waiters.size === 0 && keys.get(key) === waiters) keys.delete(key)
+    if (keys.size === 0 && channels.get(channel) === keys) channels.delete(channel)
+  }
+}
+
+/** Wakes every waiter for `key` on `channel`. */
+function notify(channel: string, key: string): void {
+  const waiters = channels.get(channel)?.get(key)
+  if (waiters === undefined) return
+  for (const wake of [...waiters]) wake()
+}
+
+/** Channel names of in-memory databases, which have no path: one per `Database` object. */
+const memoryChannels = new WeakMap<Database.Database, string>()
+let memoryChannelCount = 0
+
+function memoryChannel(db: Database.Database): string {
+  let channel = memoryChannels.get(db)
+  if (channel === undefined) {
+    channel = `memory:${++memoryChannelCount}`
+    memoryChannels.set(db, channel)
+  }
+  return channel
+}
+
+/** Whether a driver error is SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes). */
+function isBusy(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return false
+  const { code } = error
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
+}
+
+/** A delay between `ms / 2` and `ms`, at least 1 ms. */
+function jitter(ms: number): number {
+  return Math.max(1, Math.round(ms / 2 + (Math.random() * ms) / 2))
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * A {@link LockBackend} on one SQLite file (better-sqlite3, WAL): every
+ * process on one machine that opens the same file shares the same locks,
+ * fences and cache, with no server.
+ *
+ * Every operation is one atomic statement or one `BEGIN IMMEDIATE`
+ * transaction. SQLite waits at most `busyTimeout` (a few ms) for another
+ * connection's write lock; past that the operation is retried after a
+ * jittered asynchronous delay, so a busy file never stalls the event loop.
+ * Time is the machine's `Date.now()`.
+ */
+export class SqliteBackend implements LockBackend {
+  /** Always `'sqlite'`. */
+  readonly name = 'sqlite'
+
+  readonly #path: string | undefined
+  readonly #supplied: Database.Database | undefined
+  readonly #schema: SqliteSchema
+  readonly #channel: string
+  readonly #synchronous: 'NORMAL' | 'FULL' | undefined
+  readonly #busyTimeoutMs: number
+  readonly #busyRetryForMs: number
+  readonly #retainFreeForMs: number
+  readonly #sweepIntervalMs: number
+  readonly #pollMaxMs: number
+  readonly #pendingWaits = new Set<() => void>()
+  #connection: Connection | undefined
+  #lastSweep = Number.NEGATIVE_INFINITY
+  #closed = false
+
+  /** Validates `options`; the file is opened on first use. Prefer {@link createSqliteBackend}. */
+  constructor(options: SqliteBackendOptions = {}) {
+    if (options.path !== undefined && options.database !== undefined) {
+      throw new InvalidArgumentError('options', 'give either path or database, not both')
+    }
+    if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
+      throw new InvalidArgumentError('options.path', 'expected a non-empty file path')
+    }
+    const table = options.table ?? DEFAULT_SQLITE_TABLE
+    if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table)) {
+      throw new InvalidArgumentError(
+        'options.table',
+        'expected an identifier of letters, digits and _ (at most 48, not starting with a digit or sqlite_)',
+      )
+    }
+    const synchronous = options.synchronous
+    if (synchronous !== undefined && synchronous !== 'NORMAL' && synchronous !== 'FULL') {
+      throw new InvalidArgumentError('options.synchronous', `expected 'NORMAL' or 'FULL'`)
+    }
+    this.#schema = sqliteSchema(table)
+    this.#synchronous = options.database === undefined ? (synchronous ?? 'NORMAL') : synchronous
+    this.#busyTimeoutMs = toMs(options.busyTimeout ?? 5, 'options.busyTimeout', true)
+    this.#busyRetryForMs = toMs(options.busyRetryFor ?? '10s', 'options.busyRetryFor')
+    this.#retainFreeForMs = toMs(options.retainFreeFor ?? '1h', 'options.retainFreeFor', true)
+    this.#sweepIntervalMs = toMs(options.sweepInterval ?? '1m', 'options.sweepInterval', true)
+    this.#pollMaxMs = toMs(options.pollMax ?? 50, 'options.pollMax')
+
+    if (options.database === undefined) {
+      this.#path = options.path ?? DEFAULT_SQLITE_PATH
+      this.#channel = `${resolvePath(this.#path)}\u0000${table}`
+    } else {
+      this.#supplied = options.database
+      const db = options.database
+      const file = db.memory || db.name === '' ? memoryChannel(db) : resolvePath(db.name)
+      this.#channel = `${file}\u0000${table}`
+    }
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.acquire} */
+  acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
+    return this.#run('acquire', true, (s) => s.acquire(key, owner, ttlMs))
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.extend} */
+  extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#run('extend', true, (s) => {
+      const now = Date.now()
+      return s.extend.run({ key, owner, now, expiresAt: now + ttlMs }).changes === 1
+    })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.release} */
+  async release(key: string, owner: string): Promise<boolean> {
+    const released = await this.#run(
+      'release',
+      true,
+      (s) => s.release.run({ key, owner, now: Date.now() }).changes === 1,
+    )
+    if (released) notify(this.#channel, key)
+    return released
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.peek} */
+  peek(key: string): Promise<LockInfo | null> {
+    return this.#run('peek', false, (s) => {
+      const now = Date.now()
+      const row = s.peek.get({ key, now }) as HolderRow | undefined
+      if (row === undefined || row.owner === null) return null
+      return { owner: row.owner, fence: row.fence, remainingMs: row.expires_at - now }
+    })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.getCached} */
+  getCached(key: string): Promise<StoredCacheEntry | undefined> {
+    return this.#run('getCached', false, (s) => {
+      const now = Date.now()
+      const row = s.getCached.get({ key, now }) as CacheRow | undefined
+      if (row === undefined) return undefined
+      return { value: row.value, computeMs: row.compute_ms, remainingMs: row.expires_at - now }
+    })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.setCached} */
+  setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
+    return this.#run('setCached', true, (s) => {
+      const expiresAt = Date.now() + ttlMs
+      s.setCached.run({ key, value: entry.value, computeMs: entry.computeMs, expiresAt })
+    })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.deleteCached} */
+  deleteCached(key: string): Promise<boolean> {
+    return this.#run('deleteCached', true, (s) => {
+      const row = s.deleteCached.get({ key }) as { expires_at: number } | undefined
+      return row !== undefined && row.expires_at > Date.now()
+    })
+  }
+
+  /**
+   * Resolves when `key` is free (released, expired, or taken over by a new
+   * holder), when `timeoutMs` ends, or when `signal` aborts; it never rejects
+   * for those, nor for a failed poll (the caller's next attempt reports it).
+   * A release through any instance on the same file in this process wakes it
+   * at once; a release in another process is seen by polling, with a pause
+   * that starts near 1 ms, doubles up to `pollMax`, and never outlasts the
+   * holder's remaining lease. Rejects with a `BackendError` only when called
+   * after {@link close}; waits pending at `close()` resolve.
+   */
+  waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError('waitForRelease'))
+    if (signal?.aborted) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      let done = false
+      let pollTimer: NodeJS.Timeout | undefined
+      const finish = (): void => {
+        if (done) return
+        done = true
+        clearTimeout(pollTimer)
+        clearTimeout(deadline)
+        unsubscribe()
+        signal?.removeEventListener('abort', finish)
+        this.#pendingWaits.delete(finish)
+        resolve()
+      }
+      // Subscribe first, then look: a release between the two is not missed.
+      const unsubscribe = subscribe(this.#channel, key, finish)
+      signal?.addEventListener('abort', finish, { once: true })
+      this.#pendingWaits.add(finish)
+      const deadline = setTimeout(finish, Math.max(0, timeoutMs))
+
+      let pause = 1
+      let seenFence: number | undefined
+      const poll = async (): Promise<void> => {
+        let holder: LockInfo | null
+        try {
+          holder = await this.peek(key)
+        } catch {
+          finish()
+          return
+        }
+        if (done) return
+        if (holder === null || (seenFence !== undefined && holder.fence !== seenFence)) {
+          finish()
+          return
+        }
+        seenFence = holder.fence
+        pollTimer = setTimeout(poll, Math.min(jitter(pause), holder.remainingMs))
+        pause = Math.min(pause * 2, this.#pollMaxMs)
+      }
+      void poll()
+    })
+  }
+
+  /**
+   * Closes the connection this backend opened (a caller-supplied `database`
+   * is left open) and wakes its pending waits. Idempotent; every call after
+   * it rejects with a `BackendError`.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const finish of [...this.#pendingWaits]) finish()
+    const connection = this.#connection
+    this.#connection = undefined
+    if (connection !== undefined && this.#supplied === undefined && connection.pid === process.pid) {
+      try {
+        connection.db.close()
+      } catch (error) {
+        throw toBackendError(this.name, 'close', error)
+      }
+    }
+  }
+
+  #closedError(operation: string): BackendError {
+    return new BackendError(this.name, `${operation} failed: the backend is closed`)
+  }
+
+  /**
+   * Runs one synchronous operation against the connection, retrying
+   * `SQLITE_BUSY` after jittered asynchronous pauses for up to `busyRetryFor`.
+   * Every other driver error becomes a `BackendError` at once.
+   */
+  async #run<T>(operation: string, write: boolean, body: (statements: Statements) => T): Promise<T> {
+    const started = performance.now()
+    let pause = 1
+    for (;;) {
+      if (this.#closed) throw this.#closedError(operation)
+      let result: T
+      try {
+        result = body(this.#statements())
+      } catch (error) {
+        if (!isBusy(error)) throw toBackendError(this.name, operation, error)
+        const waited = performance.now() - started
+        if (waited >= this.#busyRetryForMs) {
+          throw new BackendError(
+            this.name,
+            `${operation} failed: the database stayed locked for ${Math.round(waited)} ms`,
+            { cause: error },
+          )
+        }
+        await sleep(jitter(pause))
+        pause = Math.min(pause * 2, BUSY_RETRY_MAX_DELAY_MS)
+        continue
+      }
+      if (write) this.#maybeSweep()
+      return result
+    }
+  }
+
+  /** The prepared statements of a usable connection, opening it (and creating the schema) on first use. */
+  #statements(): Statements {
+    let connection = this.#connection
+    if (connection !== undefined && connection.pid !== process.pid) {
+      // Inherited across fork: SQLite connections must not cross processes.
+      if (this.#supplied !== undefined) {
+        throw new BackendError(
+          this.name,
+          `the supplied database was opened in process ${connection.pid}, not this one (${process.pid}); ` +
+            'open a new Database after fork, or pass a path',
+        )
+      }
+      // Drop it without closing (closing could disturb the parent's file locks) and reopen.
+      connection = undefined
+      this.#connection = undefined
+    }
+    if (connection === undefined) {
+      connection = this.#open()
+      this.#connection = connection
+    }
+    if (connection.statements === undefined) connection.statements = this.#prepare(connection.db)
+    return connection.statements
+  }
+
+  #open(): Connection {
+    let db: Database.Database
+    if (this.#supplied === undefined) {
+      db = new Database(this.#path, { timeout: this.#busyTimeoutMs })
+    } else {
+      db = this.#supplied
+      if (!db.open) throw new BackendError(this.name, 'the supplied database is closed')
+      db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`)
+    }
+    return { db, pid: process.pid, statements: undefined }
+  }
+
+  /** Sets the pragmas, creates the schema if missing and prepares the statements (may throw SQLITE_BUSY: retried). */
+  #prepare(db: Database.Database): Statements {
+    db.pragma('journal_mode = WAL')
+    if (this.#synchronous !== undefined) db.pragma(`synchronous = ${this.#synchronous}`)
+    const schema = this.#schema
+    db.transaction(() => db.exec(schema.create)).immediate()
+
+    // Fences and times are plain numbers even if the caller's database defaults to BigInt.
+    const prepare = (sql: string): Database.Statement => {
+      return db.prepare(sql).safeIntegers(false)
+    }
+    const acquireStatement = prepare(schema.acquire)
+    const holderStatement = prepare(schema.holder)
+    const raiseFenceFloor = prepare(schema.raiseFenceFloor)
+    const sweepLocks = prepare(schema.sweepLocks)
+    const sweepCache = prepare(schema.sweepCache)
+
+    const acquire = db.transaction((key: string, owner: string, ttlMs: number): AcquireResult => {
+      const now = Date.now()
+      const taken = acquireStatement.get({ key, owner, now, expiresAt: now + ttlMs }) as
+        | { fence: number }
+        | undefined
+      if (taken !== undefined) return { acquired: true, fence: taken.fence, ttlMs }
+      const row = holderStatement.get({ key }) as HolderRow | undefined
+      if (row === undefined || row.owner === null) {
+        throw new Error(`acquire found no holder for a key it could not take`)
+      }
+      return {
+        acquired: false,
+        holder: { owner: row.owner, fence: row.fence, remainingMs: row.expires_at - now },
+      }
+    })
+    const sweep = db.transaction((now: number, cutoff: number) => {
+      raiseFenceFloor.run({ cutoff })
+      sweepLocks.run({ cutoff })
+      sweepCache.run({ now })
+    })
+
+    return {
+      acquire: (key, owner, ttlMs) => acquire.immediate(key, owner, ttlMs),
+      extend: prepare(schema.extend),
+      release: prepare(schema.release),
+      peek: prepare(schema.peek),
+      sweep: (now, cutoff) => sweep.immediate(now, cutoff),
+      getCached: prepare(schema.getCached),
+      setCached: prepare(schema.setCached),
+      deleteCached: prepare(schema.deleteCached),
+    }
+  }
+
+  /**
+   * Deletes lock rows free or expired for longer than `retainFreeFor` and
+   * expired cache entries, at most once per `sweepInterval`. Best effort: a
+   * busy file (or any failure) skips the sweep until the next write.
+   */
+  #maybeSweep(): void {
+    const now = Date.now()
+    if (now - this.#lastSweep < this.#sweepIntervalMs) return
+    const statements = this.#connection?.statements
+    if (statements === undefined) return
+    try {
+      statements.sweep(now, now - this.#retainFreeForMs)
+      this.#lastSweep = now
+    } catch {
+      // Housekeeping only: the operation it follows has succeeded and must be
+      // reported as such. A busy file or any other failure retries on a later write.
+    }
+  }
+}
+
+/**
+ * Creates a {@link SqliteBackend}: locks, fences and a cache shared by every
+ * process on this machine that opens the same file.
+ *
+ * @example
+ * ```ts
+ * const lw = createLockwork({ backend: createSqliteBackend({ path: '.lockwork.sqlite' }), prefix: 'myapp:' })
+ * ```
+ */
+export function createSqliteBackend(options: SqliteBackendOptions = {}): SqliteBackend {
+  return new SqliteBackend(options)
+}

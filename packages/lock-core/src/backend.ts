@@ -1,0 +1,95 @@
+/**
+ * The adapter contract every lockwork backend implements.
+ *
+ * Small on purpose: every method is one atomic attempt against the store. It
+ * never waits, never sleeps and never retries; waiting, backoff,
+ * auto-extension, single-flight and scheduling live once in the core.
+ *
+ * Keys arrive already prefixed and validated by the core (non-empty, at most
+ * {@link MAX_KEY_LENGTH} + {@link MAX_PREFIX_LENGTH} UTF-16 code units, no
+ * control characters, no unpaired surrogates). Durations arrive as positive
+ * integer milliseconds. A backend must treat keys as opaque parameters, never
+ * splice them into SQL or Lua.
+ */
+export interface LockBackend {
+  /** A short name for messages and metrics, e.g. `'redis'`. */
+  readonly name: string
+
+  /**
+   * Takes `key` for `owner` for `ttlMs` if it is free or expired. Atomic: of
+   * any number of concurrent calls for a free key exactly one succeeds. If the
+   * key is already held by the same `owner`, succeeds again with the same
+   * fence (idempotent, so a request resent after a reconnect cannot orphan a
+   * lease) and leaves the expiry unchanged or refreshed. Otherwise reports
+   * the current holder.
+   */
+  acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult>
+
+  /** Sets the remaining lease of `key` to `ttlMs` if `owner` holds it and it has not expired. */
+  extend(key: string, owner: string, ttlMs: number): Promise<boolean>
+
+  /** Frees `key` if `owner` holds it and it has not expired; wakes waiters where the backend can. */
+  release(key: string, owner: string): Promise<boolean>
+
+  /** The current unexpired holder of `key`, or `null` when it is free. */
+  peek(key: string): Promise<LockInfo | null>
+
+  /** Reads a cache entry with its remaining lifetime, or `undefined` on a miss or after expiry. */
+  getCached(key: string): Promise<StoredCacheEntry | undefined>
+
+  /** Writes (or overwrites) a cache entry that expires after `ttlMs`. */
+  setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void>
+
+  /** Deletes a cache entry; returns whether one existed. */
+  deleteCached(key: string): Promise<boolean>
+
+  /**
+   * Optional wake-on-release: resolves when `key` is released or expires, when
+   * `timeoutMs` ends, or when `signal` aborts (it never rejects for those).
+   * It may resolve early (a spurious wake-up); the core simply tries again.
+   * Implementations must not miss a release that happens after the call
+   * starts: subscribe first, then check whether the key is already free.
+   */
+  waitForRelease?(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>
+
+  /** Frees the backend's own resources. Idempotent; any call after it rejects with a `BackendError`. */
+  close(): Promise<void>
+}
+
+/** The outcome of one {@link LockBackend.acquire} attempt. */
+export type AcquireResult =
+  | { readonly acquired: true; readonly fence: number; readonly ttlMs: number }
+  | { readonly acquired: false; readonly holder: LockInfo }
+
+/** Who holds a key, with its fence and remaining lease measured on the backend's clock. */
+export interface LockInfo {
+  /** The holder's owner token. */
+  readonly owner: string
+  /** The holder's fencing token: strictly increasing across successive holders of one key. */
+  readonly fence: number
+  /** Milliseconds until the lease expires, on the backend's own clock. */
+  readonly remainingMs: number
+}
+
+/** What `cached` stores: an encoded value and how long it took to compute. */
+export interface CacheEntry {
+  /** The value as encoded by the codec. */
+  readonly value: string
+  /** How long the computation took, in ms (used for probabilistic early refresh). */
+  readonly computeMs: number
+}
+
+/** A cache entry as read back, with its remaining lifetime on the backend's clock. */
+export interface StoredCacheEntry extends CacheEntry {
+  /** Milliseconds until the entry expires. */
+  readonly remainingMs: number
+}
+
+/** Longest key accepted, in UTF-16 code units, not counting the prefix. */
+export const MAX_KEY_LENGTH = 512
+
+/** Longest prefix accepted, in UTF-16 code units. */
+export const MAX_PREFIX_LENGTH = 128
+
+/** Longest duration accepted (2^31 − 1 ms, about 24.8 days: the longest Node.js timer). */
+export const MAX_DURATION_MS = 2_147_483_647

@@ -1,0 +1,124 @@
+/** Stable machine-readable codes carried by every lockwork error. */
+export type LockworkErrorCode =
+  | 'LOCKWORK_BUSY'
+  | 'LOCKWORK_TIMEOUT'
+  | 'LOCKWORK_LOST'
+  | 'LOCKWORK_INVALID_ARGUMENT'
+  | 'LOCKWORK_BACKEND'
+  | 'LOCKWORK_COMPUTE_FAILED'
+
+/** The base class of every error lockwork throws; `code` is stable across versions. */
+export class LockworkError extends Error {
+  readonly code: LockworkErrorCode
+
+  constructor(code: LockworkErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** The key is held and the caller asked not to wait (`wait: 0`, `onLocked: 'throw'`). */
+export class LockBusyError extends LockworkError {
+  /** The key, without the prefix. */
+  readonly key: string
+  /** The holder's remaining lease in ms when the attempt failed, if known. */
+  readonly remainingMs: number | undefined
+
+  constructor(key: string, remainingMs?: number) {
+    super(
+      'LOCKWORK_BUSY',
+      `lock "${key}" is held${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
+    )
+    this.key = key
+    this.remainingMs = remainingMs
+  }
+}
+
+/** The caller waited for the key and it was still held when the wait ended. */
+export class LockTimeoutError extends LockworkError {
+  /** The key, without the prefix. */
+  readonly key: string
+  /** How long the caller waited, in ms. */
+  readonly waitedMs: number
+
+  constructor(key: string, waitedMs: number) {
+    super('LOCKWORK_TIMEOUT', `lock "${key}" was still held after waiting ${waitedMs} ms`)
+    this.key = key
+    this.waitedMs = waitedMs
+  }
+}
+
+/** Why a held lease was lost. */
+export type LockLostReason =
+  /** The lease ran out before it was extended. */
+  | 'expired'
+  /** Another owner holds the key now. */
+  | 'taken'
+  /** The key was freed by someone else (e.g. `forceRelease`). */
+  | 'released-elsewhere'
+  /** An extension was refused or kept failing until the lease ran out. */
+  | 'extend-failed'
+  /** This handle was already released. */
+  | 'released'
+
+/** A lease the caller held has been lost: it expired, was force-released, or could not be extended. */
+export class LockLostError extends LockworkError {
+  /** The key, without the prefix. */
+  readonly key: string
+  /** What happened to the lease. */
+  readonly reason: LockLostReason
+
+  constructor(key: string, reason: LockLostReason, options?: { cause?: unknown }) {
+    super('LOCKWORK_LOST', `lock "${key}" was lost (${reason})`, options)
+    this.key = key
+    this.reason = reason
+  }
+}
+
+/** An argument was rejected before any backend call; nothing was changed. */
+export class InvalidArgumentError extends LockworkError {
+  /** The name of the offending argument, e.g. `'key'` or `'options.ttl'`. */
+  readonly argument: string
+
+  constructor(argument: string, problem: string, options?: { cause?: unknown }) {
+    super('LOCKWORK_INVALID_ARGUMENT', `invalid ${argument}: ${problem}`, options)
+    this.argument = argument
+  }
+}
+
+/** The backend failed (connection refused, lost or timed out, closed, ...); `cause` holds the original error. */
+export class BackendError extends LockworkError {
+  /** The backend's name. */
+  readonly backend: string
+
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super('LOCKWORK_BACKEND', `${backend} backend: ${message}`, options)
+    this.backend = backend
+  }
+}
+
+/**
+ * A `cached` computation failed in another process while this caller waited
+ * for it. Carries the original error's name and message; the original error
+ * object itself reaches callers in the process that ran the computation.
+ */
+export class ComputeFailedError extends LockworkError {
+  /** The key, without the prefix. */
+  readonly key: string
+
+  constructor(key: string, message: string) {
+    super('LOCKWORK_COMPUTE_FAILED', `computing "${key}" failed elsewhere: ${message}`)
+    this.key = key
+  }
+}
+
+/**
+ * Wraps anything a backend driver threw into a {@link BackendError}, keeping
+ * lockwork's own errors as they are. Backends use it around every call.
+ */
+export function toBackendError(backend: string, operation: string, error: unknown): LockworkError {
+  if (error instanceof LockworkError) return error
+  const detail = error instanceof Error ? error.message : String(error)
+  return new BackendError(backend, `${operation} failed: ${detail}`, { cause: error })
+}

@@ -1,0 +1,293 @@
+import { randomUUID } from 'node:crypto'
+import { Cron } from 'croner'
+import { MAX_DURATION_MS } from './backend.js'
+import { type Duration, describe, toMs } from './duration.js'
+import { InvalidArgumentError } from './errors.js'
+import { attemptLock, deriveKey } from './helper-support.js'
+import { INTERNAL_SEPARATOR, validateKey } from './key.js'
+import type { Lockwork } from './lockwork.js'
+import { optionalBoolean, optionsObject, requireFunction } from './options.js'
+
+/** Options of {@link Lockwork.every}: exactly one of `interval` and `cron`. */
+export interface EveryOptions {
+  /**
+   * Run every `interval`. Ticks are aligned to multiples of the interval
+   * since the Unix epoch, so every replica agrees on them.
+   */
+  readonly interval?: Duration
+  /** Run on a cron schedule (5 fields, or 6 with seconds first), parsed by croner. */
+  readonly cron?: string
+  /** The IANA time zone `cron` is read in, e.g. `'Europe/Paris'`. Default: the process's. */
+  readonly timezone?: string
+  /**
+   * Each replica waits a random delay of up to `jitter` × the tick's period
+   * (0–1) after the tick before trying it, spreading the load on the backend.
+   * The first replica to try runs it. Default 0.
+   */
+  readonly jitter?: number
+  /**
+   * Also try the tick in progress when starting (its scheduled time is
+   * already past); it runs unless some replica ran it already. Default `false`:
+   * the first run is at the next tick.
+   */
+  readonly runOnStart?: boolean
+  /**
+   * How long a tick stays claimed after a replica takes it, so a replica
+   * whose clock lags cannot run it again. Default: the tick's period (until
+   * the next tick), at most 2^31−1 ms.
+   */
+  readonly holdFor?: Duration
+  /**
+   * The lease of the lock held while the job runs (auto-extended), so two
+   * runs never overlap; it bounds how long a crashed replica blocks the next
+   * tick. Default: the client's `defaultTtl`.
+   */
+  readonly ttl?: Duration
+  /**
+   * Called with whatever a tick throws (the job, or the backend while
+   * claiming). Default: `console.error`. Its own errors are ignored; a failing
+   * tick never crashes the process, and the next tick runs as planned.
+   */
+  readonly onError?: (error: unknown, tick: EveryTick) => void
+}
+
+/** The tick a job run belongs to. */
+export interface EveryTick {
+  /** The job's name. */
+  readonly name: string
+  /** The tick's scheduled time, in ms since the Unix epoch (the same on every replica). */
+  readonly scheduledAt: number
+}
+
+/** A job started by {@link Lockwork.every}. */
+export interface EveryJob {
+  /** The job's name. */
+  readonly name: string
+  /** Whether this replica is running the job right now. */
+  readonly running: boolean
+  /**
+   * Stops the timer and aborts the `signal` of a run in progress, then
+   * resolves once that run has ended. Idempotent.
+   */
+  stop(): Promise<void>
+}
+
+/** The job `every` runs: `signal` aborts on `stop()` or when the run's lease is lost. */
+export type EveryJobFunction = (signal: AbortSignal, tick: EveryTick) => unknown
+
+/** When the ticks are: the latest at or before a time, the first after one (ms since the epoch). */
+interface Schedule {
+  current(now: number): number | undefined
+  next(after: number): number | undefined
+}
+
+/** Interval ticks: multiples of `periodMs` since the epoch. */
+function intervalSchedule(periodMs: number): Schedule {
+  return {
+    current: (now) => Math.floor(now / periodMs) * periodMs,
+    next: (after) => (Math.floor(after / periodMs) + 1) * periodMs,
+  }
+}
+
+/** Cron ticks, from croner. */
+function cronSchedule(pattern: string, timezone: string | undefined): Schedule {
+  let cron: Cron
+  try {
+    cron = new Cron(pattern, timezone === undefined ? {} : { timezone })
+    // croner reads the time zone lazily: compute one occurrence now so a bad one fails here.
+    cron.nextRun()
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error)
+    const argument =
+      timezone !== undefined && /time ?zone/i.test(detail) ? 'options.timezone' : 'options.cron'
+    throw new InvalidArgumentError(argument, detail, { cause: error })
+  }
+  return {
+    current: (now) => cron.previousRuns(1, new Date(now + 1))[0]?.getTime(),
+    next: (after) => cron.nextRun(new Date(after))?.getTime(),
+  }
+}
+
+/**
+ * Builds and starts the job behind {@link Lockwork.every}; every option is
+ * validated here, before any timer starts.
+ */
+export function startEvery(
+  lw: Lockwork,
+  name: string,
+  options: EveryOptions,
+  job: EveryJobFunction,
+): EveryJob {
+  validateKey(name, 'name')
+  const opts = optionsObject(options)
+  requireFunction(job, 'job')
+  if ((opts.interval === undefined) === (opts.cron === undefined)) {
+    throw new InvalidArgumentError('options', 'give exactly one of interval and cron')
+  }
+  if (opts.timezone !== undefined && typeof opts.timezone !== 'string') {
+    throw new InvalidArgumentError('options.timezone', `expected a string, got ${describe(opts.timezone)}`)
+  }
+  if (opts.timezone !== undefined && opts.cron === undefined) {
+    throw new InvalidArgumentError('options.timezone', 'applies only to cron')
+  }
+  let schedule: Schedule
+  if (opts.interval !== undefined) {
+    schedule = intervalSchedule(toMs(opts.interval, 'options.interval'))
+  } else {
+    if (typeof opts.cron !== 'string') {
+      throw new InvalidArgumentError('options.cron', `expected a cron expression, got ${describe(opts.cron)}`)
+    }
+    schedule = cronSchedule(opts.cron, opts.timezone)
+  }
+  const jitter = opts.jitter ?? 0
+  if (typeof jitter !== 'number' || !Number.isFinite(jitter) || jitter < 0 || jitter > 1) {
+    throw new InvalidArgumentError('options.jitter', `expected a number from 0 to 1, got ${describe(jitter)}`)
+  }
+  const onError = opts.onError ?? defaultOnError
+  requireFunction(onError, 'options.onError')
+  const runner = new EveryRunner({
+    lw,
+    name,
+    schedule,
+    jitter,
+    holdForMs: opts.holdFor === undefined ? undefined : toMs(opts.holdFor, 'options.holdFor'),
+    runTtlMs: opts.ttl === undefined ? lw.defaultTtlMs : toMs(opts.ttl, 'options.ttl'),
+    onError,
+    job,
+  })
+  runner.start(optionalBoolean(opts.runOnStart, 'options.runOnStart', false))
+  return runner
+}
+
+/** The default `onError`: one `console.error` line per failed tick. */
+function defaultOnError(error: unknown, tick: EveryTick): void {
+  console.error(
+    `lockwork: every("${tick.name}") tick at ${new Date(tick.scheduledAt).toISOString()} failed:`,
+    error,
+  )
+}
+
+interface RunnerInit {
+  readonly lw: Lockwork
+  readonly name: string
+  readonly schedule: Schedule
+  readonly jitter: number
+  readonly holdForMs: number | undefined
+  readonly runTtlMs: number
+  readonly onError: (error: unknown, tick: EveryTick) => void
+  readonly job: EveryJobFunction
+}
+
+/**
+ * One replica's timer for one job. Each tick is claimed by a lock on the
+ * tick's own key (name + scheduled time) that is never released early, so
+ * exactly one replica runs it; a second lock, held while the job runs, keeps
+ * two runs from overlapping (a tick that finds it held is skipped).
+ */
+class EveryRunner implements EveryJob {
+  readonly name: string
+  readonly #init: RunnerInit
+  readonly #stopping = new AbortController()
+  readonly #runKey: string
+  #timer: NodeJS.Timeout | undefined
+  #run: Promise<void> | undefined
+  #stopped = false
+
+  constructor(init: RunnerInit) {
+    this.name = init.name
+    this.#init = init
+    this.#runKey = deriveKey(init.lw.prefix, 'every-run', init.name)
+  }
+
+  get running(): boolean {
+    return this.#run !== undefined
+  }
+
+  start(runOnStart: boolean): void {
+    const now = Date.now()
+    if (runOnStart) {
+      const current = this.#init.schedule.current(now)
+      if (current !== undefined) this.#tick(current)
+    }
+    this.#scheduleAfter(now)
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#stopped) {
+      this.#stopped = true
+      clearTimeout(this.#timer)
+      this.#stopping.abort(new Error(`every("${this.name}") was stopped`))
+    }
+    await this.#run
+  }
+
+  /** Arms the timer for the first tick after `after`, plus this replica's jitter. */
+  #scheduleAfter(after: number): void {
+    if (this.#stopped) return
+    const slot = this.#init.schedule.next(after)
+    if (slot === undefined) return
+    const period = this.#periodOf(slot)
+    this.#armAt(slot + Math.random() * this.#init.jitter * period, slot)
+  }
+
+  /** Sets a timer for `fireAt` (ms since the epoch), in steps no Node.js timer overflows on. */
+  #armAt(fireAt: number, slot: number): void {
+    const delay = fireAt - Date.now()
+    if (delay > MAX_DURATION_MS) {
+      this.#timer = setTimeout(() => this.#armAt(fireAt, slot), MAX_DURATION_MS)
+      return
+    }
+    this.#timer = setTimeout(
+      () => {
+        // Late by more than a period (a paused machine)? Skip the missed ticks.
+        this.#scheduleAfter(Math.max(slot, Date.now()))
+        this.#tick(slot)
+      },
+      Math.max(0, delay),
+    )
+  }
+
+  /** The time from `slot` to the tick after it. */
+  #periodOf(slot: number): number {
+    const next = this.#init.schedule.next(slot)
+    return next === undefined ? MAX_DURATION_MS : Math.min(MAX_DURATION_MS, Math.max(1, next - slot))
+  }
+
+  #tick(slot: number): void {
+    // A run still going here: skip this tick (the run lock would refuse it anyway).
+    if (this.#stopped || this.#run !== undefined) return
+    const tick: EveryTick = { name: this.name, scheduledAt: slot }
+    const run = this.#runTick(tick)
+      .catch((error: unknown) => {
+        try {
+          this.#init.onError(error, tick)
+        } catch {
+          // onError's own failure must not crash the process.
+        }
+      })
+      .finally(() => {
+        if (this.#run === run) this.#run = undefined
+      })
+    this.#run = run
+  }
+
+  async #runTick(tick: EveryTick): Promise<void> {
+    const { lw, name } = this.#init
+    const backend = lw.backend
+    // Claim the tick. The claim is never released: it expires after holdFor.
+    const slotKey = deriveKey(lw.prefix, 'every', name + INTERNAL_SEPARATOR + tick.scheduledAt)
+    const holdMs = this.#init.holdForMs ?? this.#periodOf(tick.scheduledAt)
+    const claim = await backend.acquire(slotKey, randomUUID(), holdMs)
+    if (!claim.acquired || this.#stopped) return
+    const attempt = await attemptLock(backend, this.#runKey, name, this.#init.runTtlMs, true)
+    if (attempt.lock === undefined) return
+    const lock = attempt.lock
+    try {
+      if (this.#stopped) return
+      const signal = AbortSignal.any([this.#stopping.signal, lock.signal])
+      await this.#init.job(signal, tick)
+    } finally {
+      await lock.release()
+    }
+  }
+}

@@ -1,0 +1,27 @@
+export type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from './backend.js'
+export { MAX_DURATION_MS, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH } from './backend.js'
+export type { CachedFunction, CachedOptions, CachedOptionsPartialKey } from './cached.js'
+export type { Codec } from './codec.js'
+export { jsonCodec } from './codec.js'
+export type { Duration } from './duration.js'
+export { toMs } from './duration.js'
+export type { LockLostReason, LockworkErrorCode } from './errors.js'
+export {
+  BackendError,
+  ComputeFailedError,
+  InvalidArgumentError,
+  LockBusyError,
+  LockLostError,
+  LockTimeoutError,
+  LockworkError,
+  toBackendError,
+} from './errors.js'
+export type { EveryJob, EveryJobFunction, EveryOptions, EveryTick } from './every.js'
+export type { KeyOption, NotInferred, PartialKeyOption } from './helper-support.js'
+export { INTERNAL_SEPARATOR, validateKey, validatePrefix } from './key.js'
+export { Lock } from './lock.js'
+export type { AcquireOptions, LockworkOptions, ResolvedAcquire, TryAcquireOptions } from './lockwork.js'
+export { createLockwork, Lockwork } from './lockwork.js'
+export type { OnceFunction, OnceOptions, OnceOptionsPartialKey } from './once.js'
+export type { AcquireAttempt, Acquisition } from './wait.js'
+export { acquireWithWait, INITIAL_BACKOFF_MS, jitter, MAX_BACKOFF_MS, sleep } from './wait.js'

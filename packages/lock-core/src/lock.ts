@@ -1,0 +1,215 @@
+import type { LockBackend } from './backend.js'
+import { type Duration, toMs } from './duration.js'
+import { LockLostError, type LockLostReason } from './errors.js'
+import type { Acquisition } from './wait.js'
+
+/** How a {@link Lock} was created; internal to the core. */
+export interface LockInit {
+  readonly backend: LockBackend
+  /** The full key (prefix included). */
+  readonly fullKey: string
+  /** The key as the caller named it. */
+  readonly key: string
+  readonly owner: string
+  readonly acquisition: Acquisition
+  readonly autoExtend: boolean
+}
+
+type LockState = 'held' | 'released' | 'lost'
+
+/** How often a watched lease is re-checked when the backend has no wake-up, in ms (bounds). */
+const MIN_POLL_MS = 50
+const MAX_POLL_MS = 1_000
+
+/**
+ * A held lease. Release it with {@link Lock.release} or `await using`.
+ *
+ * The handle keeps a conservative local deadline: the lease cannot expire on
+ * the backend before `ttl` has passed since the request was sent, so when
+ * that deadline passes without a successful extension, {@link Lock.signal}
+ * aborts with a {@link LockLostError}. Reading `signal` also starts watching
+ * for the lease being freed or taken by someone else.
+ */
+export class Lock implements AsyncDisposable {
+  /** The key as passed to `acquire` (without the prefix). */
+  readonly key: string
+  /** The fencing token: strictly larger than every earlier holder's of this key. Pass it to the resource you protect. */
+  readonly fence: number
+  /** This acquisition's owner token (random, 122 bits). */
+  readonly owner: string
+
+  #backend: LockBackend
+  #fullKey: string
+  #ttlMs: number
+  #deadline: number
+  #state: LockState = 'held'
+  #controller = new AbortController()
+  #expiryTimer: NodeJS.Timeout | undefined
+  #extendTimer: NodeJS.Timeout | undefined
+  #watch: AbortController | undefined
+  #releasing: Promise<boolean> | undefined
+  #lastExtendError: unknown
+
+  /** @internal Created by `Lockwork.acquire`; not meant to be constructed directly. */
+  constructor(init: LockInit) {
+    this.key = init.key
+    this.owner = init.owner
+    this.fence = init.acquisition.fence
+    this.#backend = init.backend
+    this.#fullKey = init.fullKey
+    this.#ttlMs = init.acquisition.ttlMs
+    this.#deadline = init.acquisition.sentAt + init.acquisition.ttlMs
+    this.#armExpiry()
+    if (init.autoExtend) this.#scheduleAutoExtend(this.#ttlMs / 3)
+  }
+
+  /**
+   * Aborts, with a {@link LockLostError} as its `reason`, when the lease is
+   * lost: it expired, an extension failed, or someone else freed or took the
+   * key. Never aborts on a normal {@link Lock.release}.
+   */
+  get signal(): AbortSignal {
+    if (this.#state === 'held' && !this.#watch) this.#startWatching()
+    return this.#controller.signal
+  }
+
+  /** Whether this handle still holds its lease, as far as it knows. */
+  get held(): boolean {
+    return this.#state === 'held'
+  }
+
+  /** Milliseconds left on the lease by the local, conservative deadline (0 once released or lost). */
+  get remainingMs(): number {
+    return this.#state === 'held' ? Math.max(0, Math.floor(this.#deadline - performance.now())) : 0
+  }
+
+  /**
+   * Resets the lease to `ttl` from now (default: the ttl it was acquired with).
+   *
+   * @throws LockLostError when the lease is no longer held (released, expired or taken).
+   * @throws BackendError when the backend fails; the lease is then unchanged.
+   */
+  async extend(ttl?: Duration): Promise<void> {
+    const ttlMs = ttl === undefined ? this.#ttlMs : toMs(ttl, 'ttl')
+    if (this.#state !== 'held') throw this.#lostError(this.#state === 'released' ? 'released' : undefined)
+    const sentAt = performance.now()
+    const extended = await this.#backend.extend(this.#fullKey, this.owner, ttlMs)
+    if (!extended) {
+      this.#markLost('extend-failed')
+      throw this.#lostError()
+    }
+    if (this.#state !== 'held') throw this.#lostError()
+    this.#ttlMs = ttlMs
+    this.#deadline = sentAt + ttlMs
+    this.#armExpiry()
+  }
+
+  /**
+   * Frees the lease. Idempotent: returns `true` when this call freed it,
+   * `false` when it was already released or no longer held by this owner.
+   * If the backend fails, rejects with a `BackendError` and may be retried.
+   */
+  release(): Promise<boolean> {
+    if (this.#releasing) return this.#releasing.then(() => false)
+    if (this.#state === 'released') return Promise.resolve(false)
+    const wasHeld = this.#state === 'held'
+    this.#state = 'released'
+    this.#stopTimers()
+    const releasing = this.#backend.release(this.#fullKey, this.owner).then(
+      (released) => released && wasHeld,
+      (error: unknown) => {
+        // Let the caller retry: the lease is still there until its ttl.
+        this.#releasing = undefined
+        if (wasHeld) this.#state = 'held'
+        throw error
+      },
+    )
+    this.#releasing = releasing
+    return releasing
+  }
+
+  /** Releases the lease at the end of an `await using` scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release()
+  }
+
+  /** Marks the lease lost and aborts {@link Lock.signal}; internal to the core. */
+  #markLost(reason: LockLostReason, cause?: unknown): void {
+    if (this.#state !== 'held') return
+    this.#state = 'lost'
+    this.#stopTimers()
+    this.#controller.abort(new LockLostError(this.key, reason, cause === undefined ? undefined : { cause }))
+  }
+
+  #lostError(reason?: LockLostReason): LockLostError {
+    const aborted = this.#controller.signal.reason
+    if (reason === undefined && aborted instanceof LockLostError) return aborted
+    return new LockLostError(this.key, reason ?? 'expired')
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer)
+    const left = Math.max(0, this.#deadline - performance.now())
+    this.#expiryTimer = setTimeout(() => {
+      const cause = this.#lastExtendError
+      this.#markLost(cause === undefined ? 'expired' : 'extend-failed', cause)
+    }, left)
+    this.#expiryTimer.unref()
+  }
+
+  #scheduleAutoExtend(delayMs: number): void {
+    this.#extendTimer = setTimeout(() => void this.#autoExtend(), Math.max(1, delayMs))
+    this.#extendTimer.unref()
+  }
+
+  async #autoExtend(): Promise<void> {
+    if (this.#state !== 'held') return
+    const sentAt = performance.now()
+    try {
+      const extended = await this.#backend.extend(this.#fullKey, this.owner, this.#ttlMs)
+      if (this.#state !== 'held') return
+      if (!extended) return this.#markLost('extend-failed')
+      this.#lastExtendError = undefined
+      this.#deadline = sentAt + this.#ttlMs
+      this.#armExpiry()
+      this.#scheduleAutoExtend(this.#ttlMs / 3)
+    } catch (error) {
+      if (this.#state !== 'held') return
+      // Keep trying until the local deadline; the expiry timer reports the loss with this cause.
+      this.#lastExtendError = error
+      this.#scheduleAutoExtend(Math.min(this.#ttlMs / 10, 1_000))
+    }
+  }
+
+  #stopTimers(): void {
+    clearTimeout(this.#expiryTimer)
+    clearTimeout(this.#extendTimer)
+    this.#watch?.abort()
+  }
+
+  /** Watches for the key being freed or taken by someone else while this handle thinks it holds it. */
+  #startWatching(): void {
+    const watch = new AbortController()
+    this.#watch = watch
+    const pollMs = Math.min(MAX_POLL_MS, Math.max(MIN_POLL_MS, this.#ttlMs / 4))
+    const loop = async (): Promise<void> => {
+      while (this.#state === 'held' && !watch.signal.aborted) {
+        try {
+          const left = Math.max(1, Math.ceil(this.#deadline - performance.now()))
+          if (this.#backend.waitForRelease)
+            await this.#backend.waitForRelease(this.#fullKey, left, watch.signal)
+          else await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)).unref())
+          if (this.#state !== 'held' || watch.signal.aborted) return
+          const holder = await this.#backend.peek(this.#fullKey)
+          if (this.#state !== 'held') return
+          if (holder === null) this.#markLost('released-elsewhere')
+          else if (holder.owner !== this.owner) this.#markLost('taken')
+        } catch {
+          // A failing backend is not proof of loss; the local deadline still applies.
+          await new Promise((resolve) => setTimeout(resolve, pollMs).unref())
+        }
+      }
+    }
+    void loop()
+  }
+}

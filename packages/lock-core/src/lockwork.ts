@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto'
+import type { LockBackend, LockInfo } from './backend.js'
+import {
+  type CachedFunction,
+  type CachedOptions,
+  type CachedOptionsPartialKey,
+  createCached,
+} from './cached.js'
+import { type Duration, describe, toMs } from './duration.js'
+import { InvalidArgumentError, LockBusyError } from './errors.js'
+import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
+import { validateKey, validatePrefix } from './key.js'
+import { Lock } from './lock.js'
+import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
+import { optionalBoolean, optionalSignal, optionsObject, requireFunction } from './options.js'
+import { acquireWithWait } from './wait.js'
+
+/** Options of {@link createLockwork}. */
+export interface LockworkOptions {
+  /** The store every lock and cache entry lives in. */
+  readonly backend: LockBackend
+  /** Prepended to every key; different prefixes never see each other's locks. Default `''`. */
+  readonly prefix?: string
+  /** The lease length when a call gives none. Default `'30s'`. */
+  readonly defaultTtl?: Duration
+  /** How long `acquire` and `withLock` wait for a held key when a call gives no `wait`. Default `'10s'`. */
+  readonly defaultWait?: Duration
+}
+
+/** Options of {@link Lockwork.acquire}. */
+export interface AcquireOptions {
+  /** Lease length. Default: the client's `defaultTtl`. */
+  readonly ttl?: Duration
+  /** How long to wait while the key is held; `0` fails at once with `LockBusyError`. Default: `defaultWait`. */
+  readonly wait?: Duration
+  /** Cancels the wait; an already-aborted signal rejects before the backend is touched. */
+  readonly signal?: AbortSignal
+  /** Keep extending the lease (every ttl/3) until it is released. Default `false` (`true` in `withLock`). */
+  readonly autoExtend?: boolean
+}
+
+/** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
+export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
+
+/** A validated request to acquire, shared by the helpers built on the client. */
+export interface ResolvedAcquire {
+  readonly key: string
+  readonly ttlMs: number
+  readonly waitMs: number
+  readonly signal: AbortSignal | undefined
+  readonly autoExtend: boolean
+}
+
+/**
+ * The lockwork client: locks, and the helpers built on them, over one backend.
+ * Create it with {@link createLockwork}.
+ */
+export class Lockwork {
+  /** The backend every call goes to. */
+  readonly backend: LockBackend
+  /** The prefix prepended to every key. */
+  readonly prefix: string
+  /** The default lease length in ms. */
+  readonly defaultTtlMs: number
+  /** The default wait in ms. */
+  readonly defaultWaitMs: number
+
+  constructor(options: LockworkOptions) {
+    const opts = optionsObject(options)
+    const backend = opts.backend
+    if (
+      backend === null ||
+      typeof backend !== 'object' ||
+      typeof backend.acquire !== 'function' ||
+      typeof backend.release !== 'function'
+    ) {
+      throw new InvalidArgumentError('options.backend', `expected a LockBackend, got ${describe(backend)}`)
+    }
+    this.backend = backend
+    this.prefix = validatePrefix(opts.prefix)
+    this.defaultTtlMs = toMs(opts.defaultTtl ?? '30s', 'options.defaultTtl')
+    this.defaultWaitMs = toMs(opts.defaultWait ?? '10s', 'options.defaultWait', true)
+  }
+
+  /** The key the backend sees for a user key (the prefix prepended). */
+  fullKey(key: string): string {
+    return this.prefix + key
+  }
+
+  /**
+   * Acquires `key`, waiting up to `wait` while someone else holds it.
+   *
+   * @throws LockBusyError when `wait` is 0 and the key is held.
+   * @throws LockTimeoutError when the key is still held when the wait ends.
+   * @throws InvalidArgumentError for a bad key or option (nothing is changed).
+   * @throws BackendError when the backend fails.
+   */
+  async acquire(key: string, options?: AcquireOptions): Promise<Lock> {
+    return this.acquireResolved(this.resolveAcquire(key, options, 'options', false))
+  }
+
+  /** Acquires `key` if it is free right now; resolves `null` when it is held. Never waits. */
+  async tryAcquire(key: string, options?: TryAcquireOptions): Promise<Lock | null> {
+    const opts = optionsObject(options)
+    if ('wait' in opts) throw new InvalidArgumentError('options.wait', 'tryAcquire never waits; use acquire')
+    try {
+      return await this.acquireResolved({ ...this.resolveAcquire(key, opts, 'options', false), waitMs: 0 })
+    } catch (error) {
+      if (error instanceof LockBusyError) return null
+      throw error
+    }
+  }
+
+  /**
+   * Runs `fn` while holding `key` and releases it afterwards, also when `fn`
+   * throws. Auto-extends by default, so `fn` may run longer than the ttl;
+   * `lock.signal` tells `fn` if the lease is lost anyway.
+   */
+  async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+    requireFunction(fn, 'fn')
+    const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    try {
+      return await fn(lock)
+    } finally {
+      await lock.release()
+    }
+  }
+
+  /** Who holds `key` right now, or `null` when it is free. */
+  async peek(key: string): Promise<LockInfo | null> {
+    return this.backend.peek(this.fullKey(validateKey(key)))
+  }
+
+  /** Whether `key` is held right now. */
+  async isLocked(key: string): Promise<boolean> {
+    return (await this.peek(key)) !== null
+  }
+
+  /**
+   * Frees `key` whoever holds it: an operator's escape hatch. The holder's
+   * `lock.signal` aborts with `LockLostError` when it notices. Returns whether
+   * a lease was freed.
+   */
+  async forceRelease(key: string): Promise<boolean> {
+    const fullKey = this.fullKey(validateKey(key))
+    // Owner-checked release of whoever holds it now; retry if the holder changes in between.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const holder = await this.backend.peek(fullKey)
+      if (holder === null) return false
+      if (await this.backend.release(fullKey, holder.owner)) return true
+    }
+    return false
+  }
+
+  /**
+   * Wraps `fn` so that, per key, only one call runs at a time across every
+   * process sharing the backend; the others skip (resolve `lockedValue`,
+   * default `undefined`) or, with `onLocked: 'throw'`, reject with
+   * `LockBusyError`. With `holdFor`, the key stays held until that long after
+   * the run started (a throttle: at most one run per window). A failing `fn`
+   * releases the key (subject to `holdFor`) and its error is rethrown.
+   *
+   * ```ts
+   * const check = lw.once({ key: (id: string) => `check_order:${id}` }, async (id) => runCheck(id))
+   * await check('42')   // the result, or undefined while another check of 42 runs
+   * const shoot = lw.once({ key: (id: string) => `shot:${id}`, holdFor: '60s' }, takeShot)
+   * ```
+   *
+   * @throws InvalidArgumentError at once for a bad option; from a call whose key function throws or returns a bad key.
+   */
+  once<A extends unknown[], R, L = undefined>(
+    options: OnceOptions<A, L>,
+    fn: (...args: A) => R | Promise<R>,
+  ): OnceFunction<A, Awaited<R> | L>
+  /** {@inheritDoc Lockwork.once} A key function may take only the first few of `fn`'s parameters. */
+  once<A extends unknown[], R, L = undefined>(
+    options: OnceOptionsPartialKey<A, L>,
+    fn: (...args: A) => R | Promise<R>,
+  ): OnceFunction<A, Awaited<R> | L>
+  once<A extends unknown[], R, L>(
+    options: OnceOptions<A, L> | OnceOptionsPartialKey<A, L>,
+    fn: (...args: A) => R | Promise<R>,
+  ): OnceFunction<A, Awaited<R> | L> {
+    return createOnce(this, options, fn)
+  }
+
+  /**
+   * Wraps `fn` in a cache shared by every process on the backend. A miss is
+   * computed once: concurrent calls in this process share one promise, and
+   * across processes a lock on the key lets one compute while the others wait
+   * to be woken and read the value. A failing computation is not cached and
+   * reaches every caller waiting for it (elsewhere as `ComputeFailedError`).
+   * Values pass through `codec` (JSON by default); a value it cannot encode
+   * rejects with `InvalidArgumentError` naming `value` and is not cached.
+   *
+   * ```ts
+   * const price = lw.cached({ key: (sym: string) => `price:${sym}`, ttl: '60s', staleFor: '5m' }, fetchPrice)
+   * await price('ACME'); await price.invalidate('ACME')
+   * ```
+   *
+   * @throws InvalidArgumentError at once for a bad option; from a call whose key function throws or returns a bad key.
+   */
+  cached<A extends unknown[], T>(
+    options: CachedOptions<A, Awaited<T>>,
+    fn: (...args: A) => T | Promise<T>,
+  ): CachedFunction<A, Awaited<T>>
+  /** {@inheritDoc Lockwork.cached} A key function may take only the first few of `fn`'s parameters. */
+  cached<A extends unknown[], T>(
+    options: CachedOptionsPartialKey<A, Awaited<T>>,
+    fn: (...args: A) => T | Promise<T>,
+  ): CachedFunction<A, Awaited<T>>
+  cached<A extends unknown[], T>(
+    options: CachedOptions<A, Awaited<T>> | CachedOptionsPartialKey<A, Awaited<T>>,
+    fn: (...args: A) => T | Promise<T>,
+  ): CachedFunction<A, Awaited<T>> {
+    return createCached<A, Awaited<T>>(this, options, fn as (...args: A) => Promise<Awaited<T>>)
+  }
+
+  /**
+   * Runs `job` on a schedule (`interval` or `cron`) once per tick across every
+   * replica sharing the backend, never two runs at once. Every replica runs
+   * the timer; the first to claim a tick runs it. `job(signal)` gets a signal
+   * that aborts on `stop()` or when the run's lease is lost. The timer keeps
+   * the process alive until `stop()`, which waits for a run in progress.
+   *
+   * ```ts
+   * const job = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, async (signal) => expire(signal))
+   * await job.stop()
+   * ```
+   *
+   * @throws InvalidArgumentError at once for a bad name or option.
+   */
+  every(name: string, options: EveryOptions, job: EveryJobFunction): EveryJob {
+    return startEvery(this, name, options, job)
+  }
+
+  /** Validates a key and acquire options; internal to the core's helpers. */
+  resolveAcquire(
+    key: unknown,
+    options: AcquireOptions | undefined,
+    argument: string,
+    autoExtendDefault: boolean,
+  ): ResolvedAcquire {
+    const validKey = validateKey(key)
+    const opts = optionsObject(options, argument)
+    return {
+      key: validKey,
+      ttlMs: opts.ttl === undefined ? this.defaultTtlMs : toMs(opts.ttl, `${argument}.ttl`),
+      waitMs: opts.wait === undefined ? this.defaultWaitMs : toMs(opts.wait, `${argument}.wait`, true),
+      signal: optionalSignal(opts.signal, `${argument}.signal`),
+      autoExtend: optionalBoolean(opts.autoExtend, `${argument}.autoExtend`, autoExtendDefault),
+    }
+  }
+
+  /** Acquires with already-validated options; internal to the core's helpers. */
+  async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+    request.signal?.throwIfAborted()
+    const owner = randomUUID()
+    const acquisition = await acquireWithWait({
+      backend: this.backend,
+      key: fullKey,
+      displayKey: request.key,
+      owner,
+      ttlMs: request.ttlMs,
+      waitMs: request.waitMs,
+      signal: request.signal,
+    })
+    return new Lock({
+      backend: this.backend,
+      fullKey,
+      key: request.key,
+      owner,
+      acquisition,
+      autoExtend: request.autoExtend,
+    })
+  }
+}
+
+/** Creates a lockwork client over `options.backend`. */
+export function createLockwork(options: LockworkOptions): Lockwork {
+  return new Lockwork(options)
+}

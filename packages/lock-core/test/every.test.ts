@@ -1,0 +1,159 @@
+import { createMemoryBackend, MemoryStore } from '@lockwork/memory'
+import { describe, expect, it } from 'vitest'
+import { createLockwork, type EveryTick, InvalidArgumentError, type Lockwork } from '../src/index.js'
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function clients(n: number): Lockwork[] {
+  const store = new MemoryStore()
+  return Array.from({ length: n }, () =>
+    createLockwork({ backend: createMemoryBackend({ store }), prefix: 'p:' }),
+  )
+}
+
+/** Waits until just after a multiple of `ms` since the epoch, so a test's ticks are predictable. */
+async function alignTo(ms: number, offset = 20): Promise<void> {
+  const now = Date.now()
+  await delay(Math.ceil(now / ms) * ms + offset - now)
+}
+
+describe('every', () => {
+  it('3 replicas run each interval tick exactly once, never overlapping', async () => {
+    const replicas = clients(3)
+    const ticks: number[] = []
+    let inside = 0
+    let overlaps = 0
+    await alignTo(200)
+    const started = Date.now()
+    const jobs = replicas.map((lw) =>
+      lw.every('sessions', { interval: 200, jitter: 0.2 }, async (_signal, tick) => {
+        inside++
+        if (inside > 1) overlaps++
+        ticks.push(tick.scheduledAt)
+        await delay(30)
+        inside--
+      }),
+    )
+    await delay(1_000)
+    await Promise.all(jobs.map((job) => job.stop()))
+    const expected = Math.floor(Date.now() / 200) - Math.floor(started / 200)
+    expect(overlaps).toBe(0)
+    expect(new Set(ticks).size).toBe(ticks.length)
+    expect(Math.abs(ticks.length - expected)).toBeLessThanOrEqual(1)
+    for (const at of ticks) expect(at % 200).toBe(0)
+  })
+
+  it('runOnStart tries the current tick; a tick already run elsewhere is not run again', async () => {
+    const [a, b] = clients(2)
+    const runs: string[] = []
+    await alignTo(1_000, 50)
+    const first = a!.every('boot', { interval: 1_000, runOnStart: true }, () => void runs.push('a'))
+    await delay(30)
+    const second = b!.every('boot', { interval: 1_000, runOnStart: true }, () => void runs.push('b'))
+    await delay(30)
+    await Promise.all([first.stop(), second.stop()])
+    expect(runs).toEqual(['a'])
+  })
+
+  it('skips a tick while the previous run is still going, and stop() aborts and awaits the run', async () => {
+    const [lw] = clients(1)
+    let starts = 0
+    let aborted = false
+    await alignTo(100)
+    const job = lw!.every('long', { interval: 100 }, async (signal) => {
+      starts++
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => {
+          aborted = true
+          setTimeout(resolve, 30)
+        })
+      })
+    })
+    await delay(450)
+    expect(job.running).toBe(true)
+    const stopping = job.stop()
+    await stopping
+    expect(aborted).toBe(true)
+    expect(job.running).toBe(false)
+    expect(starts).toBe(1)
+    await job.stop() // idempotent
+  })
+
+  it('a run longer than the interval blocks the next ticks on every replica (the run lock)', async () => {
+    const [a, b] = clients(2)
+    let inside = 0
+    let overlaps = 0
+    let runs = 0
+    const body = async () => {
+      runs++
+      inside++
+      if (inside > 1) overlaps++
+      await delay(250)
+      inside--
+    }
+    await alignTo(100)
+    const jobs = [a!.every('slow', { interval: 100 }, body), b!.every('slow', { interval: 100 }, body)]
+    await delay(700)
+    await Promise.all(jobs.map((job) => job.stop()))
+    expect(overlaps).toBe(0)
+    expect(runs).toBeGreaterThanOrEqual(2)
+    expect(runs).toBeLessThanOrEqual(3)
+  })
+
+  it('reports failures to onError and keeps ticking; the default logs with console.error', async () => {
+    const [lw] = clients(1)
+    const errors: Array<[unknown, EveryTick]> = []
+    let n = 0
+    await alignTo(100)
+    const job = lw!.every(
+      'failing',
+      {
+        interval: 100,
+        onError: (error, tick) => {
+          errors.push([error, tick])
+          throw new Error('onError itself failing is ignored')
+        },
+      },
+      () => {
+        throw new Error(`fail ${++n}`)
+      },
+    )
+    await delay(330)
+    await job.stop()
+    expect(errors.length).toBeGreaterThanOrEqual(2)
+    expect((errors[0]![0] as Error).message).toBe('fail 1')
+    expect(errors[0]![1].name).toBe('failing')
+  })
+
+  it('runs cron schedules (croner, seconds field) once per occurrence across replicas', async () => {
+    const replicas = clients(2)
+    const ticks: number[] = []
+    await alignTo(1_000, 50)
+    const jobs = replicas.map((lw) =>
+      lw.every('cron', { cron: '* * * * * *' }, (_signal, tick) => void ticks.push(tick.scheduledAt)),
+    )
+    await delay(2_100)
+    await Promise.all(jobs.map((job) => job.stop()))
+    expect(ticks.length).toBeGreaterThanOrEqual(2)
+    expect(ticks.length).toBeLessThanOrEqual(3)
+    expect(new Set(ticks).size).toBe(ticks.length)
+    for (const at of ticks) expect(at % 1_000).toBe(0)
+  })
+
+  it('validates the name and options before starting', () => {
+    const [lw] = clients(1)
+    const job = () => undefined
+    expect(() => lw!.every('', { interval: 100 }, job)).toThrow(/invalid name/)
+    expect(() => lw!.every('n', {}, job)).toThrow(/exactly one of interval and cron/)
+    expect(() => lw!.every('n', { interval: 100, cron: '* * * * *' }, job)).toThrow(InvalidArgumentError)
+    expect(() => lw!.every('n', { interval: -5 }, job)).toThrow(/options\.interval/)
+    expect(() => lw!.every('n', { cron: 'every day' }, job)).toThrow(/options\.cron/)
+    expect(() => lw!.every('n', { cron: '* * * * *', timezone: 'Mars/Olympus' }, job)).toThrow(
+      /options\.timezone/,
+    )
+    expect(() => lw!.every('n', { interval: 100, jitter: 2 }, job)).toThrow(/options\.jitter/)
+    expect(() => lw!.every('n', { interval: 100, holdFor: 'x' }, job)).toThrow(/options\.holdFor/)
+    expect(() => lw!.every('n', { interval: 100, onError: 1 as never }, job)).toThrow(/options\.onError/)
+    expect(() => lw!.every('n', { interval: 100 }, null as never)).toThrow(/invalid job/)
+  })
+})

@@ -1,0 +1,45 @@
+import { createMemoryBackend } from '@lockwork/memory'
+import { describe, expect, it } from 'vitest'
+import { createLockwork, InvalidArgumentError, LockLostError } from '../src/index.js'
+
+describe('owner tokens', () => {
+  it('are random v4 UUIDs (122 random bits), one per acquisition', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const owners = new Set<string>()
+    for (let i = 0; i < 200; i++) {
+      const lock = await lw.acquire(`k${i % 3}`, { wait: 0 })
+      expect(lock.owner).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      owners.add(lock.owner)
+      await lock.release()
+    }
+    expect(owners.size).toBe(200)
+  })
+})
+
+describe('Lock handle', () => {
+  it('reports extension failure through signal with reason extend-failed', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const lock = await lw.acquire('k', { ttl: 5_000 })
+    await lw.forceRelease('k')
+    const error = await lock.extend().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(LockLostError)
+    expect(lock.signal.aborted).toBe(true)
+    expect((lock.signal.reason as LockLostError).reason).toBe('extend-failed')
+  })
+
+  it('counts down remainingMs and reports 0 after release', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const lock = await lw.acquire('k', { ttl: '10s' })
+    expect(lock.remainingMs).toBeGreaterThan(9_000)
+    expect(lock.remainingMs).toBeLessThanOrEqual(10_000)
+    await lock.release()
+    expect(lock.remainingMs).toBe(0)
+  })
+
+  it('createLockwork rejects a missing backend and a bad prefix', () => {
+    expect(() => createLockwork({} as never)).toThrow(InvalidArgumentError)
+    expect(() => createLockwork({ backend: createMemoryBackend(), prefix: 'a\u0000' })).toThrow(
+      InvalidArgumentError,
+    )
+  })
+})

@@ -1,0 +1,41 @@
+import { createMemoryBackend } from '@lockwork/memory'
+import { expect, it } from 'vitest'
+import { createLockwork } from '../src/index.js'
+
+it('the helper lines of the README quick start type-check and run as written', async () => {
+  const lw = createLockwork({ backend: createMemoryBackend(), prefix: 'myapp:' })
+  const runCheck = async (id: string) => `checked ${id}`
+  const takeScreenshot = async (id: string) => ({ file: `shot-${id}.png` })
+  const fetchPrice = async (sym: string) => ({ sym, price: 42 })
+  let sweeps = 0
+  const expireSessions = async (_signal: AbortSignal) => {
+    sweeps++
+  }
+  const log: string[] = []
+  const console = { log: (line: string) => log.push(line) }
+
+  // --- as in README.md ---
+  const checkOrder = lw.once({ key: (id: string) => `check_order:${id}` }, async (id) => runCheck(id))
+  await checkOrder('42')
+
+  const shoot = lw.once({ key: (id: string) => `shot:${id}`, holdFor: '60s' }, takeScreenshot)
+  if ((await shoot('7')) === undefined) console.log(`retry in ${(await shoot.peek('7'))?.remainingMs} ms`)
+
+  const price = lw.cached({ key: (sym: string) => `price:${sym}`, ttl: '60s', staleFor: '5m' }, fetchPrice)
+  await price('ACME')
+  await price.invalidate('ACME')
+
+  const sweeper = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, (signal) =>
+    expireSessions(signal),
+  )
+  await sweeper.stop()
+  // --- end ---
+
+  expect(await checkOrder('42')).toBe('checked 42')
+  expect(await shoot('7')).toBeUndefined()
+  if ((await shoot('7')) === undefined) console.log(`retry in ${(await shoot.peek('7'))?.remainingMs} ms`)
+  expect(log[0]).toMatch(/^retry in \d+ ms$/)
+  expect(await price.peek('ACME')).toBeUndefined()
+  expect(await price('ACME')).toEqual({ sym: 'ACME', price: 42 })
+  expect(sweeps).toBe(0)
+})

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import {
+  type AcquireResult,
+  acquireWithWait,
+  type LockBackend,
+  LockBusyError,
+  LockTimeoutError,
+  MAX_BACKOFF_MS,
+} from '../src/index.js'
+
+/** A backend that is always held by someone else and records when it was asked. */
+function alwaysHeld(remainingMs = 60_000): { backend: LockBackend; attempts: number[] } {
+  const attempts: number[] = []
+  const refuse = async (): Promise<AcquireResult> => {
+    attempts.push(performance.now())
+    return { acquired: false, holder: { owner: 'someone', fence: 7, remainingMs } }
+  }
+  const unused = async (): Promise<never> => {
+    throw new Error('not used')
+  }
+  const backend: LockBackend = {
+    name: 'always-held',
+    acquire: refuse,
+    extend: unused,
+    release: unused,
+    peek: unused,
+    getCached: unused,
+    setCached: unused,
+    deleteCached: unused,
+    close: async () => {},
+  }
+  return { backend, attempts }
+}
+
+const attempt = (backend: LockBackend, waitMs: number, signal?: AbortSignal) =>
+  acquireWithWait({ backend, key: 'k', displayKey: 'k', owner: 'me', ttlMs: 1_000, waitMs, signal })
+
+describe('acquireWithWait without waitForRelease (backoff)', () => {
+  it('wait 0 tries exactly once and throws LockBusyError with the holder remaining time', async () => {
+    const { backend, attempts } = alwaysHeld(1234)
+    const error = await attempt(backend, 0).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(LockBusyError)
+    expect((error as LockBusyError).remainingMs).toBe(1234)
+    expect(attempts).toHaveLength(1)
+  })
+
+  it('backs off from ~1 ms, exponentially, capped, and never past the deadline', async () => {
+    const { backend, attempts } = alwaysHeld()
+    const started = performance.now()
+    const error = await attempt(backend, 600).catch((e: unknown) => e)
+    const elapsed = performance.now() - started
+    expect(error).toBeInstanceOf(LockTimeoutError)
+    expect(elapsed).toBeGreaterThanOrEqual(599)
+    expect(elapsed).toBeLessThan(600 + MAX_BACKOFF_MS + 400)
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
+    expect(gaps[0]!).toBeLessThan(50)
+    // Capped: no gap much beyond the cap (scheduler slack allowed).
+    expect(Math.max(...gaps)).toBeLessThan(MAX_BACKOFF_MS + 250)
+    // Exponential: far fewer attempts than a 1 ms poll would make.
+    expect(attempts.length).toBeLessThan(60)
+    expect(attempts.length).toBeGreaterThan(5)
+  })
+
+  it('never sleeps past the holder expiry', async () => {
+    const { backend, attempts } = alwaysHeld(3)
+    await attempt(backend, 300).catch(() => {})
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
+    expect(Math.max(...gaps)).toBeLessThan(50)
+  })
+
+  it('rejects promptly with the signal reason when aborted mid-wait', async () => {
+    const { backend } = alwaysHeld()
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(new Error('cancelled')), 100)
+    const started = performance.now()
+    const error = await attempt(backend, 10_000, controller.signal).catch((e: unknown) => e)
+    expect((error as Error).message).toBe('cancelled')
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+})
