@@ -117,7 +117,7 @@ export function helperCases(t: SuiteContext): void {
       expect(await onA()).toBe(1)
       expect(await onB()).toBe(1)
       expect(await onB.peek()).toBe(1)
-      const stored = await t.backend().getCached(`${a!.prefix}hit`)
+      const stored = await t.backend().getCached(a!.fullKey('hit'))
       expect(stored?.remainingMs).toBeGreaterThan(10_000)
       expect(stored?.remainingMs).toBeLessThanOrEqual(20_000)
       expect(await onB.invalidate()).toBe(true)

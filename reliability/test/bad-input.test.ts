@@ -317,12 +317,8 @@ for (const name of BACKEND_NAMES) {
       expect(await real.getCached(lw.fullKey('json-bigint'))).toBeUndefined()
     })
 
-    // KNOWN CORE BUG: `cached` stores the encoded text first and decodes it
-    // afterwards (computeAndStore in packages/lock-core/src/cached.ts), so a
-    // codec whose `decode` throws rejects with the codec's raw error (no
-    // InvalidArgumentError, no argument name) and leaves the entry written;
-    // every later call recomputes and rewrites it. Drop `.fails` once fixed.
-    it.fails('a codec whose decode throws → a typed error naming the codec, and no entry stored', async () => {
+    // `cached` round-trips a value through the codec before it stores it.
+    it('a codec whose decode throws → a typed error naming the codec, and no entry stored', async () => {
       const real = openBackend(freshTarget(name))
       opened.push(real)
       const lw = createLockwork({ backend: real, prefix: randomPrefix('decode') })

@@ -206,8 +206,7 @@ for (const name of SHARED_BACKENDS) {
           pauseFigures.push(
             `${name}: rival took over ${Math.round(outcome.rivalAfterMs)} ms after the stop; holder's signal aborted (${outcome.lost.reason}) ${abortedAfterResumeMs.toFixed(1)} ms after SIGCONT; ${outcome.actsAfterResume} act(s) after resume, all refused by the fence`,
           )
-          // Until the core fix lands (see below), `lock.remainingMs` is the synchronous check that
-          // already says 0 at those acts: the workaround docs/guarantees.md recommends.
+          // `lock.remainingMs` says 0 at any act after the resume, too.
           expect(outcome.remainingAtLateActs.filter((ms) => ms !== 0)).toEqual([])
           // Every act of the stalled holder after the resume was refused by the fence.
           expect(outcome.store.rejected.length).toBe(refusedBefore + 1)
@@ -217,18 +216,10 @@ for (const name of SHARED_BACKENDS) {
         }
       })
 
-      // KNOWN CORE BUG (see docs/guarantees.md, "Pauses"): after a stall past its
-      // ttl, a holder that checks `lock.signal.aborted` right before acting still
-      // sees `false` for one turn: the handle only learns of its expiry from a
-      // setTimeout, which runs after timers that fell due earlier (here the
-      // holder's own 20 ms work timer). `it.fails` keeps CI green while the bug
-      // stands and turns red once the core checks its deadline synchronously in
-      // the `signal` getter; then drop `.fails`. Not asserted on SQLite: there
-      // the handle's watch polls with synchronous queries, so when its poll
-      // timer happens to fall due before the work timer it notices the rival in
-      // the same turn, and the outcome is a race either way.
-      const knownBug = name === 'sqlite' ? it.skip : it.fails
-      knownBug('the stalled holder’s signal is aborted before it can act again after SIGCONT', async () => {
+      // After a stall past its ttl, the handle checks its deadline synchronously in the
+      // `signal` getter, so a holder that looks at `lock.signal.aborted` right before acting
+      // stops, even though its own work timer fell due before the handle's expiry timer.
+      it('the stalled holder’s signal is aborted before it can act again after SIGCONT', async () => {
         const outcome = await pauseRound()
         try {
           expect(outcome.actsAfterResume).toBe(0)

@@ -6,8 +6,9 @@
  * auto-extension, single-flight and scheduling live once in the core.
  *
  * Keys arrive already prefixed and validated by the core (non-empty, at most
- * {@link MAX_KEY_LENGTH} + {@link MAX_PREFIX_LENGTH} UTF-16 code units, no
- * control characters, no unpaired surrogates). Durations arrive as positive
+ * {@link MAX_FULL_KEY_LENGTH} UTF-16 code units, no unpaired surrogates, and
+ * no control characters other than the U+001F the core puts between a prefix
+ * and a key). Durations arrive as positive
  * integer milliseconds. A backend must treat keys as opaque parameters, never
  * splice them into SQL or Lua.
  */
@@ -90,6 +91,9 @@ export const MAX_KEY_LENGTH = 512
 
 /** Longest prefix accepted, in UTF-16 code units. */
 export const MAX_PREFIX_LENGTH = 128
+
+/** Longest key a backend receives: a prefix, one separator and a key. */
+export const MAX_FULL_KEY_LENGTH = MAX_PREFIX_LENGTH + 1 + MAX_KEY_LENGTH
 
 /** Longest duration accepted (2^31 − 1 ms, about 24.8 days: the longest Node.js timer). */
 export const MAX_DURATION_MS = 2_147_483_647

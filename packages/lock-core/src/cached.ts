@@ -1,5 +1,5 @@
 import { MAX_DURATION_MS, type StoredCacheEntry } from './backend.js'
-import { type Codec, encodeValue, resolveCodec } from './codec.js'
+import { type Codec, decodeOwnText, encodeValue, resolveCodec } from './codec.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { ComputeFailedError, InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
 import {
@@ -149,8 +149,10 @@ export function createCached<A extends unknown[], T>(
     const value = await fn(...args)
     const computeMs = Math.max(0, Math.round(performance.now() - startedAt))
     const text = encodeValue(codec, value, keys.key)
+    // Round-trip before storing: an entry no reader can decode is never written.
+    const decoded = decodeOwnText(codec, text, keys.key)
     await backend.setCached(keys.entry, { value: text, computeMs }, storeTtlMs)
-    return codec.decode(text)
+    return decoded
   }
 
   /** Computes while holding the compute lock; on failure, leaves a marker for the waiters elsewhere. */

@@ -83,3 +83,21 @@ export function encodeValue<T>(codec: Codec<T>, value: T, key: string): string {
   }
   return text
 }
+
+/**
+ * Decodes text the codec itself just encoded, so a codec that cannot read its
+ * own output is found before anything is stored: an {@link InvalidArgumentError}
+ * naming `options.codec` (with the codec's error as `cause`).
+ */
+export function decodeOwnText<T>(codec: Codec<T>, text: string, key: string): T {
+  try {
+    return codec.decode(text)
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error)
+    throw new InvalidArgumentError(
+      'options.codec',
+      `the codec cannot decode what it encoded for "${key}": ${detail}`,
+      { cause: error },
+    )
+  }
+}

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { type LockBackend, type LockInfo, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH } from './backend.js'
+import { type LockBackend, type LockInfo, MAX_FULL_KEY_LENGTH } from './backend.js'
 import { describe } from './duration.js'
 import { InvalidArgumentError } from './errors.js'
 import { INTERNAL_SEPARATOR, validateKey } from './key.js'
@@ -59,9 +59,6 @@ export function keyResolver<A extends unknown[]>(
     return validateKey(computed, argument)
   }
 }
-
-/** The longest full key a backend is promised (prefix + key). */
-const MAX_FULL_KEY_LENGTH = MAX_PREFIX_LENGTH + MAX_KEY_LENGTH
 
 /**
  * A key lockwork derives for its own use: `prefix + SEP + kind + SEP + rest`,

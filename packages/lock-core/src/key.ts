@@ -56,3 +56,13 @@ export function validatePrefix(prefix: unknown): string {
   }
   return prefix
 }
+
+/**
+ * The key a backend sees for a user key: the key itself without a prefix,
+ * otherwise `prefix + U+001F + key`. Neither part can contain U+001F, so the
+ * join is unambiguous and nested prefixes (`'app:'` and `'app:tenant:'`)
+ * never share a key.
+ */
+export function joinKey(prefix: string, key: string): string {
+  return prefix === '' ? key : prefix + INTERNAL_SEPARATOR + key
+}

@@ -69,12 +69,14 @@ export class Lock implements AsyncDisposable {
    * key. Never aborts on a normal {@link Lock.release}.
    */
   get signal(): AbortSignal {
+    this.#checkDeadline()
     if (this.#state === 'held' && !this.#watch) this.#startWatching()
     return this.#controller.signal
   }
 
   /** Whether this handle still holds its lease, as far as it knows. */
   get held(): boolean {
+    this.#checkDeadline()
     return this.#state === 'held'
   }
 
@@ -147,13 +149,25 @@ export class Lock implements AsyncDisposable {
     return new LockLostError(this.key, reason ?? 'expired')
   }
 
+  /** Marks the lease lost because its local deadline passed; names the failed extension, if any, as the cause. */
+  #expire(): void {
+    const cause = this.#lastExtendError
+    this.#markLost(cause === undefined ? 'expired' : 'extend-failed', cause)
+  }
+
+  /**
+   * Checks the deadline synchronously, so a process that was paused past it
+   * (a GC pause, SIGSTOP, a suspended VM) sees `signal.aborted` at its first
+   * look after resuming, before the expiry timer has had its turn.
+   */
+  #checkDeadline(): void {
+    if (this.#state === 'held' && performance.now() >= this.#deadline) this.#expire()
+  }
+
   #armExpiry(): void {
     clearTimeout(this.#expiryTimer)
     const left = Math.max(0, this.#deadline - performance.now())
-    this.#expiryTimer = setTimeout(() => {
-      const cause = this.#lastExtendError
-      this.#markLost(cause === undefined ? 'expired' : 'extend-failed', cause)
-    }, left)
+    this.#expiryTimer = setTimeout(() => this.#expire(), left)
     this.#expiryTimer.unref()
   }
 

@@ -9,7 +9,7 @@ import {
 import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
-import { validateKey, validatePrefix } from './key.js'
+import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
 import { optionalBoolean, optionalSignal, optionsObject, requireFunction } from './options.js'
@@ -82,9 +82,9 @@ export class Lockwork {
     this.defaultWaitMs = toMs(opts.defaultWait ?? '10s', 'options.defaultWait', true)
   }
 
-  /** The key the backend sees for a user key (the prefix prepended). */
+  /** The key the backend sees for a user key: `prefix + U+001F + key`, or the key alone without a prefix. */
   fullKey(key: string): string {
-    return this.prefix + key
+    return joinKey(this.prefix, key)
   }
 
   /**

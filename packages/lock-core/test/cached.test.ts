@@ -55,15 +55,15 @@ describe('cached', () => {
     expect(computations).toBe(2)
   })
 
-  it('stores under prefix + key, with ttl + staleFor; an explicit ttl beats the default', async () => {
+  it('stores under the full key (prefix, separator, key), with ttl + staleFor; an explicit ttl beats the default', async () => {
     const backend = createMemoryBackend()
     const lw = createLockwork({ backend, prefix: 'p:', defaultTtl: '30s' })
     const byDefault = lw.cached({ key: 'a' }, () => 'x')
     const explicit = lw.cached({ key: 'b', ttl: '2s', staleFor: '1s' }, () => 'y')
     await byDefault()
     await explicit()
-    expect((await backend.getCached('p:a'))?.remainingMs).toBeGreaterThan(25_000)
-    const stored = await backend.getCached('p:b')
+    expect((await backend.getCached(lw.fullKey('a')))?.remainingMs).toBeGreaterThan(25_000)
+    const stored = await backend.getCached(lw.fullKey('b'))
     expect(stored?.value).toBe('"y"')
     expect(stored?.remainingMs).toBeGreaterThan(2_000)
     expect(stored?.remainingMs).toBeLessThanOrEqual(3_000)
@@ -195,7 +195,7 @@ describe('cached', () => {
     }
     const when = lw.cached({ key: 'when', codec: dateCodec }, () => new Date(1_700_000_000_000))
     expect((await when()).getTime()).toBe(1_700_000_000_000)
-    expect((await backend.getCached('p:when'))?.value).toBe('1700000_000_000'.replaceAll('_', ''))
+    expect((await backend.getCached(lw.fullKey('when')))?.value).toBe('1700000_000_000'.replaceAll('_', ''))
     expect(await when()).toBeInstanceOf(Date)
 
     const cycle: Record<string, unknown> = {}
@@ -211,7 +211,7 @@ describe('cached', () => {
       expect(error, label).toBeInstanceOf(InvalidArgumentError)
       expect((error as InvalidArgumentError).argument).toBe('value')
       expect((error as Error).message).toMatch(`bad-${label}`)
-      expect(await backend.getCached(`p:bad-${label}`)).toBeUndefined()
+      expect(await backend.getCached(lw.fullKey(`bad-${label}`))).toBeUndefined()
     }
     // Every caller gets the value as the codec returns it, also the one that computed it.
     const json = lw.cached({ key: 'json' }, () => ({ at: new Date(0), skip: undefined }))

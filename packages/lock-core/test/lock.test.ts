@@ -27,6 +27,31 @@ describe('Lock handle', () => {
     expect((lock.signal.reason as LockLostError).reason).toBe('extend-failed')
   })
 
+  it('after a stall past the ttl, signal is aborted at the first synchronous look, before any timer runs', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const lock = await lw.acquire('stalled', { ttl: 50, autoExtend: false })
+    expect(lock.signal.aborted).toBe(false)
+    // Block the event loop past the ttl, as a GC pause or SIGSTOP would: no timer can run meanwhile.
+    const until = performance.now() + 120
+    while (performance.now() < until) {}
+    expect(lock.signal.aborted).toBe(true)
+    expect(lock.held).toBe(false)
+    expect((lock.signal.reason as LockLostError).reason).toBe('expired')
+    await lock.release()
+  })
+
+  it('nested prefixes never share a key', async () => {
+    const backend = createMemoryBackend()
+    const outer = createLockwork({ backend, prefix: 'app:' })
+    const inner = createLockwork({ backend, prefix: 'app:tenant:' })
+    const lock = await inner.acquire('x', { ttl: '10s' })
+    expect(outer.fullKey('tenant:x')).not.toBe(inner.fullKey('x'))
+    const other = await outer.tryAcquire('tenant:x')
+    expect(other).not.toBeNull()
+    await other?.release()
+    await lock.release()
+  })
+
   it('counts down remainingMs and reports 0 after release', async () => {
     const lw = createLockwork({ backend: createMemoryBackend() })
     const lock = await lw.acquire('k', { ttl: '10s' })
