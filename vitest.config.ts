@@ -5,13 +5,41 @@ import { defineConfig } from 'vitest/config'
  * `pnpm test` prints a single summary line with the real counts.
  * Tests run from TypeScript source through the `@lockwork/source` export
  * condition, so no build step is needed first.
+ *
+ * Two groups, one after the other:
+ * 1. files that mostly wait on timers and servers run 3 at a time;
+ * 2. files that spawn processes and measure them (contention fuzz, SIGKILL and
+ *    SIGSTOP faults, event-loop delay, the demo's cluster, the nested runner)
+ *    run one at a time, so they never compete with each other for the CPU.
  */
 const source = { conditions: ['@lockwork/source'] }
 
-const project = (name: string, include: string[], extra: { testTimeout?: number } = {}) => ({
-  extends: true as const,
-  test: { name, include, ...extra },
-})
+/** Test files that spawn and measure processes: the sequential group. */
+const PROCESS_HEAVY = [
+  'packages/backend-sqlite/test/multi-process.test.ts',
+  'conformance/test/runner.test.ts',
+  'examples/webapp/test/demo.test.ts',
+]
+
+interface ProjectOptions {
+  readonly testTimeout?: number
+  readonly sequential?: boolean
+}
+
+const project = (name: string, include: string[], options: ProjectOptions = {}) => {
+  const sequential = options.sequential ?? false
+  return {
+    extends: true as const,
+    test: {
+      name,
+      include,
+      exclude: sequential ? [] : PROCESS_HEAVY,
+      maxWorkers: sequential ? 1 : 3,
+      sequence: { groupOrder: sequential ? 1 : 0 },
+      ...(options.testTimeout === undefined ? {} : { testTimeout: options.testTimeout }),
+    },
+  }
+}
 
 export default defineConfig({
   resolve: source,
@@ -24,11 +52,16 @@ export default defineConfig({
       project('core', ['packages/lock-core/test/**/*.test.ts']),
       project('memory', ['packages/backend-memory/test/**/*.test.ts']),
       project('sqlite', ['packages/backend-sqlite/test/**/*.test.ts']),
+      project('sqlite-processes', ['packages/backend-sqlite/test/multi-process.test.ts'], {
+        sequential: true,
+      }),
       project('redis', ['packages/backend-redis/test/**/*.test.ts']),
       project('postgres', ['packages/backend-postgres/test/**/*.test.ts']),
       project('conformance', ['conformance/test/**/*.test.ts']),
+      project('conformance-processes', ['conformance/test/runner.test.ts'], { sequential: true }),
       project('examples', ['examples/*/test/**/*.test.ts']),
-      project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000 }),
+      project('examples-processes', ['examples/webapp/test/demo.test.ts'], { sequential: true }),
+      project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000, sequential: true }),
     ],
   },
 })
