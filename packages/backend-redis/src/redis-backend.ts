@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import {
   type AcquireResult,
   BackendError,
@@ -13,15 +13,15 @@ import {
 import type { Cluster, RedisOptions } from 'ioredis'
 import { Redis } from 'ioredis'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
-import { SCRIPTS, type ScriptName } from './scripts.js'
+import { ACQUIRE, EXTEND, GET_CACHED, PEEK, RELEASE, type ScriptDefinition } from './scripts.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
 export interface RedisBackendOptions {
   /**
    * Your own ioredis `Redis` or `Cluster` instance (ioredis 5 or 6). The
-   * backend registers its Lua scripts on it with `defineCommand` (under names
-   * like `lockworkAcquire_1a2b3c4d`) and changes nothing else; `close()`
-   * leaves it open. Its wake-on-release subscriber is a `duplicate()` of it.
+   * backend sends its commands and Lua scripts (`EVALSHA`) through it and
+   * changes nothing on it; `close()` leaves it open. Its wake-on-release
+   * subscriber is a `duplicate()` of it.
    */
   readonly client?: Redis | Cluster
   /** A `redis://` or `rediss://` URL: the backend opens its own connection and closes it in `close()`. */
@@ -41,15 +41,26 @@ export const DEFAULT_KEY_PREFIX = 'lockwork:'
 /** Slack added to the holder's remaining lease when waiting for its expiry, in ms. */
 const EXPIRY_SLACK_MS = 2
 
-type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>
-
-/** The Redis keys and the channel of one lock key; all share one hash tag. */
-interface KeySet {
-  readonly lock: string
-  readonly fence: string
-  readonly cache: string
-  readonly channel: string
+/** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
+interface LoadedScript extends ScriptDefinition {
+  readonly sha: string
 }
+
+/** SHA-1 in hex: the one-shot `crypto.hash` where Node has it (20.12+), else `createHash`; same digest. */
+const sha1Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha1', text, 'hex')
+    : (text) => crypto.createHash('sha1').update(text).digest('hex')
+
+function load(script: ScriptDefinition): LoadedScript {
+  return { ...script, sha: sha1Hex(script.lua) }
+}
+
+const SCRIPT_ACQUIRE = load(ACQUIRE)
+const SCRIPT_EXTEND = load(EXTEND)
+const SCRIPT_RELEASE = load(RELEASE)
+const SCRIPT_PEEK = load(PEEK)
+const SCRIPT_GET_CACHED = load(GET_CACHED)
 
 /**
  * A {@link LockBackend} on Redis (standalone or Cluster) through ioredis:
@@ -72,7 +83,9 @@ export class RedisBackend implements LockBackend {
   readonly #client: Redis | Cluster
   readonly #ownsClient: boolean
   readonly #keyPrefix: string
-  readonly #commands: Record<ScriptName, string>
+  /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
+  #lastKey = ''
+  #lastBase = ''
   readonly #subscriber: ReleaseSubscriber
   /** Settles pending `waitForRelease` calls on `close()`. */
   readonly #waiters = new Set<() => void>()
@@ -108,7 +121,6 @@ export class RedisBackend implements LockBackend {
       this.#client = own
       this.#ownsClient = true
     }
-    this.#commands = defineScripts(this.#client)
     const source = this.#client
     this.#subscriber = new ReleaseSubscriber(() => duplicateForSubscriber(source))
   }
@@ -119,41 +131,51 @@ export class RedisBackend implements LockBackend {
    * the holder's owner, fence and `PTTL`.
    */
   async acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
-    const keys = this.#keysFor('acquire', key)
-    return this.#run('acquire', 'lockworkAcquire', [keys.lock, keys.fence, owner, ttlMs], (reply) => {
-      const [status, fence, ttlOrRemaining, holder] = asArray(reply)
-      if (toInt(status) === 1) return { acquired: true, fence: toInt(fence), ttlMs: toInt(ttlOrRemaining) }
-      const remainingMs = Math.max(0, toInt(ttlOrRemaining))
+    const base = this.#base('acquire', key)
+    const reply = await this.#eval('acquire', SCRIPT_ACQUIRE, [
+      `${base}lock:${key}`,
+      `${base}fence:${key}`,
+      owner,
+      ttlMs,
+    ])
+    try {
+      // Acquired: the fence alone. Held by another: `{fence, pttl, holder}`.
+      if (!Array.isArray(reply)) return { acquired: true, fence: toInt(reply), ttlMs }
+      const [fence, pttl, holder] = reply
+      const remainingMs = Math.max(0, toInt(pttl))
       return { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
-    })
+    } catch (error) {
+      throw toBackendError(this.name, 'acquire', error)
+    }
   }
 
   /** One script call: `PEXPIRE` if `owner` holds the key. */
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    const keys = this.#keysFor('extend', key)
-    return this.#run('extend', 'lockworkExtend', [keys.lock, owner, ttlMs], (reply) => toInt(reply) === 1)
+    const base = this.#base('extend', key)
+    return isOne('extend', await this.#eval('extend', SCRIPT_EXTEND, [`${base}lock:${key}`, owner, ttlMs]))
   }
 
   /** One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its release channel. */
   async release(key: string, owner: string): Promise<boolean> {
-    const keys = this.#keysFor('release', key)
-    return this.#run(
-      'release',
-      'lockworkRelease',
-      [keys.lock, owner, keys.channel],
-      (reply) => toInt(reply) === 1,
-    )
+    const base = this.#base('release', key)
+    const reply = await this.#eval('release', SCRIPT_RELEASE, [
+      `${base}lock:${key}`,
+      owner,
+      `${base}released:${key}`,
+    ])
+    return isOne('release', reply)
   }
 
   /** One script call: owner, fence and `PTTL`. */
   async peek(key: string): Promise<LockInfo | null> {
-    return this.#peek(this.#keysFor('peek', key))
+    return this.#peek(this.#base('peek', key), key)
   }
 
   /** One script call: `GET` and `PTTL` of the cache key. */
   async getCached(key: string): Promise<StoredCacheEntry | undefined> {
-    const keys = this.#keysFor('getCached', key)
-    return this.#run('getCached', 'lockworkGetCached', [keys.cache], (reply) => {
+    const base = this.#base('getCached', key)
+    const reply = await this.#eval('getCached', SCRIPT_GET_CACHED, [`${base}cache:${key}`])
+    try {
       if (reply === null || reply === undefined) return undefined
       const [stored, pttl] = asArray(reply)
       const text = String(stored)
@@ -162,14 +184,16 @@ export class RedisBackend implements LockBackend {
       // Anything not written by setCached counts as a miss.
       if (colon < 0 || Number.isNaN(computeMs)) return undefined
       return { value: text.slice(colon + 1), computeMs, remainingMs: Math.max(0, toInt(pttl)) }
-    })
+    } catch (error) {
+      throw toBackendError(this.name, 'getCached', error)
+    }
   }
 
   /** `SET … PX`: a plain string key, `"<computeMs>:<value>"`. */
   async setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
-    const keys = this.#keysFor('setCached', key)
+    const base = this.#base('setCached', key)
     try {
-      await this.#client.set(keys.cache, `${entry.computeMs}:${entry.value}`, 'PX', ttlMs)
+      await this.#client.set(`${base}cache:${key}`, `${entry.computeMs}:${entry.value}`, 'PX', ttlMs)
     } catch (error) {
       throw toBackendError(this.name, 'setCached', error)
     }
@@ -177,9 +201,9 @@ export class RedisBackend implements LockBackend {
 
   /** `DEL` of the cache key. */
   async deleteCached(key: string): Promise<boolean> {
-    const keys = this.#keysFor('deleteCached', key)
+    const base = this.#base('deleteCached', key)
     try {
-      return (await this.#client.del(keys.cache)) > 0
+      return (await this.#client.del(`${base}cache:${key}`)) > 0
     } catch (error) {
       throw toBackendError(this.name, 'deleteCached', error)
     }
@@ -193,7 +217,7 @@ export class RedisBackend implements LockBackend {
    * there is no polling. Rejects with a `BackendError` only when Redis fails.
    */
   async waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const keys = this.#keysFor('waitForRelease', key)
+    const base = this.#base('waitForRelease', key)
     if (signal?.aborted) return
     const deadline = performance.now() + timeoutMs
     return new Promise<void>((resolve, reject) => {
@@ -214,12 +238,12 @@ export class RedisBackend implements LockBackend {
       signal?.addEventListener('abort', wake, { once: true })
       this.#waiters.add(wake)
       this.#subscriber
-        .listen(keys.channel, wake)
+        .listen(`${base}released:${key}`, wake)
         .then(async (unlisten) => {
           stop = unlisten
           if (settled) return unlisten()
           // Subscribed: a release from now on wakes us. Check for one that came before.
-          const holder = await this.#peek(keys)
+          const holder = await this.#peek(base, key)
           if (settled) return
           if (holder === null) return finish()
           clearTimeout(timer)
@@ -254,41 +278,45 @@ export class RedisBackend implements LockBackend {
     }
   }
 
-  async #peek(keys: KeySet): Promise<LockInfo | null> {
-    return this.#run('peek', 'lockworkPeek', [keys.lock, keys.fence], (reply) => {
+  async #peek(base: string, key: string): Promise<LockInfo | null> {
+    const reply = await this.#eval('peek', SCRIPT_PEEK, [`${base}lock:${key}`, `${base}fence:${key}`])
+    try {
       if (reply === null || reply === undefined) return null
       const [owner, fence, pttl] = asArray(reply)
       return { owner: String(owner), fence: toInt(fence), remainingMs: Math.max(0, toInt(pttl)) }
-    })
-  }
-
-  /** Throws if closed; otherwise the Redis keys and channel of `key`. */
-  #keysFor(operation: string, key: string): KeySet {
-    if (this.#closing !== undefined)
-      throw new BackendError(this.name, `${operation} failed: the backend is closed`)
-    const tag = createHash('sha1').update(key).digest('hex').slice(0, 8)
-    const base = `${this.#keyPrefix}{${tag}}:`
-    return {
-      lock: `${base}lock:${key}`,
-      fence: `${base}fence:${key}`,
-      cache: `${base}cache:${key}`,
-      channel: `${base}released:${key}`,
+    } catch (error) {
+      throw toBackendError(this.name, 'peek', error)
     }
   }
 
-  /** Runs one script and parses its reply; any failure becomes a `BackendError`. */
-  async #run<T>(
-    operation: string,
-    script: ScriptName,
-    args: (string | number)[],
-    parse: (reply: unknown) => T,
-  ): Promise<T> {
-    const commands = this.#client as unknown as Record<string, ScriptCommand | undefined>
-    const name = this.#commands[script]
+  /**
+   * Throws if closed; otherwise `<keyPrefix>{<tag>}:`, the start of every Redis
+   * key and channel of `key`, where the tag is the first 8 hex digits of SHA-1 of `key`.
+   */
+  #base(operation: string, key: string): string {
+    if (this.#closing !== undefined)
+      throw new BackendError(this.name, `${operation} failed: the backend is closed`)
+    if (key !== this.#lastKey) {
+      this.#lastBase = `${this.#keyPrefix}{${sha1Hex(key).slice(0, 8)}}:`
+      this.#lastKey = key
+    }
+    return this.#lastBase
+  }
+
+  /**
+   * Runs one script with `EVALSHA`, falling back to `EVAL` (which also caches
+   * it on the server) on `NOSCRIPT`, after `SCRIPT FLUSH` or a restart. Any
+   * failure becomes a `BackendError`.
+   */
+  async #eval(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown> {
+    const client = this.#client
     try {
-      const command = commands[name]
-      if (command === undefined) throw new Error(`the script command ${name} is not defined on the client`)
-      return parse(await command.apply(this.#client, args))
+      try {
+        return await client.evalsha(script.sha, script.numberOfKeys, ...args)
+      } catch (error) {
+        if (!(error instanceof Error && error.message.includes('NOSCRIPT'))) throw error
+        return await client.eval(script.lua, script.numberOfKeys, ...args)
+      }
     } catch (error) {
       throw toBackendError(this.name, operation, error)
     }
@@ -308,26 +336,6 @@ export function createRedisBackend(options: RedisBackendOptions): RedisBackend {
   return new RedisBackend(options)
 }
 
-/**
- * Registers every script on `client` with `defineCommand`, under its base name
- * plus the first 8 hex digits of the SHA-1 of its Lua text, so two lockwork
- * versions sharing one client never run each other's scripts. Returns the
- * command names. ioredis sends `EVALSHA` and falls back to `EVAL` on
- * `NOSCRIPT` (after `SCRIPT FLUSH` or a restart). Scripts are not marked
- * read-only, so ioredis never routes them to a replica.
- */
-function defineScripts(client: Redis | Cluster): Record<ScriptName, string> {
-  const names = {} as Record<ScriptName, string>
-  for (const [base, script] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
-    const name = `${base}_${createHash('sha1').update(script.lua).digest('hex').slice(0, 8)}`
-    if (typeof Reflect.get(client, name) !== 'function') {
-      client.defineCommand(name, { lua: script.lua, numberOfKeys: script.numberOfKeys })
-    }
-    names[base] = name
-  }
-  return names
-}
-
 /** A new, not yet connected connection with the same settings as `client`, for SUBSCRIBE. */
 function duplicateForSubscriber(client: Redis | Cluster): SubscriberConnection {
   if (isCluster(client)) return client.duplicate([], { lazyConnect: true })
@@ -342,6 +350,15 @@ function emptyHashTag(prefix: string): boolean {
 
 function isCluster(client: Redis | Cluster): client is Cluster {
   return client.isCluster
+}
+
+/** A script's `1` (done) or `0` (not held); anything else is a failure of `operation`. */
+function isOne(operation: string, reply: unknown): boolean {
+  try {
+    return toInt(reply) === 1
+  } catch (error) {
+    throw toBackendError('redis', operation, error)
+  }
 }
 
 function asArray(reply: unknown): unknown[] {

@@ -12,7 +12,7 @@
  * reply); a missing fence counter reads as 0.
  */
 
-/** The definition ioredis' `defineCommand` takes. */
+/** A script's Lua text and how many of its arguments are `KEYS` (the rest are `ARGV`). */
 export interface ScriptDefinition {
   readonly lua: string
   readonly numberOfKeys: number
@@ -21,25 +21,26 @@ export interface ScriptDefinition {
 /**
  * KEYS: lock, fence counter. ARGV: owner, ttl ms.
  *
- * Free → `SET NX PX`, `INCR` the fence counter → `{1, fence, ttl}`.
- * Held by the same owner → refresh the expiry, keep the fence → `{1, fence, ttl}`
+ * Free → `SET NX PX`, `INCR` the fence counter → the fence (an integer).
+ * Held by the same owner → refresh the expiry, keep the fence → the fence
  * (a command resent after a reconnect must not orphan the lease).
- * Held by another → `{0, fence, pttl, owner}`.
+ * Held by another → `{fence, pttl, owner}`.
+ *
+ * The common case answers a bare integer: the cheapest reply to encode and parse.
  */
 export const ACQUIRE: ScriptDefinition = {
   numberOfKeys: 2,
   lua: `
-local ttl = tonumber(ARGV[2])
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then
-  return {1, redis.call('INCR', KEYS[2]), ttl}
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
 end
 local holder = redis.call('GET', KEYS[1])
 local fence = tonumber(redis.call('GET', KEYS[2])) or 0
 if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  return {1, fence, ttl}
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return fence
 end
-return {0, fence, redis.call('PTTL', KEYS[1]), holder}
+return {fence, redis.call('PTTL', KEYS[1]), holder}
 `,
 }
 
@@ -87,15 +88,3 @@ if not value then return false end
 return {value, redis.call('PTTL', KEYS[1])}
 `,
 }
-
-/** All scripts by the base of the command name they are registered under. */
-export const SCRIPTS = {
-  lockworkAcquire: ACQUIRE,
-  lockworkExtend: EXTEND,
-  lockworkRelease: RELEASE,
-  lockworkPeek: PEEK,
-  lockworkGetCached: GET_CACHED,
-} as const
-
-/** The name of one of {@link SCRIPTS}. */
-export type ScriptName = keyof typeof SCRIPTS
