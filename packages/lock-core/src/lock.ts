@@ -43,7 +43,16 @@ export class Lock implements AsyncDisposable {
   #ttlMs: number
   #deadline: number
   #state: LockState = 'held'
-  #controller = new AbortController()
+  /** Created on the first read of {@link Lock.signal}. */
+  #controller: AbortController | undefined
+  /** Why the lease was lost, once it is. */
+  #lostReason: LockLostError | undefined
+  /**
+   * Whether the expiry timer runs: once `signal` has been read, or with
+   * auto-extension. Until then nobody can observe the moment of expiry, and
+   * `held`, `remainingMs`, `extend` and `release` check the deadline themselves.
+   */
+  #timed: boolean
   #expiryTimer: NodeJS.Timeout | undefined
   #extendTimer: NodeJS.Timeout | undefined
   #watch: AbortController | undefined
@@ -59,8 +68,11 @@ export class Lock implements AsyncDisposable {
     this.#fullKey = init.fullKey
     this.#ttlMs = init.acquisition.ttlMs
     this.#deadline = init.acquisition.sentAt + init.acquisition.ttlMs
-    this.#armExpiry()
-    if (init.autoExtend) this.#scheduleAutoExtend(this.#ttlMs / 3)
+    this.#timed = init.autoExtend
+    if (init.autoExtend) {
+      this.#armExpiry()
+      this.#scheduleAutoExtend(this.#ttlMs / 3)
+    }
   }
 
   /**
@@ -70,7 +82,17 @@ export class Lock implements AsyncDisposable {
    */
   get signal(): AbortSignal {
     this.#checkDeadline()
-    if (this.#state === 'held' && !this.#watch) this.#startWatching()
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#lostReason !== undefined) this.#controller.abort(this.#lostReason)
+    }
+    if (this.#state === 'held') {
+      if (!this.#timed) {
+        this.#timed = true
+        this.#armExpiry()
+      }
+      if (!this.#watch) this.#startWatching()
+    }
     return this.#controller.signal
   }
 
@@ -93,6 +115,7 @@ export class Lock implements AsyncDisposable {
    */
   async extend(ttl?: Duration): Promise<void> {
     const ttlMs = ttl === undefined ? this.#ttlMs : toMs(ttl, 'ttl')
+    this.#checkDeadline()
     if (this.#state !== 'held') throw this.#lostError(this.#state === 'released' ? 'released' : undefined)
     const sentAt = performance.now()
     const extended = await this.#backend.extend(this.#fullKey, this.owner, ttlMs)
@@ -100,6 +123,8 @@ export class Lock implements AsyncDisposable {
       this.#markLost('extend-failed')
       throw this.#lostError()
     }
+    // A deadline that passed while the extension was in flight counts, timer or not.
+    this.#checkDeadline()
     if (this.#state !== 'held') throw this.#lostError()
     this.#ttlMs = ttlMs
     this.#deadline = sentAt + ttlMs
@@ -114,6 +139,7 @@ export class Lock implements AsyncDisposable {
   release(): Promise<boolean> {
     if (this.#releasing) return this.#releasing.then(() => false)
     if (this.#state === 'released') return Promise.resolve(false)
+    this.#checkDeadline()
     const wasHeld = this.#state === 'held'
     this.#state = 'released'
     this.#stopTimers()
@@ -140,12 +166,12 @@ export class Lock implements AsyncDisposable {
     if (this.#state !== 'held') return
     this.#state = 'lost'
     this.#stopTimers()
-    this.#controller.abort(new LockLostError(this.key, reason, cause === undefined ? undefined : { cause }))
+    this.#lostReason = new LockLostError(this.key, reason, cause === undefined ? undefined : { cause })
+    this.#controller?.abort(this.#lostReason)
   }
 
   #lostError(reason?: LockLostReason): LockLostError {
-    const aborted = this.#controller.signal.reason
-    if (reason === undefined && aborted instanceof LockLostError) return aborted
+    if (reason === undefined && this.#lostReason !== undefined) return this.#lostReason
     return new LockLostError(this.key, reason ?? 'expired')
   }
 
@@ -164,7 +190,9 @@ export class Lock implements AsyncDisposable {
     if (this.#state === 'held' && performance.now() >= this.#deadline) this.#expire()
   }
 
+  /** (Re)arms the expiry timer at the deadline, if the handle is {@link Lock.#timed}. */
   #armExpiry(): void {
+    if (!this.#timed) return
     clearTimeout(this.#expiryTimer)
     const left = Math.max(0, this.#deadline - performance.now())
     this.#expiryTimer = setTimeout(() => this.#expire(), left)
@@ -196,8 +224,8 @@ export class Lock implements AsyncDisposable {
   }
 
   #stopTimers(): void {
-    clearTimeout(this.#expiryTimer)
-    clearTimeout(this.#extendTimer)
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer)
+    if (this.#extendTimer !== undefined) clearTimeout(this.#extendTimer)
     this.#watch?.abort()
   }
 

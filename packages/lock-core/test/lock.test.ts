@@ -40,6 +40,25 @@ describe('Lock handle', () => {
     await lock.release()
   })
 
+  it('a handle whose signal was never read still expires for held, signal, extend and release', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const unread = await lw.acquire('unread', { ttl: 50 })
+    const late = await lw.acquire('late', { ttl: 50 })
+    const released = await lw.acquire('released', { ttl: 50 })
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    expect(unread.held).toBe(false)
+    expect(unread.remainingMs).toBe(0)
+    expect(unread.signal.aborted).toBe(true)
+    expect(unread.signal.reason).toBeInstanceOf(LockLostError)
+    expect((unread.signal.reason as LockLostError).reason).toBe('expired')
+    const error = await unread.extend().catch((e: unknown) => e)
+    expect(error).toBe(unread.signal.reason)
+    expect(await late.extend().catch((e: unknown) => (e as LockLostError).reason)).toBe('expired')
+    expect(late.signal.aborted).toBe(true)
+    expect(await released.release()).toBe(false)
+    expect(released.signal.aborted).toBe(true)
+  })
+
   it('nested prefixes never share a key', async () => {
     const backend = createMemoryBackend()
     const outer = createLockwork({ backend, prefix: 'app:' })
