@@ -84,7 +84,7 @@ export class RedisBackend implements LockBackend {
   readonly #ownsClient: boolean
   readonly #keyPrefix: string
   /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
-  #lastKey = ''
+  #lastKey: string | undefined
   #lastBase = ''
   readonly #subscriber: ReleaseSubscriber
   /** Settles pending `waitForRelease` calls on `close()`. */

@@ -199,6 +199,28 @@ describe.skipIf(!available)('redis backend', () => {
       for (const key of keys) expect(key.slice(prefix.length)).toMatch(/^\{[0-9a-f]{8}\}:(lock|fence):/)
     })
 
+    it('keeps the stored layout: the tag is the first 8 hex digits of SHA-1 of the key, whatever came before', async () => {
+      const prefix = randomPrefix()
+      const b = backend(prefix)
+      // Expected tags computed once with createHash('sha1'); other processes and versions must agree.
+      const tags: [string, string][] = [
+        ['', 'da39a3ee'],
+        ['a', '86f7e437'],
+        ['orders:42', '0fa47539'],
+        ['é{x}', '3a69dde0'],
+      ]
+      for (const [name] of tags) {
+        expect((await b.acquire(name, 'me', 10_000)).acquired).toBe(true)
+        expect(await b.extend(name, 'me', 10_000)).toBe(true)
+      }
+      for (const [name, tag] of tags) {
+        expect(await admin.get(`${prefix}{${tag}}:lock:${name}`)).toBe('me')
+        expect(await admin.get(`${prefix}{${tag}}:fence:${name}`)).toBe('1')
+        expect(await b.release(name, 'me')).toBe(true)
+      }
+      expect(await admin.keys(`${prefix}*:lock:*`)).toEqual([])
+    })
+
     it('honours the ioredis keyPrefix of a caller client without breaking hash tags or wake-ups', async () => {
       const prefix = randomPrefix()
       const prefixed = createRedisBackend({ client: client({ keyPrefix: 'app:' }), keyPrefix: prefix })
