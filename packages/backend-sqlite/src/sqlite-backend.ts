@@ -455,12 +455,19 @@ export class SqliteBackend implements LockBackend {
     const sweepLocks = prepare(schema.sweepLocks)
     const sweepCache = prepare(schema.sweepCache)
 
-    const acquire = db.transaction((key: string, owner: string, ttlMs: number): AcquireResult => {
+    const tryTake = (key: string, owner: string, ttlMs: number): number | undefined => {
       const now = Date.now()
       const taken = acquireStatement.get({ key, owner, now, expiresAt: now + ttlMs }) as
         | { fence: number }
         | undefined
-      if (taken !== undefined) return { acquired: true, fence: taken.fence, ttlMs }
+      return taken?.fence
+    }
+    // When the key is held, the failed upsert and the read of the holder run in
+    // one write transaction, so the holder read is the one that kept us out.
+    const acquireContended = db.transaction((key: string, owner: string, ttlMs: number): AcquireResult => {
+      const fence = tryTake(key, owner, ttlMs)
+      if (fence !== undefined) return { acquired: true, fence, ttlMs }
+      const now = Date.now()
       const row = holderStatement.get({ key }) as HolderRow | undefined
       if (row === undefined || row.owner === null) {
         throw new Error(`acquire found no holder for a key it could not take`)
@@ -477,7 +484,14 @@ export class SqliteBackend implements LockBackend {
     })
 
     return {
-      acquire: (key, owner, ttlMs) => acquire.immediate(key, owner, ttlMs),
+      // The upsert alone is one atomic write statement (it takes the write lock
+      // before it reads), so the common case needs no explicit transaction.
+      acquire: (key, owner, ttlMs) => {
+        if (db.inTransaction) return acquireContended.immediate(key, owner, ttlMs)
+        const fence = tryTake(key, owner, ttlMs)
+        if (fence !== undefined) return { acquired: true, fence, ttlMs }
+        return acquireContended.immediate(key, owner, ttlMs)
+      },
       extend: prepare(schema.extend),
       release: prepare(schema.release),
       peek: prepare(schema.peek),
