@@ -132,18 +132,19 @@ export class RedisBackend implements LockBackend {
    */
   async acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
     const base = this.#base('acquire', key)
-    const lock = `${base}lock:${key}`
-    const fence = `${base}fence:${key}`
+    const lockKey = `${base}lock:${key}`
+    const fenceKey = `${base}fence:${key}`
     let reply: unknown
     try {
-      reply = await this.#client.evalsha(SCRIPT_ACQUIRE.sha, 2, lock, fence, owner, ttlMs)
+      reply = await this.#client.evalsha(SCRIPT_ACQUIRE.sha, 2, lockKey, fenceKey, owner, ttlMs)
     } catch (error) {
-      reply = await this.#afterEvalsha('acquire', SCRIPT_ACQUIRE, [lock, fence, owner, ttlMs], error)
+      reply = await this.#afterEvalsha('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs], error)
     }
     try {
-      // Acquired: the fence alone. Held by another: `{fence, pttl, holder}`.
-      if (!Array.isArray(reply)) return { acquired: true, fence: toInt(reply), ttlMs }
-      const [fence, pttl, holder] = reply
+      // Acquired: the fence alone (a number, or a string with `stringNumbers`). Held: `{fence, pttl, holder}`.
+      if (typeof reply === 'number' || typeof reply === 'string')
+        return { acquired: true, fence: toInt(reply), ttlMs }
+      const [fence, pttl, holder] = asArray(reply)
       const remainingMs = Math.max(0, toInt(pttl))
       return { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
     } catch (error) {
@@ -160,13 +161,13 @@ export class RedisBackend implements LockBackend {
   /** One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its release channel. */
   async release(key: string, owner: string): Promise<boolean> {
     const base = this.#base('release', key)
-    const lock = `${base}lock:${key}`
+    const lockKey = `${base}lock:${key}`
     const channel = `${base}released:${key}`
     let reply: unknown
     try {
-      reply = await this.#client.evalsha(SCRIPT_RELEASE.sha, 1, lock, owner, channel)
+      reply = await this.#client.evalsha(SCRIPT_RELEASE.sha, 1, lockKey, owner, channel)
     } catch (error) {
-      reply = await this.#afterEvalsha('release', SCRIPT_RELEASE, [lock, owner, channel], error)
+      reply = await this.#afterEvalsha('release', SCRIPT_RELEASE, [lockKey, owner, channel], error)
     }
     return isOne('release', reply)
   }
