@@ -22,6 +22,11 @@ export interface ScriptDefinition {
  * KEYS: lock, fence counter. ARGV: owner, ttl ms.
  *
  * Free → `SET NX PX`, `INCR` the fence counter → the fence (an integer).
+ * A counter that did not exist (a new key, or a server that restarted without
+ * persistence) starts at the server's time in microseconds since the epoch,
+ * so fences keep rising across data loss as long as the server's clock does
+ * and a key is taken less than once per microsecond on average. (2^53 µs is
+ * the year 2255: fences stay exact JavaScript integers.)
  * Held by the same owner → refresh the expiry, keep the fence → the fence
  * (a command resent after a reconnect must not orphan the lease).
  * Held by another → `{fence, pttl, owner}`.
@@ -32,7 +37,13 @@ export const ACQUIRE: ScriptDefinition = {
   numberOfKeys: 2,
   lua: `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local fence = redis.call('INCR', KEYS[2])
+  if fence == 1 then
+    local now = redis.call('TIME')
+    fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    redis.call('SET', KEYS[2], string.format('%.0f', fence))
+  end
+  return fence
 end
 local holder = redis.call('GET', KEYS[1])
 local fence = tonumber(redis.call('GET', KEYS[2])) or 0

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { BackendError, createLockwork, InvalidArgumentError, LockLostError } from '@lockwork/core'
 import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -167,6 +168,22 @@ describe.skipIf(!available)('redis backend', () => {
       expect((await b.peek('k'))?.remainingMs).toBeGreaterThan(4_000)
     })
 
+    it('a new fence counter starts at the server clock in µs; a deleted one restarts above its last fence', async () => {
+      const prefix = randomPrefix()
+      const b = backend(prefix)
+      const [seconds, micros] = await admin.time()
+      const serverMicros = Number(seconds) * 1_000_000 + Number(micros)
+      const first = await b.acquire('k', 'a', 10_000)
+      const firstFence = first.acquired ? first.fence : Number.NaN
+      expect(firstFence).toBeGreaterThanOrEqual(serverMicros)
+      expect(firstFence).toBeLessThan(serverMicros + 60_000_000)
+      expect(await b.release('k', 'a')).toBe(true)
+      const [fenceKey] = await admin.keys(`${prefix}{*}:fence:k`)
+      expect(await admin.del(fenceKey!)).toBe(1)
+      const again = await b.acquire('k', 'b', 10_000)
+      expect(again.acquired ? again.fence : Number.NaN).toBeGreaterThan(firstFence)
+    })
+
     it('fence counters survive release and expiry and never expire themselves', async () => {
       const prefix = randomPrefix()
       const b = backend(prefix)
@@ -181,7 +198,8 @@ describe.skipIf(!available)('redis backend', () => {
       await delay(300)
       const after = await b.acquire('k', 'after', 10_000)
       if (after.acquired) fences.push(after.fence)
-      expect(fences).toEqual([1, 2, 3, 4, 5])
+      const first = fences[0]!
+      expect(fences).toEqual([first, first + 1, first + 2, first + 3, first + 4])
       const [fenceKey] = await admin.keys(`${prefix}{*}:fence:k`)
       expect(fenceKey).toBeDefined()
       expect(await admin.pttl(fenceKey!)).toBe(-1)
@@ -215,7 +233,7 @@ describe.skipIf(!available)('redis backend', () => {
       }
       for (const [name, tag] of tags) {
         expect(await admin.get(`${prefix}{${tag}}:lock:${name}`)).toBe('me')
-        expect(await admin.get(`${prefix}{${tag}}:fence:${name}`)).toBe('1')
+        expect(Number(await admin.get(`${prefix}{${tag}}:fence:${name}`))).toBeGreaterThan(1)
         expect(await b.release(name, 'me')).toBe(true)
       }
       expect(await admin.keys(`${prefix}*:lock:*`)).toEqual([])
@@ -242,8 +260,10 @@ describe.skipIf(!available)('redis backend', () => {
       const b = createRedisBackend({ client: client({ stringNumbers: true }), keyPrefix: randomPrefix() })
       opened.push(b)
       const lease = await b.acquire('k', 'me', 10_000)
-      expect(lease).toEqual({ acquired: true, fence: 1, ttlMs: 10_000 })
-      expect((await b.peek('k'))?.fence).toBe(1)
+      expect(lease).toMatchObject({ acquired: true, ttlMs: 10_000 })
+      const fence = lease.acquired ? lease.fence : Number.NaN
+      expect(Number.isSafeInteger(fence)).toBe(true)
+      expect((await b.peek('k'))?.fence).toBe(fence)
       await b.setCached('c', { value: '{"a":1}', computeMs: 12.5 }, 10_000)
       expect(await b.getCached('c')).toMatchObject({ value: '{"a":1}', computeMs: 12.5 })
     })
@@ -294,13 +314,24 @@ describe.skipIf(!available)('redis backend', () => {
     })
 
     it('closes the connections it opened itself', async () => {
-      const before = String(await admin.client('LIST')).split('\n').length
-      const b = backend()
+      // Named connections, so other test files using the same server do not count.
+      const connectionName = `lockwork-close-${randomUUID().slice(0, 8)}`
+      const named = async (): Promise<number> =>
+        String(await admin.client('LIST'))
+          .split('\n')
+          .filter((line) => line.includes(` name=${connectionName} `)).length
+      const b = createRedisBackend({
+        url: redisUrl,
+        keyPrefix: randomPrefix(),
+        redisOptions: { connectionName },
+      })
+      opened.push(b)
       await b.acquire('k', 'me', 1_000)
       await b.waitForRelease('free', 1_000)
+      expect(await named()).toBeGreaterThanOrEqual(1)
       await b.close()
       await delay(200)
-      expect(String(await admin.client('LIST')).split('\n').length).toBeLessThanOrEqual(before)
+      expect(await named()).toBe(0)
     })
 
     it('rejects bad options with InvalidArgumentError', () => {
@@ -359,7 +390,7 @@ describe.skipIf(!privateServer)('redis backend on a private server', () => {
     await server?.destroy()
   })
 
-  it('a lost connection is a BackendError; after a restart scripts reload and fences restart (no persistence)', async () => {
+  it('a lost connection is a BackendError; after a restart without persistence scripts reload and fences still rise', async () => {
     const own = new Redis({
       host: '127.0.0.1',
       port: server.port,
@@ -369,17 +400,24 @@ describe.skipIf(!privateServer)('redis backend on a private server', () => {
     own.on('error', () => {})
     await ready(own)
     const b = createRedisBackend({ client: own })
-    expect(await b.acquire('k', 'a', 10_000)).toEqual({ acquired: true, fence: 1, ttlMs: 10_000 })
+    const first = await b.acquire('k', 'a', 10_000)
+    const firstFence = first.acquired ? first.fence : Number.NaN
+    // A new counter starts at the server's time in µs since the epoch.
+    expect(firstFence).toBeGreaterThan(Date.now() * 1_000 - 60_000_000)
+    expect(Number.isSafeInteger(firstFence)).toBe(true)
     expect(await b.release('k', 'a')).toBe(true)
-    expect(await b.acquire('k', 'b', 10_000)).toMatchObject({ fence: 2 })
+    expect(await b.acquire('k', 'b', 10_000)).toMatchObject({ fence: firstFence + 1 })
     await server.stop('SIGKILL')
     const error = await b.acquire('k', 'c', 10_000).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(BackendError)
     expect((error as BackendError).cause).toBeInstanceOf(Error)
     await server.restart()
     await ready(own)
-    // A new server knows no scripts and, without persistence, no fence counters.
-    expect(await b.acquire('k', 'c', 10_000)).toEqual({ acquired: true, fence: 1, ttlMs: 10_000 })
+    // A new server knows no scripts and, without persistence, no fence counters: the counter
+    // starts again from the server's clock, above every fence handed out before the restart.
+    const after = await b.acquire('k', 'c', 10_000)
+    expect(after.acquired).toBe(true)
+    expect(after.acquired ? after.fence : Number.NaN).toBeGreaterThan(firstFence + 1)
     await b.close()
     own.disconnect()
   }, 30_000)
