@@ -134,12 +134,7 @@ export class RedisBackend implements LockBackend {
     const base = this.#base('acquire', key)
     const lockKey = `${base}lock:${key}`
     const fenceKey = `${base}fence:${key}`
-    let reply: unknown
-    try {
-      reply = await this.#client.evalsha(SCRIPT_ACQUIRE.sha, 2, lockKey, fenceKey, owner, ttlMs)
-    } catch (error) {
-      reply = await this.#afterEvalsha('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs], error)
-    }
+    const reply = await this.#eval('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs])
     try {
       // Acquired: the fence alone (a number, or a string with `stringNumbers`). Held: `{fence, pttl, holder}`.
       if (typeof reply === 'number' || typeof reply === 'string')
@@ -161,14 +156,11 @@ export class RedisBackend implements LockBackend {
   /** One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its release channel. */
   async release(key: string, owner: string): Promise<boolean> {
     const base = this.#base('release', key)
-    const lockKey = `${base}lock:${key}`
-    const channel = `${base}released:${key}`
-    let reply: unknown
-    try {
-      reply = await this.#client.evalsha(SCRIPT_RELEASE.sha, 1, lockKey, owner, channel)
-    } catch (error) {
-      reply = await this.#afterEvalsha('release', SCRIPT_RELEASE, [lockKey, owner, channel], error)
-    }
+    const reply = await this.#eval('release', SCRIPT_RELEASE, [
+      `${base}lock:${key}`,
+      owner,
+      `${base}released:${key}`,
+    ])
     return isOne('release', reply)
   }
 
@@ -312,30 +304,19 @@ export class RedisBackend implements LockBackend {
   /**
    * Runs one script with `EVALSHA`, falling back to `EVAL` (which also caches
    * it on the server) on `NOSCRIPT`, after `SCRIPT FLUSH` or a restart. Any
-   * failure becomes a `BackendError`. (`acquire` and `release` inline the
-   * `EVALSHA`, one promise fewer on the hot path.)
+   * failure becomes a `BackendError`.
    */
   async #eval(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown> {
     try {
       return await this.#client.evalsha(script.sha, script.numberOfKeys, ...args)
     } catch (error) {
-      return this.#afterEvalsha(operation, script, args, error)
+      if (!(error instanceof Error && error.message.includes('NOSCRIPT')))
+        throw toBackendError(this.name, operation, error)
     }
-  }
-
-  /** After a failed `EVALSHA` of `script`: `EVAL` on `NOSCRIPT`, otherwise a `BackendError`. */
-  async #afterEvalsha(
-    operation: string,
-    script: LoadedScript,
-    args: (string | number)[],
-    error: unknown,
-  ): Promise<unknown> {
-    if (!(error instanceof Error && error.message.includes('NOSCRIPT')))
-      throw toBackendError(this.name, operation, error)
     try {
       return await this.#client.eval(script.lua, script.numberOfKeys, ...args)
-    } catch (retryError) {
-      throw toBackendError(this.name, operation, retryError)
+    } catch (error) {
+      throw toBackendError(this.name, operation, error)
     }
   }
 }

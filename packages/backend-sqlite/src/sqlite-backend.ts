@@ -486,11 +486,12 @@ export class SqliteBackend implements LockBackend {
     return {
       // The upsert alone is one atomic write statement (it takes the write lock
       // before it reads), so the common case needs no explicit transaction.
+      // Inside a caller's transaction it stays a savepoint, as before.
       acquire: (key, owner, ttlMs) => {
-        if (db.inTransaction) return acquireContended.immediate(key, owner, ttlMs)
-        const fence = tryTake(key, owner, ttlMs)
-        if (fence !== undefined) return { acquired: true, fence, ttlMs }
-        return acquireContended.immediate(key, owner, ttlMs)
+        const fence = db.inTransaction ? undefined : tryTake(key, owner, ttlMs)
+        return fence === undefined
+          ? acquireContended.immediate(key, owner, ttlMs)
+          : { acquired: true, fence, ttlMs }
       },
       extend: prepare(schema.extend),
       release: prepare(schema.release),

@@ -13,7 +13,7 @@ import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
 import { optionalBoolean, optionalSignal, optionsObject, requireFunction } from './options.js'
-import { type Acquisition, continueAcquire } from './wait.js'
+import { acquireWithWait } from './wait.js'
 
 /** Options of {@link createLockwork}. */
 export interface LockworkOptions {
@@ -263,24 +263,15 @@ export class Lockwork {
   async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
     request.signal?.throwIfAborted()
     const owner = randomUUID()
-    // The first attempt of acquireWithWait, inline: the uncontended path needs no more.
-    const sentAt = performance.now()
-    const first = await this.backend.acquire(fullKey, owner, request.ttlMs)
-    const acquisition: Acquisition = first.acquired
-      ? { fence: first.fence, ttlMs: first.ttlMs, sentAt }
-      : await continueAcquire(
-          {
-            backend: this.backend,
-            key: fullKey,
-            displayKey: request.key,
-            owner,
-            ttlMs: request.ttlMs,
-            waitMs: request.waitMs,
-            signal: request.signal,
-          },
-          sentAt,
-          first,
-        )
+    const acquisition = await acquireWithWait({
+      backend: this.backend,
+      key: fullKey,
+      displayKey: request.key,
+      owner,
+      ttlMs: request.ttlMs,
+      waitMs: request.waitMs,
+      signal: request.signal,
+    })
     return new Lock({
       backend: this.backend,
       fullKey,

@@ -1,4 +1,4 @@
-import type { AcquireResult, LockBackend } from './backend.js'
+import type { LockBackend } from './backend.js'
 import { LockBusyError, LockTimeoutError } from './errors.js'
 
 /** The first backoff delay when a backend has no `waitForRelease`, in ms. */
@@ -39,28 +39,15 @@ export interface AcquireAttempt {
  * @throws LockTimeoutError when the key is still held at the deadline.
  */
 export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisition> {
-  attempt.signal?.throwIfAborted()
-  const start = performance.now()
-  const result = await attempt.backend.acquire(attempt.key, attempt.owner, attempt.ttlMs)
-  if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt: start }
-  return continueAcquire(attempt, start, result)
-}
-
-/**
- * The rest of {@link acquireWithWait} once its first attempt, sent at `start`,
- * found the key held; internal to the core (the client makes the first
- * attempt itself, saving a promise on the uncontended path).
- */
-export async function continueAcquire(
-  attempt: AcquireAttempt,
-  start: number,
-  first: AcquireResult & { readonly acquired: false },
-): Promise<Acquisition> {
   const { backend, key, owner, ttlMs, waitMs, signal } = attempt
+  const start = performance.now()
   const deadline = start + waitMs
   let backoff = INITIAL_BACKOFF_MS
-  let result = first
   for (;;) {
+    signal?.throwIfAborted()
+    const sentAt = performance.now()
+    const result = await backend.acquire(key, owner, ttlMs)
+    if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
     signal?.throwIfAborted()
     const now = performance.now()
     const left = deadline - now
@@ -76,11 +63,6 @@ export async function continueAcquire(
       await sleep(Math.min(jitter(backoff), left, holderLeft), signal)
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
     }
-    signal?.throwIfAborted()
-    const sentAt = performance.now()
-    const next = await backend.acquire(key, owner, ttlMs)
-    if (next.acquired) return { fence: next.fence, ttlMs: next.ttlMs, sentAt }
-    result = next
   }
 }
 
