@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 export type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from './backend.js'
 export { MAX_DURATION_MS, MAX_FULL_KEY_LENGTH, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH } from './backend.js'
 export type { CachedFunction, CachedOptions, CachedOptionsPartialKey } from './cached.js'
