@@ -35,7 +35,7 @@ export interface SqliteDatabase {
   readonly inTransaction: boolean
   prepare(source: string): SqliteStatement
   exec(source: string): this
-  pragma(source: string): unknown
+  pragma(source: string, options?: { readonly simple?: boolean }): unknown
   transaction<A extends unknown[], R>(fn: (...args: A) => R): SqliteTransaction<A, R>
   close(): this
 }

@@ -42,8 +42,8 @@ export interface AcquireOptions {
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
 
-/** A validated request to acquire, shared by the helpers built on the client. */
-export interface ResolvedAcquire {
+/** A validated request to acquire. */
+interface ResolvedAcquire {
   readonly key: string
   readonly ttlMs: number
   readonly waitMs: number
@@ -96,14 +96,14 @@ export class Lockwork {
    * @throws BackendError when the backend fails.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
-    // Not `async`: it hands back acquireResolved's promise itself, one promise fewer per call.
+    // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
     let request: ResolvedAcquire
     try {
-      request = this.resolveAcquire(key, options, 'options', false)
+      request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.acquireResolved(request)
+    return this.#acquireResolved(request)
   }
 
   /** Acquires `key` if it is free right now; resolves `null` when it is held. Never waits. */
@@ -111,7 +111,7 @@ export class Lockwork {
     const opts = optionsObject(options)
     if ('wait' in opts) throw new InvalidArgumentError('options.wait', 'tryAcquire never waits; use acquire')
     try {
-      return await this.acquireResolved({ ...this.resolveAcquire(key, opts, 'options', false), waitMs: 0 })
+      return await this.#acquireResolved({ ...this.#resolveAcquire(key, opts, 'options', false), waitMs: 0 })
     } catch (error) {
       if (error instanceof LockBusyError) return null
       throw error
@@ -125,7 +125,7 @@ export class Lockwork {
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
-    const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    const lock = await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true))
     try {
       return await fn(lock)
     } finally {
@@ -241,8 +241,8 @@ export class Lockwork {
     return startEvery(this, name, options, job)
   }
 
-  /** Validates a key and acquire options; internal to the core's helpers. */
-  resolveAcquire(
+  /** Validates a key and acquire options. */
+  #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
@@ -259,8 +259,8 @@ export class Lockwork {
     }
   }
 
-  /** Acquires with already-validated options; internal to the core's helpers. */
-  async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+  /** Acquires with already-validated options. */
+  async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
     request.signal?.throwIfAborted()
     const owner = randomUUID()
     const acquisition = await acquireWithWait({
