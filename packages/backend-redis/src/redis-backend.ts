@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto'
 import {
   type AcquireResult,
   BackendError,
+  backendClosedError,
   type CacheEntry,
   InvalidArgumentError,
   type LockBackend,
@@ -328,8 +329,7 @@ export class RedisBackend implements LockBackend {
    * key and channel of `key`, where the tag is the first 8 hex digits of SHA-1 of `key`.
    */
   #base(operation: string, key: string): string {
-    if (this.#closing !== undefined)
-      throw new BackendError(this.name, `${operation} failed: the backend is closed`)
+    if (this.#closing !== undefined) throw backendClosedError(this.name, operation)
     if (key !== this.#lastKey) {
       this.#lastBase = `${this.#keyPrefix}{${sha1Hex(key).slice(0, 8)}}:`
       this.#lastKey = key

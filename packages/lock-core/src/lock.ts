@@ -13,6 +13,8 @@ export interface LockInit {
   readonly owner: string
   readonly acquisition: Acquisition
   readonly autoExtend: boolean
+  /** Called once when the handle stops holding: released or lost (the client's tracking of held locks). */
+  readonly onSettled?: (lock: Lock) => void
 }
 
 type LockState = 'held' | 'released' | 'lost'
@@ -58,6 +60,7 @@ export class Lock implements AsyncDisposable {
   #watch: AbortController | undefined
   #releasing: Promise<boolean> | undefined
   #lastExtendError: unknown
+  #onSettled: ((lock: Lock) => void) | undefined
 
   /** @internal Created by `Lockwork.acquire`; not meant to be constructed directly. */
   constructor(init: LockInit) {
@@ -69,6 +72,7 @@ export class Lock implements AsyncDisposable {
     this.#ttlMs = init.acquisition.ttlMs
     this.#deadline = init.acquisition.sentAt + init.acquisition.ttlMs
     this.#timed = init.autoExtend
+    this.#onSettled = init.onSettled
     if (init.autoExtend) {
       this.#armExpiry()
       this.#scheduleAutoExtend(this.#ttlMs / 3)
@@ -144,7 +148,10 @@ export class Lock implements AsyncDisposable {
     this.#state = 'released'
     this.#stopTimers()
     const releasing = this.#backend.release(this.#fullKey, this.owner).then(
-      (released) => released && wasHeld,
+      (released) => {
+        this.#settled()
+        return released && wasHeld
+      },
       (error: unknown) => {
         // Let the caller retry: the lease is still there until its ttl.
         this.#releasing = undefined
@@ -168,6 +175,14 @@ export class Lock implements AsyncDisposable {
     this.#stopTimers()
     this.#lostReason = new LockLostError(this.key, reason, cause === undefined ? undefined : { cause })
     this.#controller?.abort(this.#lostReason)
+    this.#settled()
+  }
+
+  /** Tells the creator, once, that this handle no longer holds its lease. */
+  #settled(): void {
+    const onSettled = this.#onSettled
+    this.#onSettled = undefined
+    onSettled?.(this)
   }
 
   #lostError(reason?: LockLostReason): LockLostError {
