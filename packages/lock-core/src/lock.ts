@@ -2,6 +2,7 @@ import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
 import type { Acquisition } from './wait.js'
+import { wakeLocalWaiter } from './waiter-queue.js'
 
 /** How a {@link Lock} was created; internal to the core. */
 export interface LockInit {
@@ -144,7 +145,10 @@ export class Lock implements AsyncDisposable {
     this.#state = 'released'
     this.#stopTimers()
     const releasing = this.#backend.release(this.#fullKey, this.owner).then(
-      (released) => released && wasHeld,
+      (released) => {
+        wakeLocalWaiter(this.#backend, this.#fullKey)
+        return released && wasHeld
+      },
       (error: unknown) => {
         // Let the caller retry: the lease is still there until its ttl.
         this.#releasing = undefined
