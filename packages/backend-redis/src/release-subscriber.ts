@@ -1,10 +1,11 @@
 /** The slice of an ioredis `Redis` or `Cluster` connection the subscriber uses. */
 export interface SubscriberConnection {
   connect(): Promise<void>
-  subscribe(channel: string): Promise<unknown>
+  subscribe(...channels: string[]): Promise<unknown>
   unsubscribe(channel: string): Promise<unknown>
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
+  on(event: 'ready', listener: () => void): unknown
   disconnect(): void
 }
 
@@ -21,6 +22,12 @@ interface Channel {
  * last one leaves. Commands on the one connection are processed in order, so
  * an `UNSUBSCRIBE` followed by a new `SUBSCRIBE` of the same channel ends
  * subscribed.
+ *
+ * When the connection comes back after a loss, every listener is called once
+ * its channels are subscribed again: while it was away a release message may
+ * have been missed, and a restarted or failed-over server may have lost
+ * leases without any message, so every waiter looks again instead of
+ * sleeping until the vanished holder's lease would have ended.
  */
 export class ReleaseSubscriber {
   readonly #connect: () => SubscriberConnection
@@ -85,6 +92,19 @@ export class ReleaseSubscriber {
     return this.#connection
   }
 
+  /** After a reconnect: subscribes every channel again (idempotent), then wakes every listener. */
+  async #reconnected(connection: SubscriberConnection): Promise<void> {
+    const channels = [...this.#channels.keys()]
+    if (channels.length === 0) return
+    // Wait for our own SUBSCRIBE so that a release from now on reaches the waiters we wake.
+    await connection.subscribe(...channels).catch(() => {})
+    for (const channel of channels) {
+      const entry = this.#channels.get(channel)
+      if (entry === undefined) continue
+      for (const listener of [...entry.listeners]) listener()
+    }
+  }
+
   async #start(): Promise<SubscriberConnection> {
     const connection = this.#connect()
     connection.on('message', (channel) => {
@@ -95,6 +115,11 @@ export class ReleaseSubscriber {
     // Failures reach waiters through the rejected SUBSCRIBE; ioredis reconnects and
     // resubscribes by itself. Without a listener ioredis would print every error.
     connection.on('error', () => {})
+    let readyBefore = false
+    connection.on('ready', () => {
+      if (readyBefore) void this.#reconnected(connection)
+      readyBefore = true
+    })
     try {
       // Connect before the first SUBSCRIBE: a client without an offline queue
       // (`enableOfflineQueue: false`) rejects commands sent while connecting.
