@@ -2,6 +2,7 @@ import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
 import type { Acquisition } from './wait.js'
+import { wakeLocalWaiter } from './waiter-queue.js'
 
 /** How a {@link Lock} was created; internal to the core. */
 export interface LockInit {
@@ -150,6 +151,7 @@ export class Lock implements AsyncDisposable {
     const releasing = this.#backend.release(this.#fullKey, this.owner).then(
       (released) => {
         this.#settled()
+        wakeLocalWaiter(this.#backend, this.#fullKey)
         return released && wasHeld
       },
       (error: unknown) => {
