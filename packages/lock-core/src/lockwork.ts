@@ -230,6 +230,16 @@ export class Lockwork {
    * that aborts on `stop()` or when the run's lease is lost. The timer keeps
    * the process alive until `stop()`, which waits for a run in progress.
    *
+   * A tick runs at most once while the backend keeps its data, however late
+   * a replica gets to it (a paused process, a slow store): a replica starts
+   * a tick only within `maxLateness` of its scheduled time, checked again
+   * once its claim is in, and a claim outlives that window by a period.
+   * Late ticks are skipped (see `onLate`), not caught up. Limits: a store
+   * that loses the claim (Redis restart without persistence, failover)
+   * forgets it; replica wall clocks must agree to within a period; and a
+   * tick is run at most once, not exactly once (a replica that crashes
+   * mid-run does not hand the tick to another).
+   *
    * ```ts
    * const job = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, async (signal) => expire(signal))
    * await job.stop()
