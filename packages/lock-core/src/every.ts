@@ -56,7 +56,8 @@ export interface EveryOptions {
   readonly ttl?: Duration
   /**
    * Called with whatever a tick throws (the job, or the backend while
-   * claiming). Default: `console.error`. Its own errors are ignored; a failing
+   * claiming), and separately with a failed release of the run lock after
+   * the job (the job's own error, if any, is reported first). Default: `console.error`. Its own errors are ignored; a failing
    * tick never crashes the process, and the next tick runs as planned.
    */
   readonly onError?: (error: unknown, tick: EveryTick) => void
@@ -283,6 +284,15 @@ class EveryRunner implements EveryJob {
     )
   }
 
+  /** Hands `error` to `onError`. */
+  #report(error: unknown, tick: EveryTick): void {
+    try {
+      this.#init.onError(error, tick)
+    } catch {
+      // onError's own failure must not crash the process.
+    }
+  }
+
   /** Whether `tick` is more than `maxLatenessMs` late now; reports it to `onLate` if so. */
   #late(tick: EveryTick, maxLatenessMs: number): boolean {
     const lateMs = Date.now() - tick.scheduledAt
@@ -323,13 +333,7 @@ class EveryRunner implements EveryJob {
     if (this.#stopped || this.#run !== undefined) return
     const tick: EveryTick = { name: this.name, scheduledAt: slot }
     const run = this.#runTick(tick, maxLatenessMs)
-      .catch((error: unknown) => {
-        try {
-          this.#init.onError(error, tick)
-        } catch {
-          // onError's own failure must not crash the process.
-        }
-      })
+      .catch((error: unknown) => this.#report(error, tick))
       .finally(() => {
         if (this.#run === run) this.#run = undefined
       })
@@ -353,8 +357,11 @@ class EveryRunner implements EveryJob {
       if (this.#stopped) return
       const signal = AbortSignal.any([this.#stopping.signal, lock.signal])
       await this.#init.job(signal, tick)
+    } catch (error) {
+      this.#report(error, tick)
     } finally {
-      await lock.release()
+      // A failed release is reported on its own, after the job's error: it must not replace it.
+      await lock.release().catch((error: unknown) => this.#report(error, tick))
     }
   }
 }

@@ -7,8 +7,9 @@ import {
   createCached,
 } from './cached.js'
 import { type Duration, describe, toMs } from './duration.js'
-import { InvalidArgumentError, LockBusyError } from './errors.js'
+import { InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
+import { renewIfExpired } from './fresh-lease.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
@@ -25,6 +26,13 @@ export interface LockworkOptions {
   readonly defaultTtl?: Duration
   /** How long `acquire` and `withLock` wait for a held key when a call gives no `wait`. Default `'10s'`. */
   readonly defaultWait?: Duration
+  /**
+   * Told about a release that failed where the caller cannot see it without
+   * losing a result: at the end of `withLock`, `once` and `await using`.
+   * `withLock` and `once` still settle exactly as `fn` did, and the lease
+   * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
+   */
+  readonly onReleaseError?: (error: unknown, key: string) => void
 }
 
 /** Options of {@link Lockwork.acquire}. */
@@ -64,6 +72,8 @@ export class Lockwork {
   readonly defaultTtlMs: number
   /** The default wait in ms. */
   readonly defaultWaitMs: number
+  /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
+  readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   constructor(options: LockworkOptions) {
     const opts = optionsObject(options)
@@ -80,6 +90,8 @@ export class Lockwork {
     this.prefix = validatePrefix(opts.prefix)
     this.defaultTtlMs = toMs(opts.defaultTtl ?? '30s', 'options.defaultTtl')
     this.defaultWaitMs = toMs(opts.defaultWait ?? '10s', 'options.defaultWait', true)
+    if (opts.onReleaseError !== undefined) requireFunction(opts.onReleaseError, 'options.onReleaseError')
+    this.onReleaseError = opts.onReleaseError
   }
 
   /** The key the backend sees for a user key: `prefix + U+001F + key`, or the key alone without a prefix. */
@@ -122,15 +134,24 @@ export class Lockwork {
    * Runs `fn` while holding `key` and releases it afterwards, also when `fn`
    * throws. Auto-extends by default, so `fn` may run longer than the ttl;
    * `lock.signal` tells `fn` if the lease is lost anyway.
+   *
+   * Settles exactly as `fn` did: its result, or its error unchanged. A
+   * release that fails afterwards never turns a success into a failure (a
+   * caller would retry a job that already ran) nor hides `fn`'s error; it is
+   * reported to the client's `onReleaseError`, and the lease ends at its ttl.
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
     const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    let result: T
     try {
-      return await fn(lock)
-    } finally {
-      await lock.release()
+      result = await fn(lock)
+    } catch (error) {
+      await lock[Symbol.asyncDispose]()
+      throw error
     }
+    await lock[Symbol.asyncDispose]()
+    return result
   }
 
   /** Who holds `key` right now, or `null` when it is free. */
@@ -269,27 +290,44 @@ export class Lockwork {
     }
   }
 
-  /** Acquires with already-validated options; internal to the core's helpers. */
+  /**
+   * Acquires with already-validated options; internal to the core's helpers.
+   * Never resolves a Lock whose local deadline has already passed: a lease
+   * whose reply came that late is extended at once, or, if it is gone,
+   * acquired again within what is left of the wait.
+   */
   async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
     request.signal?.throwIfAborted()
     const owner = randomUUID()
-    const acquisition = await acquireWithWait({
-      backend: this.backend,
-      key: fullKey,
-      displayKey: request.key,
-      owner,
-      ttlMs: request.ttlMs,
-      waitMs: request.waitMs,
-      signal: request.signal,
-    })
-    return new Lock({
-      backend: this.backend,
-      fullKey,
-      key: request.key,
-      owner,
-      acquisition,
-      autoExtend: request.autoExtend,
-    })
+    const start = performance.now()
+    for (;;) {
+      const waitMs = Math.max(0, request.waitMs - (performance.now() - start))
+      const acquired = await acquireWithWait({
+        backend: this.backend,
+        key: fullKey,
+        displayKey: request.key,
+        owner,
+        ttlMs: request.ttlMs,
+        waitMs,
+        signal: request.signal,
+      })
+      const acquisition = await renewIfExpired(this.backend, fullKey, owner, acquired)
+      if (acquisition !== undefined) {
+        return new Lock({
+          backend: this.backend,
+          fullKey,
+          key: request.key,
+          owner,
+          acquisition,
+          autoExtend: request.autoExtend,
+          onReleaseError: this.onReleaseError,
+        })
+      }
+      // The lease ran out before its reply arrived: not acquired.
+      const waited = performance.now() - start
+      if (request.waitMs === 0) throw new LockBusyError(request.key)
+      if (waited >= request.waitMs) throw new LockTimeoutError(request.key, Math.round(waited))
+    }
   }
 }
 
