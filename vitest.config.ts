@@ -19,6 +19,7 @@ const PROCESS_HEAVY = [
   'packages/backend-sqlite/test/multi-process.test.ts',
   'conformance/test/runner.test.ts',
   'examples/webapp/test/demo.test.ts',
+  'consumer/test/consumer.test.ts',
 ]
 
 interface ProjectOptions {
@@ -62,6 +63,8 @@ export default defineConfig({
       project('examples', ['examples/*/test/**/*.test.ts']),
       project('examples-processes', ['examples/webapp/test/demo.test.ts'], { sequential: true }),
       project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000, sequential: true }),
+      // Packs, npm-installs and runs the packages in an app outside the workspace (about 2-4 min).
+      project('consumer', ['consumer/test/**/*.test.ts'], { testTimeout: 300_000, sequential: true }),
     ],
   },
 })
