@@ -62,8 +62,8 @@ function directiveBefore(
   if (!match) return { mode: 'check', preamble: '', reason: '' }
   const flags = match[1]!.trim()
   const preamble = match[2]!.trim()
-  if (flags.startsWith('skip')) return { mode: 'skip', preamble, reason: flags.replace(/^skip:?\s*/, '') }
-  if (flags.startsWith('run')) return { mode: 'run', preamble, reason: '' }
+  if (/^skip(:|\s|$)/.test(flags)) return { mode: 'skip', preamble, reason: flags.replace(/^skip:?\s*/, '') }
+  if (flags === 'run') return { mode: 'run', preamble, reason: '' }
   if (flags !== '') throw new Error(`unknown doc-test directive "${flags}" before line ${fenceLine + 1}`)
   return { mode: 'check', preamble, reason: '' }
 }
