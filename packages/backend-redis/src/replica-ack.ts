@@ -1,4 +1,4 @@
-import { BackendError, InvalidArgumentError } from '@lockwork/core'
+import { InvalidArgumentError } from '@lockwork/core'
 import type { Cluster, Redis } from 'ioredis'
 
 /** {@link RedisBackendOptions.waitForReplicas}: how many replicas must acknowledge, and for how long to wait. */
@@ -40,25 +40,14 @@ export function checkWaitForReplicas(
 
 /**
  * Sends `WAIT replicas timeoutMs` on `client`, the connection that just
- * wrote, and rejects with a `BackendError` when fewer replicas acknowledged
- * every write made on it so far.
+ * wrote. Rejects (with the driver's error, or an `Error` saying how many
+ * acknowledged) when fewer replicas acknowledged every write made on it so far.
  */
-export async function awaitReplicas(
-  client: Redis | Cluster,
-  wait: WaitForReplicas,
-  operation: string,
-): Promise<void> {
-  let acknowledged: number
-  try {
-    acknowledged = Number(await (client as Redis).wait(wait.replicas, wait.timeoutMs))
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error)
-    throw new BackendError('redis', `${operation} failed: WAIT failed: ${detail}`, { cause: error })
-  }
+export async function awaitReplicas(client: Redis | Cluster, wait: WaitForReplicas): Promise<void> {
+  const acknowledged = Number(await (client as Redis).wait(wait.replicas, wait.timeoutMs))
   if (acknowledged < wait.replicas) {
-    throw new BackendError(
-      'redis',
-      `${operation} failed: ${acknowledged} of ${wait.replicas} replica(s) acknowledged it within ${wait.timeoutMs} ms`,
+    throw new Error(
+      `${acknowledged} of ${wait.replicas} replica(s) acknowledged it within ${wait.timeoutMs} ms`,
     )
   }
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Cron } from 'croner'
 import { MAX_DURATION_MS } from './backend.js'
+import { isClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
-import { InvalidArgumentError } from './errors.js'
+import { BackendError, InvalidArgumentError } from './errors.js'
 import { attemptLock, deriveKey } from './helper-support.js'
 import { INTERNAL_SEPARATOR, validateKey } from './key.js'
 import type { Lockwork } from './lockwork.js'
@@ -333,7 +334,19 @@ class EveryRunner implements EveryJob {
     if (this.#stopped || this.#run !== undefined) return
     const tick: EveryTick = { name: this.name, scheduledAt: slot }
     const run = this.#runTick(tick, maxLatenessMs)
-      .catch((error: unknown) => this.#report(error, tick))
+      .catch((error: unknown) => {
+        if (isClosedError(error)) {
+          // The backend is gone for good: stop here, with one report instead of one per tick.
+          if (this.#stopped) return
+          void this.stop()
+          error = new BackendError(
+            this.#init.lw.backend.name,
+            `every("${this.name}") stopped: its backend is closed (close the lockwork client, or stop the job, before closing the backend)`,
+            { cause: error },
+          )
+        }
+        this.#report(error, tick)
+      })
       .finally(() => {
         if (this.#run === run) this.#run = undefined
       })

@@ -2,6 +2,7 @@ import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
 import type { Acquisition } from './wait.js'
+import { wakeLocalWaiter } from './waiter-queue.js'
 
 /** How a {@link Lock} was created; internal to the core. */
 export interface LockInit {
@@ -13,6 +14,8 @@ export interface LockInit {
   readonly owner: string
   readonly acquisition: Acquisition
   readonly autoExtend: boolean
+  /** Called once when the handle stops holding: released or lost (the client's tracking of held locks). */
+  readonly onSettled?: (lock: Lock) => void
   /** Told about a release that failed at the end of an `await using` scope. */
   readonly onReleaseError?: ((error: unknown, key: string) => void) | undefined
 }
@@ -69,6 +72,7 @@ export class Lock implements AsyncDisposable {
   /** Whether the last `release()` failed, and whether the lease was held when it was sent. */
   #releaseFailed: { readonly wasHeld: boolean } | undefined
   #lastExtendError: unknown
+  #onSettled: ((lock: Lock) => void) | undefined
   readonly #onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   /** @internal Created by `Lockwork.acquire`; not meant to be constructed directly. */
@@ -81,6 +85,7 @@ export class Lock implements AsyncDisposable {
     this.#ttlMs = init.acquisition.ttlMs
     this.#deadline = init.acquisition.sentAt + init.acquisition.ttlMs
     this.#timed = init.autoExtend
+    this.#onSettled = init.onSettled
     this.#onReleaseError = init.onReleaseError
     if (init.autoExtend) {
       this.#armExpiry()
@@ -164,7 +169,11 @@ export class Lock implements AsyncDisposable {
     this.#releaseFailed = undefined
     this.#stopTimers()
     const releasing = this.#backend.release(this.#fullKey, this.owner).then(
-      (released) => released && wasHeld,
+      (released) => {
+        this.#settled()
+        wakeLocalWaiter(this.#backend, this.#fullKey)
+        return released && wasHeld
+      },
       (error: unknown) => {
         // Stop claiming to hold; a retry may still free the lease before its ttl.
         this.#releasing = undefined
@@ -200,6 +209,14 @@ export class Lock implements AsyncDisposable {
     this.#stopTimers()
     this.#lostReason = new LockLostError(this.key, reason, cause === undefined ? undefined : { cause })
     this.#controller?.abort(this.#lostReason)
+    this.#settled()
+  }
+
+  /** Tells the creator, once, that this handle no longer holds its lease. */
+  #settled(): void {
+    const onSettled = this.#onSettled
+    this.#onSettled = undefined
+    onSettled?.(this)
   }
 
   #lostError(reason?: LockLostReason): LockLostError {

@@ -6,6 +6,7 @@ import {
   type CachedOptionsPartialKey,
   createCached,
 } from './cached.js'
+import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
@@ -26,6 +27,14 @@ export interface LockworkOptions {
   readonly defaultTtl?: Duration
   /** How long `acquire` and `withLock` wait for a held key when a call gives no `wait`. Default `'10s'`. */
   readonly defaultWait?: Duration
+  /**
+   * Whether {@link Lockwork.close} also closes `backend`. Default `true`: the
+   * client owns its backend. Set `false` when several clients share one
+   * backend and you close it yourself. Either way a backend closes only what
+   * it created itself (a connection from a `url`, a file it opened), never a
+   * client, pool or database you passed to it.
+   */
+  readonly closeBackend?: boolean
   /**
    * Told about a release that failed where the caller cannot see it without
    * losing a result: at the end of `withLock`, `once` and `await using`.
@@ -65,9 +74,10 @@ export interface ResolvedAcquire {
 
 /**
  * The lockwork client: locks, and the helpers built on them, over one backend.
- * Create it with {@link createLockwork}.
+ * Create it with {@link createLockwork}; end it with {@link Lockwork.close} or
+ * `await using`, so the process can exit.
  */
-export class Lockwork {
+export class Lockwork implements AsyncDisposable {
   /** The backend every call goes to. */
   readonly backend: LockBackend
   /** The prefix prepended to every key. */
@@ -78,6 +88,13 @@ export class Lockwork {
   readonly defaultWaitMs: number
   /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
   readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
+
+  readonly #closeBackend: boolean
+  /** Locks acquired through this client that still hold their lease. */
+  readonly #locks = new Set<Lock>()
+  /** `every` jobs started by this client and not stopped. */
+  readonly #jobs = new Set<EveryJob>()
+  #closing: Promise<void> | undefined
 
   constructor(options: LockworkOptions) {
     const opts = optionsObject(options)
@@ -94,8 +111,45 @@ export class Lockwork {
     this.prefix = validatePrefix(opts.prefix)
     this.defaultTtlMs = toMs(opts.defaultTtl ?? '30s', 'options.defaultTtl')
     this.defaultWaitMs = toMs(opts.defaultWait ?? '10s', 'options.defaultWait', true)
+    this.#closeBackend = optionalBoolean(opts.closeBackend, 'options.closeBackend', true)
     if (opts.onReleaseError !== undefined) requireFunction(opts.onReleaseError, 'options.onReleaseError')
     this.onReleaseError = opts.onReleaseError
+  }
+
+  /** Whether {@link Lockwork.close} has been called. */
+  get closed(): boolean {
+    return this.#closing !== undefined
+  }
+
+  /**
+   * Ends the client so the process can exit: stops every `every` job (waiting
+   * for runs in progress), releases the locks acquired through this client
+   * that are still held, then closes the backend (unless `closeBackend: false`).
+   * Idempotent: later calls return the same promise. Afterwards every method
+   * rejects with a `BackendError` ("the lockwork client is closed"). Work still
+   * running under a released lock is no longer protected: finish it first.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown()
+    return this.#closing
+  }
+
+  /** Closes the client at the end of an `await using` scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called; internal to the core's helpers. */
+  throwIfClosed(operation: string): void {
+    if (this.#closing !== undefined) throw clientClosedError(this.backend.name, operation)
+  }
+
+  async #shutdown(): Promise<void> {
+    await Promise.allSettled([...this.#jobs].map((job) => job.stop()))
+    // A failed release leaves the lease to end at its ttl; closing goes on.
+    await Promise.allSettled([...this.#locks].map((lock) => lock.release()))
+    this.#locks.clear()
+    if (this.#closeBackend) await this.backend.close()
   }
 
   /** The key the backend sees for a user key: `prefix + U+001F + key`, or the key alone without a prefix. */
@@ -160,6 +214,7 @@ export class Lockwork {
 
   /** Who holds `key` right now, or `null` when it is free. */
   async peek(key: string): Promise<LockInfo | null> {
+    this.throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
   }
 
@@ -174,6 +229,7 @@ export class Lockwork {
    * a lease was freed.
    */
   async forceRelease(key: string): Promise<boolean> {
+    this.throwIfClosed('forceRelease')
     const fullKey = this.fullKey(validateKey(key))
     // Owner-checked release of whoever holds it now; retry if the holder changes in between.
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -273,7 +329,21 @@ export class Lockwork {
    * @throws InvalidArgumentError at once for a bad name or option.
    */
   every(name: string, options: EveryOptions, job: EveryJobFunction): EveryJob {
-    return startEvery(this, name, options, job)
+    this.throwIfClosed('every')
+    const started = startEvery(this, name, options, job)
+    const jobs = this.#jobs
+    const tracked: EveryJob = {
+      name: started.name,
+      get running() {
+        return started.running
+      },
+      stop: () => {
+        jobs.delete(tracked)
+        return started.stop()
+      },
+    }
+    jobs.add(tracked)
+    return tracked
   }
 
   /** Validates a key and acquire options; internal to the core's helpers. */
@@ -301,6 +371,7 @@ export class Lockwork {
    * acquired again within what is left of the wait.
    */
   async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+    this.throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
     const start = performance.now()
@@ -317,7 +388,8 @@ export class Lockwork {
       })
       const acquisition = await renewIfExpired(this.backend, fullKey, owner, acquired)
       if (acquisition !== undefined) {
-        return new Lock({
+        const locks = this.#locks
+        const lock = new Lock({
           backend: this.backend,
           fullKey,
           key: request.key,
@@ -325,7 +397,15 @@ export class Lockwork {
           acquisition,
           autoExtend: request.autoExtend,
           onReleaseError: this.onReleaseError,
+          onSettled: (settled) => locks.delete(settled),
         })
+        if (this.#closing !== undefined) {
+          // Closed while this acquisition was in flight: hand the lease back at once.
+          await lock.release().catch(() => undefined)
+          throw clientClosedError(this.backend.name, 'acquire')
+        }
+        locks.add(lock)
+        return lock
       }
       // The lease ran out before its reply arrived: not acquired.
       const waited = performance.now() - start

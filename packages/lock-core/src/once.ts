@@ -77,6 +77,7 @@ export function createOnce<A extends unknown[], R, L>(
   const leaseMs = Math.max(ttlMs, holdForMs)
 
   const call = async (...args: A): Promise<Awaited<R> | L> => {
+    lw.throwIfClosed('once')
     const key = resolveKey(args)
     const startedAt = performance.now()
     // With holdFor, extension is driven here so it can stop when fn ends without releasing.
