@@ -81,8 +81,15 @@ async function waitInLine(
       await queue.awaitTurn(waiter, deadline, signal)
       signal?.throwIfAborted()
       if (!queue.isHead(waiter)) throw timeout()
-      // What the holder looked like before our turn says nothing now: try at once.
+      // What the holder looked like before our turn says nothing now: try at once,
+      // unless a waiter of this process holds the key: then its release wakes us.
       holder = undefined
+      const heldMs = queue.heldLocallyMs()
+      if (heldMs > 0) {
+        const ms = Math.min(heldMs, deadline - performance.now())
+        await queue.park(signal, (woken) => sleep(ms, woken))
+        signal?.throwIfAborted()
+      }
     }
     for (;;) {
       if (holder !== undefined) {
@@ -102,7 +109,10 @@ async function waitInLine(
       }
       const sentAt = performance.now()
       const result = await backend.acquire(key, owner, ttlMs)
-      if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+      if (result.acquired) {
+        queue.heldByWaiter(sentAt + result.ttlMs)
+        return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+      }
       signal?.throwIfAborted()
       holder = result.holder
     }

@@ -22,9 +22,12 @@ let activeQueues = 0
  * no backend call, no subscription and no timer other than its own deadline.
  * When the head acquires, gives up or is aborted it leaves, and the next
  * waiter becomes head. A release of the key through this process wakes the
- * head at once ({@link wakeLocalWaiter}). So each release wakes one waiter
- * per process, whatever the size of the crowd, and every queue operation is
- * O(1). A queue exists only while someone waits: the uncontended path never
+ * head at once ({@link wakeLocalWaiter}). While the key is held by a waiter
+ * that came through the queue, the next head waits for that local release
+ * (bounded by the lease) without asking the backend at all. So each release
+ * wakes one waiter per process, whatever the size of the crowd, a hand-off
+ * inside one process costs one release and one acquire, and every queue
+ * operation is O(1). A queue exists only while someone waits: the uncontended path never
  * allocates one.
  */
 export class WaiterQueue {
@@ -36,6 +39,12 @@ export class WaiterQueue {
   #parked: AbortController | undefined
   /** A wake-up that came while the head was not waiting: its next wait returns at once. */
   #woken = false
+  /**
+   * Until when (`performance.now()`) a waiter of this queue holds the key,
+   * after the head acquired it: the next head then waits for the local
+   * release instead of asking the backend. 0 once it is released.
+   */
+  #heldUntil = 0
 
   private constructor(backend: LockBackend, key: string) {
     this.#backend = backend
@@ -130,14 +139,25 @@ export class WaiterQueue {
       this.#unregister()
       return
     }
-    if (wasHead) {
-      this.#woken = false
-      this.#head.wake?.()
-    }
+    if (wasHead) this.#head.wake?.()
+  }
+
+  /** Records that the head acquired the key with a lease that lasts at least until `until` (`performance.now()`). */
+  heldByWaiter(until: number): void {
+    this.#heldUntil = until
+  }
+
+  /** How long, in ms, a waiter of this queue still holds the key (0: not known to be held here). */
+  heldLocallyMs(): number {
+    if (this.#heldUntil === 0) return 0
+    const left = this.#heldUntil - performance.now()
+    if (left <= 0) this.#heldUntil = 0
+    return Math.max(0, left)
   }
 
   /** Ends the head's current wait (or its next one): the key may be free. */
   wakeHead(): void {
+    this.#heldUntil = 0
     if (this.#parked !== undefined) this.#parked.abort()
     else this.#woken = true
   }
