@@ -9,6 +9,13 @@ export interface QueuedWaiter {
   wake: (() => void) | undefined
 }
 
+/**
+ * After this many hand-offs in a row from one waiter of this process to the
+ * next, the next head gives other processes a chance at the key: it waits
+ * {@link WaiterQueue.yieldMs} after the release before it tries.
+ */
+export const LOCAL_STREAK_LIMIT = 8
+
 /** The queues with at least one waiter, per backend and full key. */
 const queues = new WeakMap<LockBackend, Map<string, WaiterQueue>>()
 /** How many queues exist, so that the uncontended path skips the lookup entirely. */
@@ -45,6 +52,10 @@ export class WaiterQueue {
    * release instead of asking the backend. 0 once it is released.
    */
   #heldUntil = 0
+  /** Hand-offs in a row from one waiter of this queue to the next. */
+  #streak = 0
+  /** A smoothed backend `acquire` round trip, in ms. */
+  #attemptMs = 1
 
   private constructor(backend: LockBackend, key: string) {
     this.#backend = backend
@@ -142,9 +153,33 @@ export class WaiterQueue {
     if (wasHead) this.#head.wake?.()
   }
 
-  /** Records that the head acquired the key with a lease that lasts at least until `until` (`performance.now()`). */
-  heldByWaiter(until: number): void {
+  /**
+   * Records that the head acquired the key with a lease that lasts at least
+   * until `until` (`performance.now()`), `fromLocal` when it took over from a
+   * waiter of this queue.
+   */
+  heldByWaiter(until: number, fromLocal: boolean): void {
     this.#heldUntil = until
+    this.#streak = fromLocal ? this.#streak + 1 : 0
+  }
+
+  /** Records how long one backend `acquire` took, for {@link yieldMs}. */
+  noteAttempt(ms: number): void {
+    this.#attemptMs += (ms - this.#attemptMs) / 4
+  }
+
+  /**
+   * How long the head should let other processes try first after a release
+   * in this process: 0 until {@link LOCAL_STREAK_LIMIT} hand-offs in a row
+   * stayed in this process, then about two `acquire` round trips (1–20 ms),
+   * enough for a waiter elsewhere, woken by the same release, to get its
+   * attempt in. Without it a busy process would keep the key forever: its
+   * head hears of a local release before any other process can.
+   */
+  yieldMs(): number {
+    if (this.#streak < LOCAL_STREAK_LIMIT) return 0
+    this.#streak = 0
+    return Math.min(20, 1 + 2 * this.#attemptMs)
   }
 
   /** How long, in ms, a waiter of this queue still holds the key (0: not known to be held here). */
