@@ -4,12 +4,12 @@ import {
   type Codec,
   ComputeFailedError,
   createLockwork,
-  INTERNAL_SEPARATOR,
   InvalidArgumentError,
   type LockBackend,
   LockBusyError,
   LockTimeoutError,
 } from '../src/index.js'
+import { INTERNAL_SEPARATOR } from '../src/key.js'
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
