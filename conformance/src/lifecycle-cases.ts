@@ -1,5 +1,5 @@
 import { BackendError, createLockwork } from '@lockwork/core'
-import { owner, rejection, type SuiteContext } from './suite-context.js'
+import { delay, owner, rejection, type SuiteContext } from './suite-context.js'
 
 /** close(), and failures that must surface as errors rather than as "not acquired". */
 export function lifecycleCases(t: SuiteContext): void {
@@ -22,6 +22,22 @@ export function lifecycleCases(t: SuiteContext): void {
       ]) {
         expect(await rejection(call)).toBeInstanceOf(BackendError)
       }
+    })
+
+    it('an instance closed in the middle of an acquire (a crash between two steps) leaves no lease that outlives the ttl', async () => {
+      const key = t.key('crash')
+      const b = await t.newBackend()
+      const acquiring = b.acquire(key, owner(), 300).then(
+        () => 'settled',
+        () => 'rejected',
+      )
+      await b.close()
+      // Settled either way (taken, or refused as closed); a backend whose in-flight call never settles is not this case's concern.
+      await Promise.race([acquiring, delay(2_000)])
+      await delay(900)
+      expect(await t.backend().peek(key)).toBeNull()
+      const next = await t.backend().acquire(key, owner(), 5_000)
+      expect(next.acquired).toBe(true)
     })
 
     it('a failing backend surfaces as BackendError from acquire and tryAcquire, never as "not acquired"', async () => {

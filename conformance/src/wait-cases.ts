@@ -6,11 +6,15 @@ export function waitCases(t: SuiteContext): void {
   const { describe, it, expect } = t
 
   describe('waitForRelease', () => {
-    const itWake = (name: string, body: () => Promise<void>) =>
-      it(name, async () => {
-        if (!t.hasWaitForRelease()) return
-        await body()
-      })
+    const itWake = (name: string, body: () => Promise<void>, timeoutMs?: number) =>
+      it(
+        name,
+        async () => {
+          if (!t.hasWaitForRelease()) return
+          await body()
+        },
+        timeoutMs,
+      )
 
     itWake('resolves at once when the key is free', async () => {
       const started = performance.now()
@@ -33,6 +37,41 @@ export function waitCases(t: SuiteContext): void {
       expect(releasedAt).toBeGreaterThan(0)
       expect(woke - releasedAt).toBeLessThan(1_000)
     })
+
+    itWake(
+      'never misses a release from another instance in the same tick: 60 races, each resolves well before its timeout',
+      async () => {
+        const waiter = t.backend()
+        const holder = await t.newBackend()
+        const key = t.key('race-wake')
+        // Three interleavings: the wait starts first, the release starts first, the release one tick later.
+        const orders = ['wait-first', 'release-first', 'release-next-tick'] as const
+        for (let i = 0; i < 60; i++) {
+          const order = orders[i % orders.length]!
+          const a = owner()
+          expect((await holder.acquire(key, a, 20_000)).acquired).toBe(true)
+          const started = performance.now()
+          let waiting: Promise<void>
+          let releasing: Promise<boolean>
+          if (order === 'release-first') {
+            releasing = holder.release(key, a)
+            waiting = waiter.waitForRelease!(key, 4_000)
+          } else {
+            waiting = waiter.waitForRelease!(key, 4_000)
+            releasing =
+              order === 'wait-first'
+                ? holder.release(key, a)
+                : new Promise<boolean>((resolve, reject) => {
+                    setImmediate(() => holder.release(key, a).then(resolve, reject))
+                  })
+          }
+          const [, released] = await Promise.all([waiting, releasing])
+          expect(released).toBe(true)
+          expect(performance.now() - started, `race ${i} (${order}) waited`).toBeLessThan(2_000)
+        }
+      },
+      60_000,
+    )
 
     itWake('resolves at the timeout when the key is never released', async () => {
       const key = t.key('timeout')
