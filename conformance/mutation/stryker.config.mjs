@@ -22,6 +22,8 @@ export default {
   // The workspace resolves its packages through symlinks: mutate in place
   // rather than in a copied sandbox. Stryker restores every file when it ends.
   inPlace: true,
+  // Leave every other file as it is (Stryker would otherwise add `// @ts-nocheck` to test files in place).
+  disableTypeChecks: false,
   // The machine is small and the suite waits on real timers: few workers, generous timeouts.
   concurrency: 2,
   timeoutMS: 20_000,

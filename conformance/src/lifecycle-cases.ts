@@ -6,8 +6,10 @@ export function lifecycleCases(t: SuiteContext): void {
   const { describe, it, expect } = t
 
   describe('lifecycle', () => {
-    it('close() is idempotent and any use after it is a BackendError', async () => {
+    it('close() is idempotent and any use after it is a BackendError naming the backend', async () => {
       const b = await t.newBackend()
+      expect(typeof b.name).toBe('string')
+      expect(b.name).toMatch(/\S/)
       const key = t.key('closed')
       await b.close()
       await b.close()
@@ -20,7 +22,11 @@ export function lifecycleCases(t: SuiteContext): void {
         () => b.setCached(key, { value: 'v', computeMs: 0 }, 1_000),
         () => b.deleteCached(key),
       ]) {
-        expect(await rejection(call)).toBeInstanceOf(BackendError)
+        const error = await rejection(call)
+        expect(error).toBeInstanceOf(BackendError)
+        // It names the backend and says what went wrong, beyond the name.
+        expect((error as BackendError).backend).toBe(b.name)
+        expect((error as Error).message.length).toBeGreaterThan(`${b.name} backend: `.length + 3)
       }
     })
 

@@ -73,6 +73,28 @@ export function waitCases(t: SuiteContext): void {
       60_000,
     )
 
+    itWake(
+      'a waiter that gives up (abort or timeout) does not make the others on the same key miss the release',
+      async () => {
+        const key = t.key('wake-others')
+        const holder = await t.newBackend()
+        const other = await t.newBackend()
+        const a = owner()
+        await holder.acquire(key, a, 20_000)
+        const controller = new AbortController()
+        const aborted = t.backend().waitForRelease!(key, 10_000, controller.signal)
+        const timedOut = other.waitForRelease!(key, 200)
+        const sameInstance = t.backend().waitForRelease!(key, 10_000)
+        const otherInstance = other.waitForRelease!(key, 10_000)
+        controller.abort()
+        await Promise.all([aborted, timedOut])
+        const releasedAt = performance.now()
+        expect(await holder.release(key, a)).toBe(true)
+        await Promise.all([sameInstance, otherInstance])
+        expect(performance.now() - releasedAt).toBeLessThan(1_000)
+      },
+    )
+
     itWake('resolves at the timeout when the key is never released', async () => {
       const key = t.key('timeout')
       const a = owner()
