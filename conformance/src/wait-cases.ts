@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { LockBusyError, LockTimeoutError } from '@lockwork/core'
 import { countingBackend, delay, owner, rejection, type SuiteContext } from './suite-context.js'
 
@@ -92,6 +93,28 @@ export function waitCases(t: SuiteContext): void {
         expect(await holder.release(key, a)).toBe(true)
         await Promise.all([sameInstance, otherInstance])
         expect(performance.now() - releasedAt).toBeLessThan(1_000)
+      },
+    )
+
+    itWake(
+      "leaves no listener on the caller's signal once it resolves (a long-lived signal must not leak)",
+      async () => {
+        const key = t.key('listeners')
+        const holder = await t.newBackend()
+        const signal = new AbortController().signal
+        for (let i = 0; i < 5; i++) {
+          const a = owner()
+          await holder.acquire(key, a, 20_000)
+          const waiting = t.backend().waitForRelease!(key, 10_000, signal)
+          await delay(20)
+          await holder.release(key, a)
+          await waiting
+          // and one that ends at its timeout
+          await holder.acquire(key, a, 20_000)
+          await t.backend().waitForRelease!(key, 50, signal)
+          await holder.release(key, a)
+        }
+        expect(getEventListeners(signal, 'abort').length).toBe(0)
       },
     )
 
