@@ -40,6 +40,17 @@ const group = (file) =>
       ? '@lockwork/sqlite'
       : '@lockwork/core (wait.ts, lock.ts)'
 
+/** Survivors shown to be equivalent (no test can tell them from the original), with the reason. */
+const equivalents = JSON.parse(readFileSync(new URL('./equivalent-mutants.json', import.meta.url), 'utf8'))
+const equivalentFor = (s) =>
+  equivalents.find(
+    (e) =>
+      e.file === s.file &&
+      e.mutator === s.mutator &&
+      s.original.includes(e.line) &&
+      (e.replacement === undefined || e.replacement === s.replacement),
+  )
+
 const DETECTED = new Set(['Killed', 'Timeout'])
 const UNDETECTED = new Set(['Survived', 'NoCoverage'])
 const { files } = JSON.parse(readFileSync(report, 'utf8'))
@@ -47,7 +58,7 @@ const groups = new Map()
 const survivors = []
 for (const [file, { mutants, source }] of Object.entries(files)) {
   const name = relative(root, join(root, file))
-  const g = groups.get(group(name)) ?? { detected: 0, undetected: 0, invalid: 0, ignored: 0 }
+  const g = groups.get(group(name)) ?? { detected: 0, undetected: 0, equivalent: 0, invalid: 0, ignored: 0 }
   groups.set(group(name), g)
   const lines = source.split('\n')
   for (const mutant of mutants) {
@@ -55,38 +66,46 @@ for (const [file, { mutants, source }] of Object.entries(files)) {
     else if (UNDETECTED.has(mutant.status)) {
       g.undetected++
       const line = mutant.location.start.line
-      survivors.push({
+      const survivor = {
         file: name,
         line,
         status: mutant.status,
         mutator: mutant.mutatorName,
         replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
-        original: (lines[line - 1] ?? '').trim().slice(0, 100),
-      })
+        original: (lines[line - 1] ?? '').trim().slice(0, 120),
+      }
+      survivor.equivalent = equivalentFor(survivor)
+      if (survivor.equivalent) g.equivalent++
+      survivors.push(survivor)
     } else if (mutant.status === 'Ignored') g.ignored++
     else g.invalid++
   }
 }
 
-const pct = (g) => (g.detected + g.undetected === 0 ? 100 : (100 * g.detected) / (g.detected + g.undetected))
+const pct = (killed, all) => (all === 0 ? 100 : (100 * killed) / all).toFixed(1)
 const out = [
   '# Mutation score of the conformance suite',
   '',
-  '| package | killed | survived | score | ignored | invalid (type errors) |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |',
+  'Killed includes timeouts; survived includes mutants no test ran (no coverage). The score without',
+  'equivalents sets aside the survivors listed as equivalent, as `// Stryker disable` comments would.',
+  '',
+  '| package | killed | survived | of them equivalent | score | score without equivalents | type errors |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
 ]
 for (const [name, g] of [...groups].sort(([a], [b]) => a.localeCompare(b)))
   out.push(
-    `| ${name} | ${g.detected} | ${g.undetected} | ${pct(g).toFixed(1)} % | ${g.ignored} | ${g.invalid} |`,
+    `| ${name} | ${g.detected} | ${g.undetected} | ${g.equivalent} | ${pct(g.detected, g.detected + g.undetected)} % | ${pct(g.detected, g.detected + g.undetected - g.equivalent)} % | ${g.invalid} |`,
   )
-out.push('', `## Survivors (${survivors.length})`, '')
 survivors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line)
-for (const s of survivors)
-  out.push(
-    `- \`${s.file}:${s.line}\` ${s.mutator}${s.status === 'NoCoverage' ? ' (no coverage)' : ''}: \`${s.original}\` → \`${s.replacement}\``,
-  )
+const entry = (s) =>
+  `- \`${s.file}:${s.line}\` ${s.mutator}${s.status === 'NoCoverage' ? ' (no coverage)' : ''}: \`${s.original}\` → \`${s.replacement}\``
+const unexplained = survivors.filter((s) => !s.equivalent)
+out.push('', `## Survivors not shown equivalent (${unexplained.length})`, '')
+for (const s of unexplained) out.push(entry(s))
+out.push('', `## Equivalent survivors (${survivors.length - unexplained.length})`, '')
+for (const s of survivors.filter((s) => s.equivalent)) out.push(`${entry(s)}  \n  ${s.equivalent.reason}`)
 const summary = `${out.join('\n')}\n`
-mkdirSync(dirname(join(reportDir, 'summary.md')), { recursive: true })
+mkdirSync(reportDir, { recursive: true })
 writeFileSync(join(reportDir, 'summary.md'), summary)
 process.stdout.write(
   `\n${summary}\nFull report: reports/mutation/index.html; this summary: reports/mutation/summary.md\n`,
