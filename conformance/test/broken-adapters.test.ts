@@ -35,6 +35,10 @@ const CASES = {
   cacheExpiry: 'cache store › expires entries after their ttl',
   wakeRace:
     'waitForRelease › never misses a release from another instance in the same tick: 60 races, each resolves well before its timeout',
+  othersWaiting:
+    'waitForRelease › a waiter that gives up (abort or timeout) does not make the others on the same key miss the release',
+  signalListener:
+    "waitForRelease › leaves no listener on the caller's signal once it resolves (a long-lived signal must not leak)",
   crash:
     'lifecycle › an instance closed in the middle of an acquire (a crash between two steps) leaves no lease that outlives the ttl',
   releaseTwice: 'leases › acquires a free key; peek shows owner, fence and remaining time; release frees it',
@@ -59,6 +63,8 @@ const GALLERY: readonly BrokenAdapter[] = [
   { file: 'release-true-for-stale-owner.mjs', caughtBy: CASES.releaseTwice },
   { file: 'get-cached-ignores-expiry.mjs', caughtBy: CASES.cacheExpiry },
   { file: 'wait-subscribes-late.mjs', caughtBy: CASES.wakeRace },
+  { file: 'wait-unsubscribes-everyone.mjs', caughtBy: CASES.othersWaiting },
+  { file: 'wait-leaks-signal-listener.mjs', caughtBy: CASES.signalListener },
 ]
 
 /** A regular expression that matches `text` literally. */
