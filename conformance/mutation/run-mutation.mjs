@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { outOfReach } from './out-of-reach.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const config = relative(root, fileURLToPath(new URL('./stryker.config.mjs', import.meta.url)))
@@ -56,46 +57,73 @@ const UNDETECTED = new Set(['Survived', 'NoCoverage'])
 const { files } = JSON.parse(readFileSync(report, 'utf8'))
 const groups = new Map()
 const survivors = []
+const unreached = new Map()
 for (const [file, { mutants, source }] of Object.entries(files)) {
   const name = relative(root, join(root, file))
-  const g = groups.get(group(name)) ?? { detected: 0, undetected: 0, equivalent: 0, invalid: 0, ignored: 0 }
+  const g = groups.get(group(name)) ?? {
+    valid: 0,
+    detected: 0,
+    undetected: 0,
+    outOfReach: 0,
+    outOfReachDetected: 0,
+    equivalent: 0,
+    invalid: 0,
+  }
   groups.set(group(name), g)
   const lines = source.split('\n')
   for (const mutant of mutants) {
-    if (DETECTED.has(mutant.status)) g.detected++
-    else if (UNDETECTED.has(mutant.status)) {
-      g.undetected++
-      const line = mutant.location.start.line
-      const survivor = {
-        file: name,
-        line,
-        status: mutant.status,
-        mutator: mutant.mutatorName,
-        replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
-        original: (lines[line - 1] ?? '').trim().slice(0, 120),
+    const detected = DETECTED.has(mutant.status)
+    if (!detected && !UNDETECTED.has(mutant.status)) {
+      g.invalid++
+      continue
+    }
+    g.valid++
+    if (detected) g.detected++
+    else g.undetected++
+    const { line, column } = mutant.location.start
+    const reason = outOfReach(name, source, line, column)
+    if (reason !== undefined) {
+      g.outOfReach++
+      if (detected) g.outOfReachDetected++
+      else {
+        const list = unreached.get(reason) ?? []
+        list.push(`${name.replace(/^.*\//, '')}:${line}`)
+        unreached.set(reason, list)
       }
-      survivor.equivalent = equivalentFor(survivor)
-      if (survivor.equivalent) g.equivalent++
-      survivors.push(survivor)
-    } else if (mutant.status === 'Ignored') g.ignored++
-    else g.invalid++
+      continue
+    }
+    if (detected) continue
+    const survivor = {
+      file: name,
+      line,
+      status: mutant.status,
+      mutator: mutant.mutatorName,
+      replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
+      original: (lines[line - 1] ?? '').trim().slice(0, 120),
+    }
+    survivor.equivalent = equivalentFor(survivor)
+    if (survivor.equivalent) g.equivalent++
+    survivors.push(survivor)
   }
 }
 
-const pct = (killed, all) => (all === 0 ? 100 : (100 * killed) / all).toFixed(1)
+const pct = (part, all) => `${(all === 0 ? 100 : (100 * part) / all).toFixed(1)} %`
 const out = [
   '# Mutation score of the conformance suite',
   '',
-  'Killed includes timeouts; survived includes mutants no test ran (no coverage). The score without',
-  'equivalents sets aside the survivors listed as equivalent, as `// Stryker disable` comments would.',
+  "Stryker's score counts every valid mutant (killed and timed out / all; survivors include mutants no",
+  'test ran). The score on reachable code leaves out the mutants in code the suite cannot reach through',
+  'the contract (listed below with the reason) and the survivors shown to be equivalent.',
   '',
-  '| package | killed | survived | of them equivalent | score | score without equivalents | type errors |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  "| package | mutants | killed | survived | Stryker's score | out of reach | equivalent | score on reachable code |",
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 ]
-for (const [name, g] of [...groups].sort(([a], [b]) => a.localeCompare(b)))
+for (const [name, g] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+  const reachable = g.valid - g.outOfReach - g.equivalent
   out.push(
-    `| ${name} | ${g.detected} | ${g.undetected} | ${g.equivalent} | ${pct(g.detected, g.detected + g.undetected)} % | ${pct(g.detected, g.detected + g.undetected - g.equivalent)} % | ${g.invalid} |`,
+    `| ${name} | ${g.valid} | ${g.detected} | ${g.undetected} | ${pct(g.detected, g.valid)} | ${g.outOfReach} | ${g.equivalent} | ${pct(g.detected - g.outOfReachDetected, reachable)} |`,
   )
+}
 survivors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line)
 const entry = (s) =>
   `- \`${s.file}:${s.line}\` ${s.mutator}${s.status === 'NoCoverage' ? ' (no coverage)' : ''}: \`${s.original}\` → \`${s.replacement}\``
@@ -104,6 +132,8 @@ out.push('', `## Survivors not shown equivalent (${unexplained.length})`, '')
 for (const s of unexplained) out.push(entry(s))
 out.push('', `## Equivalent survivors (${survivors.length - unexplained.length})`, '')
 for (const s of survivors.filter((s) => s.equivalent)) out.push(`${entry(s)}  \n  ${s.equivalent.reason}`)
+out.push('', '## Survivors in code out of the suite’s reach', '')
+for (const [reason, where] of unreached) out.push(`- ${reason}: ${where.length} (${where.join(', ')})`)
 const summary = `${out.join('\n')}\n`
 mkdirSync(reportDir, { recursive: true })
 writeFileSync(join(reportDir, 'summary.md'), summary)
