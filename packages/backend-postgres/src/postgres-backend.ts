@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto'
 import type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from '@lockwork/core'
-import { BackendError, InvalidArgumentError, MAX_DURATION_MS, toBackendError } from '@lockwork/core'
+import {
+  BackendError,
+  backendClosedError,
+  InvalidArgumentError,
+  MAX_DURATION_MS,
+  toBackendError,
+} from '@lockwork/core'
 import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg'
 import { Pool } from 'pg'
 import { ReleaseListener } from './release-listener.js'
@@ -436,7 +442,7 @@ export class PostgresBackend implements LockBackend {
   }
 
   #closedError(op: string): BackendError {
-    return new BackendError(NAME, `${op} failed: the backend is closed`)
+    return backendClosedError(NAME, op)
   }
 
   #ensureReady(op: string): Promise<void> {

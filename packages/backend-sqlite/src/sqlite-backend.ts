@@ -7,7 +7,7 @@ import type {
   LockInfo,
   StoredCacheEntry,
 } from '@lockwork/core'
-import { BackendError, InvalidArgumentError, toBackendError, toMs } from '@lockwork/core'
+import { BackendError, backendClosedError, InvalidArgumentError, toBackendError, toMs } from '@lockwork/core'
 import Database from 'better-sqlite3'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 
@@ -367,7 +367,7 @@ export class SqliteBackend implements LockBackend {
   }
 
   #closedError(operation: string): BackendError {
-    return new BackendError(this.name, `${operation} failed: the backend is closed`)
+    return backendClosedError(this.name, operation)
   }
 
   /**
