@@ -118,6 +118,17 @@ export function waitCases(t: SuiteContext): void {
       },
     )
 
+    itWake('resolves when the lease expires without a release, long before its timeout', async () => {
+      const key = t.key('wake-expiry')
+      const holder = await t.newBackend()
+      await holder.acquire(key, owner(), 300)
+      const started = performance.now()
+      await t.backend().waitForRelease!(key, 10_000)
+      const waited = performance.now() - started
+      expect(waited).toBeLessThan(2_500)
+      expect(await t.backend().peek(key)).toBeNull()
+    })
+
     itWake('resolves at the timeout when the key is never released', async () => {
       const key = t.key('timeout')
       const a = owner()

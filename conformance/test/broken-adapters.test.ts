@@ -39,6 +39,7 @@ const CASES = {
     'waitForRelease › a waiter that gives up (abort or timeout) does not make the others on the same key miss the release',
   signalListener:
     "waitForRelease › leaves no listener on the caller's signal once it resolves (a long-lived signal must not leak)",
+  wakeOnExpiry: 'waitForRelease › resolves when the lease expires without a release, long before its timeout',
   crash:
     'lifecycle › an instance closed in the middle of an acquire (a crash between two steps) leaves no lease that outlives the ttl',
   releaseTwice: 'leases › acquires a free key; peek shows owner, fence and remaining time; release frees it',
@@ -65,6 +66,7 @@ const GALLERY: readonly BrokenAdapter[] = [
   { file: 'wait-subscribes-late.mjs', caughtBy: CASES.wakeRace },
   { file: 'wait-unsubscribes-everyone.mjs', caughtBy: CASES.othersWaiting },
   { file: 'wait-leaks-signal-listener.mjs', caughtBy: CASES.signalListener },
+  { file: 'wait-ignores-expiry.mjs', caughtBy: CASES.wakeOnExpiry },
 ]
 
 /** A regular expression that matches `text` literally. */
