@@ -104,3 +104,29 @@ export function outOfReach(file, source, line, column) {
   }
   return undefined
 }
+
+/**
+ * The same rules as a StrykerJS ignorer (`ignorers: ['out-of-reach']`): code
+ * out of the suite's reach is not mutated at all, so no run is spent on it;
+ * Stryker reports it as ignored, with the reason.
+ */
+export const strykerPlugins = [
+  {
+    kind: 'Ignore',
+    name: 'out-of-reach',
+    value: {
+      shouldIgnore(path) {
+        const file = path.hub?.file?.opts?.filename
+        const start = path.node.loc?.start
+        const code = path.hub?.file?.code
+        if (typeof file !== 'string' || start === undefined || typeof code !== 'string') return undefined
+        return outOfReach(relativeToRoot(file), code, start.line, start.column + 1)
+      },
+    },
+  },
+]
+
+const ROOT = new URL('../..', import.meta.url).pathname
+function relativeToRoot(file) {
+  return file.startsWith(ROOT) ? file.slice(ROOT.length) : file
+}

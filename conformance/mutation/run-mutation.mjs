@@ -72,6 +72,16 @@ for (const [file, { mutants, source }] of Object.entries(files)) {
   groups.set(group(name), g)
   const lines = source.split('\n')
   for (const mutant of mutants) {
+    if (mutant.status === 'Ignored' && mutant.statusReason !== undefined) {
+      // Not mutated at all because out of reach: counted as undetected in Stryker's score, for comparable numbers.
+      g.valid++
+      g.undetected++
+      g.outOfReach++
+      const list = unreached.get(mutant.statusReason) ?? []
+      list.push(`${name.replace(/^.*\//, '')}:${mutant.location.start.line}`)
+      unreached.set(mutant.statusReason, list)
+      continue
+    }
     const detected = DETECTED.has(mutant.status)
     if (!detected && !UNDETECTED.has(mutant.status)) {
       g.invalid++
@@ -111,11 +121,12 @@ const pct = (part, all) => `${(all === 0 ? 100 : (100 * part) / all).toFixed(1)}
 const out = [
   '# Mutation score of the conformance suite',
   '',
-  "Stryker's score counts every valid mutant (killed and timed out / all; survivors include mutants no",
-  'test ran). The score on reachable code leaves out the mutants in code the suite cannot reach through',
-  'the contract (listed below with the reason) and the survivors shown to be equivalent.',
+  'The raw score counts every mutant that type-checks: killed or timed out / all, where the rest',
+  'includes mutants no test ran and code out of reach. The score on reachable code leaves out the code',
+  'the suite cannot reach through the contract (listed below with the reason) and the survivors shown to',
+  'be equivalent.',
   '',
-  "| package | mutants | killed | survived | Stryker's score | out of reach | equivalent | score on reachable code |",
+  '| package | mutants | killed | not killed | raw score | out of reach | equivalent | score on reachable code |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 ]
 for (const [name, g] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
@@ -132,7 +143,7 @@ out.push('', `## Survivors not shown equivalent (${unexplained.length})`, '')
 for (const s of unexplained) out.push(entry(s))
 out.push('', `## Equivalent survivors (${survivors.length - unexplained.length})`, '')
 for (const s of survivors.filter((s) => s.equivalent)) out.push(`${entry(s)}  \n  ${s.equivalent.reason}`)
-out.push('', '## Survivors in code out of the suite’s reach', '')
+out.push('', '## Code out of the suite’s reach (mutants not killed)', '')
 for (const [reason, where] of unreached) out.push(`- ${reason}: ${where.length} (${where.join(', ')})`)
 const summary = `${out.join('\n')}\n`
 mkdirSync(reportDir, { recursive: true })
