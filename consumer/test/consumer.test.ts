@@ -134,6 +134,8 @@ describe('the packed packages in an app outside the workspace', () => {
     for (const file of readdirSync(join(FIXTURES, 'doc-modules'))) {
       copyFileSync(join(FIXTURES, 'doc-modules', file), join(app, 'docs', file))
     }
+    // docs/guarantees.md imports the fenced store it shows (the reliability tests' own file).
+    copyFileSync(join(ROOT, 'reliability/src/fenced-store.ts'), join(app, 'docs', 'fenced-store.ts'))
     for (const block of blocks) {
       if (block.mode !== 'skip') writeFileSync(join(app, 'docs', blockFileName(block)), blockSource(block))
     }

@@ -52,7 +52,11 @@ export interface AcquireOptions {
   readonly wait?: Duration
   /** Cancels the wait; an already-aborted signal rejects before the backend is touched. */
   readonly signal?: AbortSignal
-  /** Keep extending the lease (every ttl/3) until it is released. Default `false` (`true` in `withLock`). */
+  /**
+   * Keep extending the lease until it is released: whenever no more than 2/3
+   * of the ttl is left by the local deadline (every ttl/3, and at once after a
+   * slow acquisition). Default `false` (`true` in `withLock`).
+   */
   readonly autoExtend?: boolean
 }
 

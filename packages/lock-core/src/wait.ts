@@ -76,13 +76,29 @@ async function waitInLine(
   const { queue, waiter } = WaiterQueue.join(backend, key)
   let holder = firstHolder
   let backoff = INITIAL_BACKOFF_MS
+  /** Whether the key was last held by a waiter of this process (a local hand-off). */
+  let fromLocal = false
   try {
     if (!queue.isHead(waiter)) {
       await queue.awaitTurn(waiter, deadline, signal)
       signal?.throwIfAborted()
       if (!queue.isHead(waiter)) throw timeout()
-      // What the holder looked like before our turn says nothing now: try at once.
+      // What the holder looked like before our turn says nothing now: try at once,
+      // unless a waiter of this process holds the key: then its release wakes us.
       holder = undefined
+      const heldMs = queue.heldLocallyMs()
+      if (heldMs > 0) {
+        fromLocal = true
+        const ms = Math.min(heldMs, deadline - performance.now())
+        await queue.park(signal, (woken) => sleep(ms, woken))
+        signal?.throwIfAborted()
+        // Fairness across processes: now and then let a waiter elsewhere try first.
+        const yieldMs = queue.yieldMs()
+        if (yieldMs > 0) {
+          await sleep(Math.min(yieldMs, deadline - performance.now()), signal)
+          signal?.throwIfAborted()
+        }
+      }
     }
     for (;;) {
       if (holder !== undefined) {
@@ -102,9 +118,14 @@ async function waitInLine(
       }
       const sentAt = performance.now()
       const result = await backend.acquire(key, owner, ttlMs)
-      if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+      queue.noteAttempt(performance.now() - sentAt)
+      if (result.acquired) {
+        queue.heldByWaiter(sentAt + result.ttlMs, fromLocal)
+        return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+      }
       signal?.throwIfAborted()
       holder = result.holder
+      fromLocal = false
     }
   } finally {
     queue.leave(waiter)

@@ -68,9 +68,10 @@ describe('waiters of one process queue per key', () => {
     await holder.release()
     await Promise.all(waits)
     expect(stats.maxPendingWaits).toBe(1)
-    // Per hand-off: the new head's failed attempt and the head's winning one.
-    expect((stats.acquire - idleAttempts) / crowd).toBeLessThan(2.5)
-    expect(stats.waits / crowd).toBeLessThan(1.5)
+    // Per hand-off one winning attempt: while a waiter of this process holds the key, the next
+    // head waits for its release in memory, without a failed attempt or a backend wake-up.
+    expect((stats.acquire - idleAttempts) / crowd).toBeLessThan(1.1)
+    expect(stats.waits / crowd).toBeLessThan(0.1)
   })
 
   it('a waiter that times out or is aborted leaves its place; the others keep their order', async () => {
