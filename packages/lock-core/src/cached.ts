@@ -13,7 +13,7 @@ import {
   waitForHolder,
 } from './helper-support.js'
 import type { Lock } from './lock.js'
-import type { Lockwork } from './lockwork.js'
+import { type Lockwork, throwIfClosed } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
 
 /** Options of {@link Lockwork.cached}. */
@@ -243,7 +243,7 @@ export function createCached<A extends unknown[], T>(
   }
 
   const call = async (...args: A): Promise<T> => {
-    lw.throwIfClosed('cached')
+    throwIfClosed(lw, 'cached')
     const keys = keysOf(resolveKey(args))
     const shared = inflight.get(keys.entry)
     if (shared !== undefined) return shared
@@ -256,11 +256,11 @@ export function createCached<A extends unknown[], T>(
 
   return Object.assign(call, {
     invalidate: async (...args: A) => {
-      lw.throwIfClosed('cached.invalidate')
+      throwIfClosed(lw, 'cached.invalidate')
       return backend.deleteCached(lw.fullKey(resolveKey(args)))
     },
     peek: async (...args: A) => {
-      lw.throwIfClosed('cached.peek')
+      throwIfClosed(lw, 'cached.peek')
       return (await read(keysOf(resolveKey(args))))?.value
     },
     key: (...args: A) => resolveKey(args),

@@ -3,7 +3,7 @@ import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError, LockLostError } from './errors.js'
 import { attemptLock, type KeyOption, keyResolver, type PartialKeyOption } from './helper-support.js'
 import type { Lock } from './lock.js'
-import type { Lockwork } from './lockwork.js'
+import { type Lockwork, throwIfClosed } from './lockwork.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
 
 /** Options of {@link Lockwork.once}. */
@@ -77,7 +77,7 @@ export function createOnce<A extends unknown[], R, L>(
   const leaseMs = Math.max(ttlMs, holdForMs)
 
   const call = async (...args: A): Promise<Awaited<R> | L> => {
-    lw.throwIfClosed('once')
+    throwIfClosed(lw, 'once')
     const key = resolveKey(args)
     const startedAt = performance.now()
     // With holdFor, extension is driven here so it can stop when fn ends without releasing.
