@@ -244,6 +244,21 @@ describe('the packed packages in an app outside the workspace', () => {
     })
   }, 60_000)
 
+  it('tells a CommonJS app what to do where require() cannot load ES modules', async () => {
+    const result = await run(
+      process.execPath,
+      ['--no-experimental-require-module', join(app, 'out', 'commonjs-app.cjs')],
+      {
+        cwd: app,
+      },
+    )
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(
+      /@lockwork\/\w+ is an ES module, and require\(\) cannot load ES modules here/,
+    )
+    expect(result.stderr).toContain('Upgrade Node.js, or load it with import()')
+  }, 60_000)
+
   it('fails within 5 s on a closed Redis port, naming host:port', async () => {
     const result = await runOk(process.execPath, [join(app, 'out', 'redis-closed-port.mjs')], {
       cwd: app,
