@@ -134,20 +134,21 @@ describe('cached', () => {
     let version = 0
     let computations = 0
     const fns = list.map((backend) =>
-      createLockwork({ backend, prefix: 'p:' }).cached({ key: 'v', ttl: 200, staleFor: '10s' }, async () => {
+      createLockwork({ backend, prefix: 'p:' }).cached({ key: 'v', ttl: 1_000, staleFor: '10s' }, async () => {
         computations++
         await delay(version === 0 ? 0 : 400)
         return ++version
       }),
     )
     expect(await fns[0]!()).toBe(1)
-    await delay(250)
+    await delay(1_100)
     const started = performance.now()
     const stale = await Promise.all(Array.from({ length: 15 }, (_, i) => fns[i % 3]!()))
     // Served without waiting for the 400 ms refresh (the values say so too: all are the stale 1).
     expect(performance.now() - started).toBeLessThan(300)
     expect(new Set(stale)).toEqual(new Set([1]))
-    await delay(600)
+    // The refresh ends 400 ms after it started and stays fresh for 1 s after that.
+    await delay(700)
     expect(await fns[1]!()).toBe(2)
     expect(computations).toBe(2)
   })
