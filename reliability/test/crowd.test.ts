@@ -14,7 +14,7 @@ import {
   randomPrefix,
   SHARED_BACKENDS,
 } from '../src/backends.js'
-import { type CrowdPlan, type CrowdResult, runCrowd } from '../src/crowd.js'
+import { type CrowdPlan, type CrowdResult, type LoopsResult, runCrowd } from '../src/crowd.js'
 import type { CrowdWorkerConfig } from '../src/crowd-worker.js'
 import { checkHistory } from '../src/history-checker.js'
 import { figure } from '../src/report.js'
@@ -97,5 +97,50 @@ describe('a crowd of 2,000 waiters on one key, 1 ms sections, wait 30 s: everyon
       )
       verify(name, results, performance.now() - startedAt)
     })
+  }
+})
+
+describe('sustained contention from two processes, 10 loops each, 1 ms sections: neither process starves', () => {
+  for (const name of SHARED_BACKENDS) {
+    it.skipIf(!available[name])(
+      `${name}: each process gets at least a quarter of the hand-offs`,
+      async () => {
+        const target = freshTarget(name)
+        const prefix = randomPrefix('loops')
+        const started = Array.from({ length: PROCESSES }, (_, worker) => {
+          const config: CrowdWorkerConfig = {
+            target,
+            plan: {
+              prefix,
+              key: 'shared',
+              waiters: 10,
+              sectionMs: SECTION_MS,
+              waitMs: WAIT_MS,
+            },
+            worker,
+            loopsForMs: 3_000,
+          }
+          const process = startWorker('crowd-worker.ts', [JSON.stringify(config)])
+          workers.push(process)
+          return process
+        })
+        await Promise.all(started.map((worker) => worker.nextOfType('ready')))
+        for (const worker of started) worker.send({ type: 'go' })
+        const results = await Promise.all(
+          started.map(
+            async (worker) => (await worker.nextOfType<{ type: 'done'; result: LoopsResult }>('done')).result,
+          ),
+        )
+        const total = results.reduce((sum, r) => sum + r.sections, 0)
+        const shares = results.map((r) => r.sections / Math.max(1, total))
+        figure(
+          `sustained contention on ${name}`,
+          `2 processes × 10 loops for 3 s: ${results.map((r) => r.sections).join(' + ')} = ${total} sections; ` +
+            `longest single wait ${results.map((r) => `${Math.round(r.longestWaitMs)} ms`).join(' / ')}`,
+        )
+        expect(total).toBeGreaterThan(100)
+        expect(Math.min(...shares)).toBeGreaterThan(0.25)
+      },
+    )
   }
 })
