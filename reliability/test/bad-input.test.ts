@@ -97,6 +97,21 @@ const CORE_CASES: readonly BadCase[] = [
     argument: 'options.onError',
     run: (lw) => lw.every('job', { interval: '1m', onError: hostile('log') }, job),
   },
+  {
+    input: 'every onLate a number',
+    argument: 'options.onLate',
+    run: (lw) => lw.every('job', { interval: '1m', onLate: hostile(1) }, job),
+  },
+  {
+    input: 'every maxLateness 0',
+    argument: 'options.maxLateness',
+    run: (lw) => lw.every('job', { interval: '1m', maxLateness: 0 }, job),
+  },
+  {
+    input: 'onReleaseError a string',
+    argument: 'options.onReleaseError',
+    run: (_lw, _held, backend) => createLockwork({ backend, onReleaseError: hostile('log') }),
+  },
   // options of the wrong type
   { input: "acquire options 'fast'", argument: 'options', run: (lw) => lw.acquire('k', hostile('fast')) },
   {
@@ -365,6 +380,12 @@ describe('backend factories: hostile options are refused before any connection i
       input: "redis keyPrefix '{tag}'",
       argument: 'options.keyPrefix',
       run: () => createRedisBackend({ url: 'redis://127.0.0.1:1', keyPrefix: '{tag}' }),
+    },
+    {
+      input: 'redis waitForReplicas 0 replicas',
+      argument: 'options.waitForReplicas.replicas',
+      run: () =>
+        createRedisBackend({ url: 'redis://127.0.0.1:1', waitForReplicas: { replicas: 0, timeoutMs: 100 } }),
     },
     {
       input: 'redis keyPrefix with NUL',

@@ -1,6 +1,6 @@
 import {
   type AcquireResult,
-  BackendError,
+  backendClosedError,
   type CacheEntry,
   type LockBackend,
   type LockInfo,
@@ -90,7 +90,7 @@ export class MemoryBackend implements LockBackend {
   }
 
   #open(): void {
-    if (this.#closed) throw new BackendError(this.name, 'the backend is closed')
+    if (this.#closed) throw backendClosedError(this.name, 'call')
   }
 }
 

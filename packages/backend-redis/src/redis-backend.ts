@@ -2,17 +2,25 @@ import * as crypto from 'node:crypto'
 import {
   type AcquireResult,
   BackendError,
+  backendClosedError,
   type CacheEntry,
   InvalidArgumentError,
   type LockBackend,
   type LockInfo,
+  LockworkError,
   type StoredCacheEntry,
-  toBackendError,
   validatePrefix,
 } from '@lockwork/core'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { Redis } from 'ioredis'
+import {
+  checkConnectionSettings,
+  endpointOf,
+  LOCK_CONNECTION_DEFAULTS,
+  parseRedisUrl,
+} from './connection-settings.js'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
+import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
 import { ACQUIRE, EXTEND, GET_CACHED, PEEK, RELEASE, type ScriptDefinition } from './scripts.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
@@ -21,18 +29,38 @@ export interface RedisBackendOptions {
    * Your own ioredis `Redis` or `Cluster` instance (ioredis 5 or 6). The
    * backend sends its commands and Lua scripts (`EVALSHA`) through it and
    * changes nothing on it; `close()` leaves it open. Its wake-on-release
-   * subscriber is a `duplicate()` of it.
+   * subscriber is a `duplicate()` of it. A `Redis` client with
+   * `maxRetriesPerRequest: null` and the offline queue on is refused
+   * (`InvalidArgumentError`): it would hold lock requests through an outage.
    */
   readonly client?: Redis | Cluster
-  /** A `redis://` or `rediss://` URL: the backend opens its own connection and closes it in `close()`. */
+  /**
+   * A `redis://` or `rediss://` URL (or a Unix socket path): the backend opens
+   * its own connection, with settings made for locks (a call fails within
+   * about 2 s when Redis is unreachable), and closes it in `close()`.
+   */
   readonly url?: string
-  /** ioredis options for the connection opened from `url` (ignored with `client`). */
+  /**
+   * ioredis options for the connection opened from `url` (ignored with
+   * `client`); they override the backend's defaults (`connectTimeout` 2 s,
+   * `maxRetriesPerRequest` 1, reconnection at most 1 s apart).
+   */
   readonly redisOptions?: RedisOptions
   /**
    * The namespace of every Redis key and channel the backend writes, before
    * the hash tag. Must not contain `{` or `}`. Default `'lockwork:'`.
    */
   readonly keyPrefix?: string
+  /**
+   * Narrows the failover window (standalone Redis with replicas only): after
+   * each successful `acquire` and `extend`, send `WAIT replicas timeoutMs` and
+   * count the operation as done only once that many replicas have received
+   * it. An acquisition they do not acknowledge in time is released again and
+   * rejects with a `BackendError`; such an extension rejects with a
+   * `BackendError` (the handle keeps its old deadline and retries). It does
+   * not make Redis strongly consistent: see the README. Default: no waiting.
+   */
+  readonly waitForReplicas?: WaitForReplicas
 }
 
 /** The default {@link RedisBackendOptions.keyPrefix}. */
@@ -82,7 +110,12 @@ export class RedisBackend implements LockBackend {
   readonly name = 'redis'
   readonly #client: Redis | Cluster
   readonly #ownsClient: boolean
+  /** Where the connection goes (host:port, a socket path, or a cluster's first node), for messages. */
+  readonly #endpoint: string
+  /** The last connection error of a connection the backend owns, until it is ready again. */
+  #connectionError: Error | undefined
   readonly #keyPrefix: string
+  readonly #waitForReplicas: WaitForReplicas | undefined
   /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
   #lastKey: string | undefined
   #lastBase = ''
@@ -104,6 +137,7 @@ export class RedisBackend implements LockBackend {
     if (/[{}]/.test(keyPrefix))
       throw new InvalidArgumentError('options.keyPrefix', 'must not contain `{` or `}`')
     this.#keyPrefix = keyPrefix
+    this.#waitForReplicas = checkWaitForReplicas(options.waitForReplicas, client)
     const clientPrefix = client === undefined ? options.redisOptions?.keyPrefix : client.options.keyPrefix
     if (typeof clientPrefix === 'string' && emptyHashTag(clientPrefix)) {
       throw new InvalidArgumentError(
@@ -112,12 +146,23 @@ export class RedisBackend implements LockBackend {
       )
     }
     if (client !== undefined) {
+      if (!isCluster(client)) checkConnectionSettings(client.options, 'options.client')
       this.#client = client
       this.#ownsClient = false
+      this.#endpoint = isCluster(client) ? clusterEndpoint(client) : endpointOf(client.options)
     } else {
-      const own = new Redis(String(url), options.redisOptions ?? {})
-      // Failures reach callers as rejected commands; without a listener ioredis prints each one.
-      own.on('error', () => {})
+      this.#endpoint = parseRedisUrl(url)
+      const settings: RedisOptions = { ...LOCK_CONNECTION_DEFAULTS, ...options.redisOptions }
+      checkConnectionSettings(settings, 'options.redisOptions')
+      const own = new Redis(String(url), settings)
+      // Failures reach callers as rejected commands (with this error as their cause);
+      // without a listener ioredis would print each one.
+      own.on('error', (error: Error) => {
+        this.#connectionError = error
+      })
+      own.on('ready', () => {
+        this.#connectionError = undefined
+      })
       this.#client = own
       this.#ownsClient = true
     }
@@ -137,20 +182,42 @@ export class RedisBackend implements LockBackend {
     const reply = await this.#eval('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs])
     try {
       // Acquired: the fence alone (a number, or a string with `stringNumbers`). Held: `{fence, pttl, holder}`.
-      if (typeof reply === 'number' || typeof reply === 'string')
-        return { acquired: true, fence: toInt(reply), ttlMs }
+      if (typeof reply === 'number' || typeof reply === 'string') {
+        const fence = toInt(reply)
+        if (this.#waitForReplicas !== undefined) await this.#replicated('acquire', { key, owner })
+        return { acquired: true, fence, ttlMs }
+      }
       const [fence, pttl, holder] = asArray(reply)
       const remainingMs = Math.max(0, toInt(pttl))
       return { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
     } catch (error) {
-      throw toBackendError(this.name, 'acquire', error)
+      throw this.#fail('acquire', error)
     }
   }
 
   /** One script call: `PEXPIRE` if `owner` holds the key. */
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const base = this.#base('extend', key)
-    return isOne('extend', await this.#eval('extend', SCRIPT_EXTEND, [`${base}lock:${key}`, owner, ttlMs]))
+    const extended = this.#isOne(
+      'extend',
+      await this.#eval('extend', SCRIPT_EXTEND, [`${base}lock:${key}`, owner, ttlMs]),
+    )
+    if (extended && this.#waitForReplicas !== undefined) await this.#replicated('extend')
+    return extended
+  }
+
+  /**
+   * `WAIT` for {@link RedisBackendOptions.waitForReplicas} after a write on
+   * this connection. When it falls short after an acquisition (`release` is
+   * given), the lease is released again, best effort.
+   */
+  async #replicated(operation: string, release?: { key: string; owner: string }): Promise<void> {
+    try {
+      await awaitReplicas(this.#client, this.#waitForReplicas as WaitForReplicas)
+    } catch (error) {
+      if (release !== undefined) await this.release(release.key, release.owner).catch(() => false)
+      throw this.#fail(operation, error)
+    }
   }
 
   /** One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its release channel. */
@@ -161,7 +228,7 @@ export class RedisBackend implements LockBackend {
       owner,
       `${base}released:${key}`,
     ])
-    return isOne('release', reply)
+    return this.#isOne('release', reply)
   }
 
   /** One script call: owner, fence and `PTTL`. */
@@ -183,7 +250,7 @@ export class RedisBackend implements LockBackend {
       if (colon < 0 || Number.isNaN(computeMs)) return undefined
       return { value: text.slice(colon + 1), computeMs, remainingMs: Math.max(0, toInt(pttl)) }
     } catch (error) {
-      throw toBackendError(this.name, 'getCached', error)
+      throw this.#fail('getCached', error)
     }
   }
 
@@ -193,7 +260,7 @@ export class RedisBackend implements LockBackend {
     try {
       await this.#client.set(`${base}cache:${key}`, `${entry.computeMs}:${entry.value}`, 'PX', ttlMs)
     } catch (error) {
-      throw toBackendError(this.name, 'setCached', error)
+      throw this.#fail('setCached', error)
     }
   }
 
@@ -203,7 +270,7 @@ export class RedisBackend implements LockBackend {
     try {
       return (await this.#client.del(`${base}cache:${key}`)) > 0
     } catch (error) {
-      throw toBackendError(this.name, 'deleteCached', error)
+      throw this.#fail('deleteCached', error)
     }
   }
 
@@ -231,7 +298,7 @@ export class RedisBackend implements LockBackend {
         this.#waiters.delete(wake)
         stop?.()
         if (error === undefined) resolve()
-        else reject(toBackendError(this.name, 'waitForRelease', error))
+        else reject(this.#fail('waitForRelease', error))
       }
       signal?.addEventListener('abort', wake, { once: true })
       this.#waiters.add(wake)
@@ -268,7 +335,9 @@ export class RedisBackend implements LockBackend {
     if (!this.#ownsClient) return
     const client = this.#client
     try {
-      await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
+      // QUIT only over a working connection: while Redis is unreachable it would wait in the offline queue.
+      if (client.status === 'ready')
+        await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
     } catch {
       // Already disconnected.
     } finally {
@@ -283,7 +352,7 @@ export class RedisBackend implements LockBackend {
       const [owner, fence, pttl] = asArray(reply)
       return { owner: String(owner), fence: toInt(fence), remainingMs: Math.max(0, toInt(pttl)) }
     } catch (error) {
-      throw toBackendError(this.name, 'peek', error)
+      throw this.#fail('peek', error)
     }
   }
 
@@ -292,8 +361,7 @@ export class RedisBackend implements LockBackend {
    * key and channel of `key`, where the tag is the first 8 hex digits of SHA-1 of `key`.
    */
   #base(operation: string, key: string): string {
-    if (this.#closing !== undefined)
-      throw new BackendError(this.name, `${operation} failed: the backend is closed`)
+    if (this.#closing !== undefined) throw backendClosedError(this.name, operation)
     if (key !== this.#lastKey) {
       this.#lastBase = `${this.#keyPrefix}{${sha1Hex(key).slice(0, 8)}}:`
       this.#lastKey = key
@@ -310,14 +378,44 @@ export class RedisBackend implements LockBackend {
     try {
       return await this.#client.evalsha(script.sha, script.numberOfKeys, ...args)
     } catch (error) {
-      if (!(error instanceof Error && error.message.includes('NOSCRIPT')))
-        throw toBackendError(this.name, operation, error)
+      if (!(error instanceof Error && error.message.includes('NOSCRIPT'))) throw this.#fail(operation, error)
     }
     try {
       return await this.#client.eval(script.lua, script.numberOfKeys, ...args)
     } catch (error) {
-      throw toBackendError(this.name, operation, error)
+      throw this.#fail(operation, error)
     }
+  }
+
+  /** A script's `1` (done) or `0` (not held); anything else is a failure of `operation`. */
+  #isOne(operation: string, reply: unknown): boolean {
+    try {
+      return toInt(reply) === 1
+    } catch (error) {
+      throw this.#fail(operation, error)
+    }
+  }
+
+  /**
+   * A `BackendError` for a failed `operation` that names the endpoint. When
+   * ioredis gave up on a command because the connection is down, the cause is
+   * the connection's own error (`ECONNREFUSED`, `ETIMEDOUT`, …), where the
+   * backend owns the connection and so has seen it.
+   */
+  #fail(operation: string, error: unknown): LockworkError {
+    if (error instanceof LockworkError) return error
+    const detail = error instanceof Error ? error.message : String(error)
+    const connection = this.#connectionError
+    if (connection !== undefined && isConnectionFailure(error)) {
+      return new BackendError(
+        this.name,
+        `${operation} failed at ${this.#endpoint}: ${connection.message} (${detail})`,
+        { cause: connection },
+      )
+    }
+    return new BackendError(this.name, `${operation} failed at ${this.#endpoint}: ${detail}`, {
+      cause: error,
+    })
   }
 }
 
@@ -350,13 +448,25 @@ function isCluster(client: Redis | Cluster): client is Cluster {
   return client.isCluster
 }
 
-/** A script's `1` (done) or `0` (not held); anything else is a failure of `operation`. */
-function isOne(operation: string, reply: unknown): boolean {
-  try {
-    return toInt(reply) === 1
-  } catch (error) {
-    throw toBackendError('redis', operation, error)
+/** Whether ioredis rejected a command because the connection is down, not because Redis answered an error. */
+function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  return (
+    error.name === 'MaxRetriesPerRequestError' ||
+    error.message === 'Connection is closed.' ||
+    error.message.startsWith("Stream isn't writeable")
+  )
+}
+
+/** A cluster's first startup node, for messages. */
+function clusterEndpoint(cluster: Cluster): string {
+  const nodes = (cluster as unknown as { startupNodes?: unknown }).startupNodes
+  const first: unknown = Array.isArray(nodes) ? nodes[0] : undefined
+  if (typeof first === 'object' && first !== null) {
+    const node = first as { host?: string; port?: number }
+    return `cluster ${endpointOf(node)}`
   }
+  return typeof first === 'string' || typeof first === 'number' ? `cluster ${first}` : 'cluster'
 }
 
 function asArray(reply: unknown): unknown[] {

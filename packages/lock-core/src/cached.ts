@@ -243,6 +243,7 @@ export function createCached<A extends unknown[], T>(
   }
 
   const call = async (...args: A): Promise<T> => {
+    lw.throwIfClosed('cached')
     const keys = keysOf(resolveKey(args))
     const shared = inflight.get(keys.entry)
     if (shared !== undefined) return shared
@@ -254,8 +255,14 @@ export function createCached<A extends unknown[], T>(
   }
 
   return Object.assign(call, {
-    invalidate: async (...args: A) => backend.deleteCached(lw.fullKey(resolveKey(args))),
-    peek: async (...args: A) => (await read(keysOf(resolveKey(args))))?.value,
+    invalidate: async (...args: A) => {
+      lw.throwIfClosed('cached.invalidate')
+      return backend.deleteCached(lw.fullKey(resolveKey(args)))
+    },
+    peek: async (...args: A) => {
+      lw.throwIfClosed('cached.peek')
+      return (await read(keysOf(resolveKey(args))))?.value
+    },
     key: (...args: A) => resolveKey(args),
   })
 }

@@ -61,6 +61,12 @@ export type LockLostReason =
   | 'extend-failed'
   /** This handle was already released. */
   | 'released'
+  /**
+   * `release()` failed (the backend did not answer): the handle no longer
+   * claims to hold, and the lease ends by itself at its ttl on the backend
+   * unless a retried `release()` frees it earlier.
+   */
+  | 'release-failed'
 
 /** A lease the caller held has been lost: it expired, was force-released, or could not be extended. */
 export class LockLostError extends LockworkError {

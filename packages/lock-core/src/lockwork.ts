@@ -6,9 +6,11 @@ import {
   type CachedOptionsPartialKey,
   createCached,
 } from './cached.js'
+import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
-import { InvalidArgumentError, LockBusyError } from './errors.js'
+import { InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
+import { renewIfExpired } from './fresh-lease.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
@@ -25,6 +27,21 @@ export interface LockworkOptions {
   readonly defaultTtl?: Duration
   /** How long `acquire` and `withLock` wait for a held key when a call gives no `wait`. Default `'10s'`. */
   readonly defaultWait?: Duration
+  /**
+   * Whether {@link Lockwork.close} also closes `backend`. Default `true`: the
+   * client owns its backend. Set `false` when several clients share one
+   * backend and you close it yourself. Either way a backend closes only what
+   * it created itself (a connection from a `url`, a file it opened), never a
+   * client, pool or database you passed to it.
+   */
+  readonly closeBackend?: boolean
+  /**
+   * Told about a release that failed where the caller cannot see it without
+   * losing a result: at the end of `withLock`, `once` and `await using`.
+   * `withLock` and `once` still settle exactly as `fn` did, and the lease
+   * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
+   */
+  readonly onReleaseError?: (error: unknown, key: string) => void
 }
 
 /** Options of {@link Lockwork.acquire}. */
@@ -35,7 +52,11 @@ export interface AcquireOptions {
   readonly wait?: Duration
   /** Cancels the wait; an already-aborted signal rejects before the backend is touched. */
   readonly signal?: AbortSignal
-  /** Keep extending the lease (every ttl/3) until it is released. Default `false` (`true` in `withLock`). */
+  /**
+   * Keep extending the lease until it is released: whenever no more than 2/3
+   * of the ttl is left by the local deadline (every ttl/3, and at once after a
+   * slow acquisition). Default `false` (`true` in `withLock`).
+   */
   readonly autoExtend?: boolean
 }
 
@@ -53,9 +74,10 @@ export interface ResolvedAcquire {
 
 /**
  * The lockwork client: locks, and the helpers built on them, over one backend.
- * Create it with {@link createLockwork}.
+ * Create it with {@link createLockwork}; end it with {@link Lockwork.close} or
+ * `await using`, so the process can exit.
  */
-export class Lockwork {
+export class Lockwork implements AsyncDisposable {
   /** The backend every call goes to. */
   readonly backend: LockBackend
   /** The prefix prepended to every key. */
@@ -64,6 +86,15 @@ export class Lockwork {
   readonly defaultTtlMs: number
   /** The default wait in ms. */
   readonly defaultWaitMs: number
+  /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
+  readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
+
+  readonly #closeBackend: boolean
+  /** Locks acquired through this client that still hold their lease. */
+  readonly #locks = new Set<Lock>()
+  /** `every` jobs started by this client and not stopped. */
+  readonly #jobs = new Set<EveryJob>()
+  #closing: Promise<void> | undefined
 
   constructor(options: LockworkOptions) {
     const opts = optionsObject(options)
@@ -80,6 +111,45 @@ export class Lockwork {
     this.prefix = validatePrefix(opts.prefix)
     this.defaultTtlMs = toMs(opts.defaultTtl ?? '30s', 'options.defaultTtl')
     this.defaultWaitMs = toMs(opts.defaultWait ?? '10s', 'options.defaultWait', true)
+    this.#closeBackend = optionalBoolean(opts.closeBackend, 'options.closeBackend', true)
+    if (opts.onReleaseError !== undefined) requireFunction(opts.onReleaseError, 'options.onReleaseError')
+    this.onReleaseError = opts.onReleaseError
+  }
+
+  /** Whether {@link Lockwork.close} has been called. */
+  get closed(): boolean {
+    return this.#closing !== undefined
+  }
+
+  /**
+   * Ends the client so the process can exit: stops every `every` job (waiting
+   * for runs in progress), releases the locks acquired through this client
+   * that are still held, then closes the backend (unless `closeBackend: false`).
+   * Idempotent: later calls return the same promise. Afterwards every method
+   * rejects with a `BackendError` ("the lockwork client is closed"). Work still
+   * running under a released lock is no longer protected: finish it first.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown()
+    return this.#closing
+  }
+
+  /** Closes the client at the end of an `await using` scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called; internal to the core's helpers. */
+  throwIfClosed(operation: string): void {
+    if (this.#closing !== undefined) throw clientClosedError(this.backend.name, operation)
+  }
+
+  async #shutdown(): Promise<void> {
+    await Promise.allSettled([...this.#jobs].map((job) => job.stop()))
+    // A failed release leaves the lease to end at its ttl; closing goes on.
+    await Promise.allSettled([...this.#locks].map((lock) => lock.release()))
+    this.#locks.clear()
+    if (this.#closeBackend) await this.backend.close()
   }
 
   /** The key the backend sees for a user key: `prefix + U+001F + key`, or the key alone without a prefix. */
@@ -122,19 +192,29 @@ export class Lockwork {
    * Runs `fn` while holding `key` and releases it afterwards, also when `fn`
    * throws. Auto-extends by default, so `fn` may run longer than the ttl;
    * `lock.signal` tells `fn` if the lease is lost anyway.
+   *
+   * Settles exactly as `fn` did: its result, or its error unchanged. A
+   * release that fails afterwards never turns a success into a failure (a
+   * caller would retry a job that already ran) nor hides `fn`'s error; it is
+   * reported to the client's `onReleaseError`, and the lease ends at its ttl.
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
     const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    let result: T
     try {
-      return await fn(lock)
-    } finally {
-      await lock.release()
+      result = await fn(lock)
+    } catch (error) {
+      await lock[Symbol.asyncDispose]()
+      throw error
     }
+    await lock[Symbol.asyncDispose]()
+    return result
   }
 
   /** Who holds `key` right now, or `null` when it is free. */
   async peek(key: string): Promise<LockInfo | null> {
+    this.throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
   }
 
@@ -149,6 +229,7 @@ export class Lockwork {
    * a lease was freed.
    */
   async forceRelease(key: string): Promise<boolean> {
+    this.throwIfClosed('forceRelease')
     const fullKey = this.fullKey(validateKey(key))
     // Owner-checked release of whoever holds it now; retry if the holder changes in between.
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -230,6 +311,16 @@ export class Lockwork {
    * that aborts on `stop()` or when the run's lease is lost. The timer keeps
    * the process alive until `stop()`, which waits for a run in progress.
    *
+   * A tick runs at most once while the backend keeps its data, however late
+   * a replica gets to it (a paused process, a slow store): a replica starts
+   * a tick only within `maxLateness` of its scheduled time, checked again
+   * once its claim is in, and a claim outlives that window by a period.
+   * Late ticks are skipped (see `onLate`), not caught up. Limits: a store
+   * that loses the claim (Redis restart without persistence, failover)
+   * forgets it; replica wall clocks must agree to within a period; and a
+   * tick is run at most once, not exactly once (a replica that crashes
+   * mid-run does not hand the tick to another).
+   *
    * ```ts
    * const job = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, async (signal) => expire(signal))
    * await job.stop()
@@ -238,7 +329,21 @@ export class Lockwork {
    * @throws InvalidArgumentError at once for a bad name or option.
    */
   every(name: string, options: EveryOptions, job: EveryJobFunction): EveryJob {
-    return startEvery(this, name, options, job)
+    this.throwIfClosed('every')
+    const started = startEvery(this, name, options, job)
+    const jobs = this.#jobs
+    const tracked: EveryJob = {
+      name: started.name,
+      get running() {
+        return started.running
+      },
+      stop: () => {
+        jobs.delete(tracked)
+        return started.stop()
+      },
+    }
+    jobs.add(tracked)
+    return tracked
   }
 
   /** Validates a key and acquire options; internal to the core's helpers. */
@@ -259,27 +364,54 @@ export class Lockwork {
     }
   }
 
-  /** Acquires with already-validated options; internal to the core's helpers. */
+  /**
+   * Acquires with already-validated options; internal to the core's helpers.
+   * Never resolves a Lock whose local deadline has already passed: a lease
+   * whose reply came that late is extended at once, or, if it is gone,
+   * acquired again within what is left of the wait.
+   */
   async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+    this.throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
-    const acquisition = await acquireWithWait({
-      backend: this.backend,
-      key: fullKey,
-      displayKey: request.key,
-      owner,
-      ttlMs: request.ttlMs,
-      waitMs: request.waitMs,
-      signal: request.signal,
-    })
-    return new Lock({
-      backend: this.backend,
-      fullKey,
-      key: request.key,
-      owner,
-      acquisition,
-      autoExtend: request.autoExtend,
-    })
+    const start = performance.now()
+    for (;;) {
+      const waitMs = Math.max(0, request.waitMs - (performance.now() - start))
+      const acquired = await acquireWithWait({
+        backend: this.backend,
+        key: fullKey,
+        displayKey: request.key,
+        owner,
+        ttlMs: request.ttlMs,
+        waitMs,
+        signal: request.signal,
+      })
+      const acquisition = await renewIfExpired(this.backend, fullKey, owner, acquired)
+      if (acquisition !== undefined) {
+        const locks = this.#locks
+        const lock = new Lock({
+          backend: this.backend,
+          fullKey,
+          key: request.key,
+          owner,
+          acquisition,
+          autoExtend: request.autoExtend,
+          onReleaseError: this.onReleaseError,
+          onSettled: (settled) => locks.delete(settled),
+        })
+        if (this.#closing !== undefined) {
+          // Closed while this acquisition was in flight: hand the lease back at once.
+          await lock.release().catch(() => undefined)
+          throw clientClosedError(this.backend.name, 'acquire')
+        }
+        locks.add(lock)
+        return lock
+      }
+      // The lease ran out before its reply arrived: not acquired.
+      const waited = performance.now() - start
+      if (request.waitMs === 0) throw new LockBusyError(request.key)
+      if (waited >= request.waitMs) throw new LockTimeoutError(request.key, Math.round(waited))
+    }
   }
 }
 
