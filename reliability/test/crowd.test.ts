@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   availableBackends,
-  type BackendName,
   freshTarget,
   openBackend,
   randomPrefix,
