@@ -65,7 +65,11 @@ describe('acquireWithWait without waitForRelease (backoff)', () => {
     const { backend, attempts } = alwaysHeld(3)
     await attempt(backend, 300).catch(() => {})
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
-    expect(Math.max(...gaps)).toBeLessThan(50)
+    // The holder has 3 ms left, so every pause is ~4 ms instead of growing towards the 100 ms cap.
+    // The median, not the maximum: a loaded machine stalls a timer now and then by 100 ms or more.
+    const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!
+    expect(median).toBeLessThan(30)
+    expect(attempts.length).toBeGreaterThan(15)
   })
 
   it('rejects promptly with the signal reason when aborted mid-wait', async () => {
