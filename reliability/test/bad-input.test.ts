@@ -1,7 +1,6 @@
 import {
   type Codec,
   createLockwork,
-  INTERNAL_SEPARATOR,
   InvalidArgumentError,
   type Lock,
   type LockBackend,
@@ -10,6 +9,7 @@ import {
 import { createPostgresBackend } from '@lockwork/postgres'
 import { createRedisBackend } from '@lockwork/redis'
 import { createSqliteBackend } from '@lockwork/sqlite'
+
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   availableBackends,
@@ -20,6 +20,9 @@ import {
   randomPrefix,
 } from '../src/backends.js'
 import { CountingBackend } from '../src/counting-backend.js'
+
+/** The core's separator between a key's parts (not exported: the key layout is internal). */
+const INTERNAL_SEPARATOR = '\u001f'
 
 const available = await availableBackends(BACKEND_NAMES, 'reliability bad input')
 

@@ -37,7 +37,8 @@ export interface LockworkOptions {
   readonly closeBackend?: boolean
   /**
    * Told about a release that failed where the caller cannot see it without
-   * losing a result: at the end of `withLock`, `once` and `await using`.
+   * losing a result: at the end of `withLock`, `once`, `await using` and a
+   * `cached` computation.
    * `withLock` and `once` still settle exactly as `fn` did, and the lease
    * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
    */
@@ -63,8 +64,8 @@ export interface AcquireOptions {
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
 
-/** A validated request to acquire, shared by the helpers built on the client. */
-export interface ResolvedAcquire {
+/** A validated request to acquire. */
+interface ResolvedAcquire {
   readonly key: string
   readonly ttlMs: number
   readonly waitMs: number
@@ -86,7 +87,7 @@ export class Lockwork implements AsyncDisposable {
   readonly defaultTtlMs: number
   /** The default wait in ms. */
   readonly defaultWaitMs: number
-  /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
+  /** Where failed releases at the end of `withLock`, `once`, `cached` and `await using` go (`undefined`: `console.error`). */
   readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   readonly #closeBackend: boolean
@@ -166,14 +167,14 @@ export class Lockwork implements AsyncDisposable {
    * @throws BackendError when the backend fails.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
-    // Not `async`: it hands back acquireResolved's promise itself, one promise fewer per call.
+    // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
     let request: ResolvedAcquire
     try {
-      request = this.resolveAcquire(key, options, 'options', false)
+      request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.acquireResolved(request)
+    return this.#acquireResolved(request)
   }
 
   /** Acquires `key` if it is free right now; resolves `null` when it is held. Never waits. */
@@ -181,7 +182,7 @@ export class Lockwork implements AsyncDisposable {
     const opts = optionsObject(options)
     if ('wait' in opts) throw new InvalidArgumentError('options.wait', 'tryAcquire never waits; use acquire')
     try {
-      return await this.acquireResolved({ ...this.resolveAcquire(key, opts, 'options', false), waitMs: 0 })
+      return await this.#acquireResolved({ ...this.#resolveAcquire(key, opts, 'options', false), waitMs: 0 })
     } catch (error) {
       if (error instanceof LockBusyError) return null
       throw error
@@ -200,7 +201,7 @@ export class Lockwork implements AsyncDisposable {
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
-    const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    const lock = await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true))
     let result: T
     try {
       result = await fn(lock)
@@ -346,8 +347,8 @@ export class Lockwork implements AsyncDisposable {
     return tracked
   }
 
-  /** Validates a key and acquire options; internal to the core's helpers. */
-  resolveAcquire(
+  /** Validates a key and acquire options. */
+  #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
@@ -365,12 +366,12 @@ export class Lockwork implements AsyncDisposable {
   }
 
   /**
-   * Acquires with already-validated options; internal to the core's helpers.
+   * Acquires with already-validated options.
    * Never resolves a Lock whose local deadline has already passed: a lease
    * whose reply came that late is extended at once, or, if it is gone,
    * acquired again within what is left of the wait.
    */
-  async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+  async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
     this.throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
