@@ -134,11 +134,14 @@ describe('cached', () => {
     let version = 0
     let computations = 0
     const fns = list.map((backend) =>
-      createLockwork({ backend, prefix: 'p:' }).cached({ key: 'v', ttl: 1_000, staleFor: '10s' }, async () => {
-        computations++
-        await delay(version === 0 ? 0 : 400)
-        return ++version
-      }),
+      createLockwork({ backend, prefix: 'p:' }).cached(
+        { key: 'v', ttl: 1_000, staleFor: '10s' },
+        async () => {
+          computations++
+          await delay(version === 0 ? 0 : 400)
+          return ++version
+        },
+      ),
     )
     expect(await fns[0]!()).toBe(1)
     await delay(1_100)
