@@ -38,7 +38,12 @@ export interface CachedOptions<A extends unknown[], T> {
    * number is β (> 1 refreshes earlier). Default `false` (off).
    */
   readonly earlyRefresh?: boolean | number
-  /** How values become stored text and back. Default {@link jsonCodec}. */
+  /**
+   * How values become stored text and back. Default {@link devalueCodec}
+   * (Date, Map, Set, BigInt, undefined, NaN, typed arrays… round-trip; class
+   * instances, functions and symbols are an `InvalidArgumentError`); pass
+   * {@link jsonCodec} for plain JSON.
+   */
   readonly codec?: Codec<T>
   /**
    * The lease of the compute lock that makes one caller compute while the

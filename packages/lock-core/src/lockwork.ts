@@ -253,8 +253,10 @@ export class Lockwork implements AsyncDisposable {
    * across processes a lock on the key lets one compute while the others wait
    * to be woken and read the value. A failing computation is not cached and
    * reaches every caller waiting for it (elsewhere as `ComputeFailedError`).
-   * Values pass through `codec` (JSON by default); a value it cannot encode
-   * rejects with `InvalidArgumentError` naming `value` and is not cached.
+   * Values pass through `codec` (devalue by default: Date, Map, Set, BigInt,
+   * undefined, NaN and typed arrays come back as they went in); a value it
+   * cannot encode (a class instance, a function) rejects with
+   * `InvalidArgumentError` naming `value` and is not cached.
    *
    * ```ts
    * const price = lw.cached({ key: (sym: string) => `price:${sym}`, ttl: '60s', staleFor: '5m' }, fetchPrice)
