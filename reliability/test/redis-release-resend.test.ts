@@ -37,7 +37,7 @@ describe.skipIf(!enabled)('redis: release() answers truthfully while connections
         await sleep(KILL_EVERY_MS)
         // Every normal connection but the admin's own: the backends' command connections.
         await admin
-          .client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+          .call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
           .then(() => kills++)
           .catch(() => undefined)
       }
