@@ -7,8 +7,9 @@ export function waitCases(t: SuiteContext): void {
 
   describe('waitForRelease', () => {
     const itWake = (name: string, body: () => Promise<void>) =>
-      it(name, async () => {
-        if (!t.hasWaitForRelease()) return
+      // A rest parameter keeps the body's length 0: jest and mocha would read a named one as `done`.
+      it(name, async (...caseArgs: unknown[]) => {
+        if (!t.hasWaitForRelease()) return t.skip(caseArgs, 'the backend has no waitForRelease')
         await body()
       })
 

@@ -1,7 +1,6 @@
 import {
   type Codec,
   createLockwork,
-  INTERNAL_SEPARATOR,
   InvalidArgumentError,
   type Lock,
   type LockBackend,
@@ -10,6 +9,7 @@ import {
 import { createPostgresBackend } from '@lockwork/postgres'
 import { createRedisBackend } from '@lockwork/redis'
 import { createSqliteBackend } from '@lockwork/sqlite'
+
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   availableBackends,
@@ -20,6 +20,9 @@ import {
   randomPrefix,
 } from '../src/backends.js'
 import { CountingBackend } from '../src/counting-backend.js'
+
+/** The core's separator between a key's parts (not exported: the key layout is internal). */
+const INTERNAL_SEPARATOR = '\u001f'
 
 const available = await availableBackends(BACKEND_NAMES, 'reliability bad input')
 
@@ -96,6 +99,21 @@ const CORE_CASES: readonly BadCase[] = [
     input: 'every onError a string',
     argument: 'options.onError',
     run: (lw) => lw.every('job', { interval: '1m', onError: hostile('log') }, job),
+  },
+  {
+    input: 'every onLate a number',
+    argument: 'options.onLate',
+    run: (lw) => lw.every('job', { interval: '1m', onLate: hostile(1) }, job),
+  },
+  {
+    input: 'every maxLateness 0',
+    argument: 'options.maxLateness',
+    run: (lw) => lw.every('job', { interval: '1m', maxLateness: 0 }, job),
+  },
+  {
+    input: 'onReleaseError a string',
+    argument: 'options.onReleaseError',
+    run: (_lw, _held, backend) => createLockwork({ backend, onReleaseError: hostile('log') }),
   },
   // options of the wrong type
   { input: "acquire options 'fast'", argument: 'options', run: (lw) => lw.acquire('k', hostile('fast')) },
@@ -365,6 +383,12 @@ describe('backend factories: hostile options are refused before any connection i
       input: "redis keyPrefix '{tag}'",
       argument: 'options.keyPrefix',
       run: () => createRedisBackend({ url: 'redis://127.0.0.1:1', keyPrefix: '{tag}' }),
+    },
+    {
+      input: 'redis waitForReplicas 0 replicas',
+      argument: 'options.waitForReplicas.replicas',
+      run: () =>
+        createRedisBackend({ url: 'redis://127.0.0.1:1', waitForReplicas: { replicas: 0, timeoutMs: 100 } }),
     },
     {
       input: 'redis keyPrefix with NUL',

@@ -7,8 +7,8 @@ import {
   LockworkError,
   MAX_DURATION_MS,
 } from '@lockwork/core'
-import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg'
-import { Pool } from 'pg'
+import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from './driver-types.js'
+import { Pool } from './driver-types.js'
 import { endpointOf } from './endpoint.js'
 import { ReleaseListener } from './release-listener.js'
 import type { Durability, ResolvedNames, Statements } from './schema.js'

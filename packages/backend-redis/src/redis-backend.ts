@@ -20,6 +20,7 @@ import {
   parseRedisUrl,
 } from './connection-settings.js'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
+import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
 import { ACQUIRE, EXTEND, GET_CACHED, PEEK, RELEASE, type ScriptDefinition } from './scripts.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
@@ -50,6 +51,16 @@ export interface RedisBackendOptions {
    * the hash tag. Must not contain `{` or `}`. Default `'lockwork:'`.
    */
   readonly keyPrefix?: string
+  /**
+   * Narrows the failover window (standalone Redis with replicas only): after
+   * each successful `acquire` and `extend`, send `WAIT replicas timeoutMs` and
+   * count the operation as done only once that many replicas have received
+   * it. An acquisition they do not acknowledge in time is released again and
+   * rejects with a `BackendError`; such an extension rejects with a
+   * `BackendError` (the handle keeps its old deadline and retries). It does
+   * not make Redis strongly consistent: see the README. Default: no waiting.
+   */
+  readonly waitForReplicas?: WaitForReplicas
 }
 
 /** The default {@link RedisBackendOptions.keyPrefix}. */
@@ -121,6 +132,7 @@ export class RedisBackend implements LockBackend {
   /** The last connection error of a connection the backend owns, until it is ready again. */
   #connectionError: Error | undefined
   readonly #keyPrefix: string
+  readonly #waitForReplicas: WaitForReplicas | undefined
   /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
   #lastKey: string | undefined
   #lastBase = ''
@@ -144,6 +156,7 @@ export class RedisBackend implements LockBackend {
     if (/[{}]/.test(keyPrefix))
       throw new InvalidArgumentError('options.keyPrefix', 'must not contain `{` or `}`')
     this.#keyPrefix = keyPrefix
+    this.#waitForReplicas = checkWaitForReplicas(options.waitForReplicas, client)
     const clientPrefix = client === undefined ? options.redisOptions?.keyPrefix : client.options.keyPrefix
     if (typeof clientPrefix === 'string' && emptyHashTag(clientPrefix)) {
       throw new InvalidArgumentError(
@@ -188,8 +201,11 @@ export class RedisBackend implements LockBackend {
     const reply = await this.#eval('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs])
     try {
       // Acquired: the fence alone (a number, or a string with `stringNumbers`). Held: `{fence, pttl, holder}`.
-      if (typeof reply === 'number' || typeof reply === 'string')
-        return { acquired: true, fence: toInt(reply), ttlMs }
+      if (typeof reply === 'number' || typeof reply === 'string') {
+        const fence = toInt(reply)
+        if (this.#waitForReplicas !== undefined) await this.#replicated('acquire', { key, owner })
+        return { acquired: true, fence, ttlMs }
+      }
       const [fence, pttl, holder] = asArray(reply)
       const remainingMs = Math.max(0, toInt(pttl))
       return { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
@@ -201,10 +217,26 @@ export class RedisBackend implements LockBackend {
   /** One script call: `PEXPIRE` if `owner` holds the key. */
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const base = this.#base('extend', key)
-    return this.#isOne(
+    const extended = this.#isOne(
       'extend',
       await this.#eval('extend', SCRIPT_EXTEND, [`${base}lock:${key}`, owner, ttlMs]),
     )
+    if (extended && this.#waitForReplicas !== undefined) await this.#replicated('extend')
+    return extended
+  }
+
+  /**
+   * `WAIT` for {@link RedisBackendOptions.waitForReplicas} after a write on
+   * this connection. When it falls short after an acquisition (`release` is
+   * given), the lease is released again, best effort.
+   */
+  async #replicated(operation: string, release?: { key: string; owner: string }): Promise<void> {
+    try {
+      await awaitReplicas(this.#client, this.#waitForReplicas as WaitForReplicas)
+    } catch (error) {
+      if (release !== undefined) await this.release(release.key, release.owner).catch(() => false)
+      throw this.#fail(operation, error)
+    }
   }
 
   /**

@@ -1,10 +1,11 @@
 /** The slice of an ioredis `Redis` or `Cluster` connection the subscriber uses. */
 export interface SubscriberConnection {
   connect(): Promise<void>
-  subscribe(channel: string): Promise<unknown>
+  subscribe(...channels: string[]): Promise<unknown>
   unsubscribe(channel: string): Promise<unknown>
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
+  on(event: 'ready', listener: () => void): unknown
   disconnect(): void
 }
 
@@ -12,15 +13,32 @@ interface Channel {
   readonly listeners: Set<() => void>
   /** Settles when the `SUBSCRIBE` has been acknowledged (or failed). */
   readonly subscribed: Promise<unknown>
+  /** Set while nobody listens: the `UNSUBSCRIBE` to come unless someone listens again first. */
+  linger: NodeJS.Timeout | undefined
 }
+
+/**
+ * How long a channel stays subscribed after its last listener left. Under
+ * contention one waiter follows another on the same key, so the next one
+ * finds the subscription still active and skips a `SUBSCRIBE` round trip;
+ * an idle key is unsubscribed soon after.
+ */
+const LINGER_MS = 1_000
 
 /**
  * Wake-on-release over Redis pub/sub: one dedicated subscriber connection,
  * created on first use, shared by every waiter of one backend. A channel is
- * subscribed while at least one listener waits on it and unsubscribed when the
- * last one leaves. Commands on the one connection are processed in order, so
+ * subscribed while at least one listener waits on it, and unsubscribed
+ * {@link LINGER_MS} after the last one left unless another listener came in
+ * the meantime. Commands on the one connection are processed in order, so
  * an `UNSUBSCRIBE` followed by a new `SUBSCRIBE` of the same channel ends
  * subscribed.
+ *
+ * When the connection comes back after a loss, every listener is called once
+ * its channels are subscribed again: while it was away a release message may
+ * have been missed, and a restarted or failed-over server may have lost
+ * leases without any message, so every waiter looks again instead of
+ * sleeping until the vanished holder's lease would have ended.
  */
 export class ReleaseSubscriber {
   readonly #connect: () => SubscriberConnection
@@ -46,34 +64,41 @@ export class ReleaseSubscriber {
     if (this.#closed) throw new Error('the release subscriber is closed')
     let entry = this.#channels.get(channel)
     if (entry === undefined) {
-      entry = { listeners: new Set(), subscribed: this.#open().then((c) => c.subscribe(channel)) }
+      entry = {
+        listeners: new Set(),
+        subscribed: this.#open().then((c) => c.subscribe(channel)),
+        linger: undefined,
+      }
       this.#channels.set(channel, entry)
     }
     const current = entry
+    clearTimeout(current.linger)
+    current.linger = undefined
     const listener = () => onMessage()
     current.listeners.add(listener)
-    const stop = () => {
+    const stop = (failed = false) => {
       if (!current.listeners.delete(listener) || current.listeners.size > 0) return
       if (this.#channels.get(channel) !== current) return
-      this.#channels.delete(channel)
-      this.#connection
-        ?.then((c) => c.unsubscribe(channel))
-        .catch(() => {
-          // The connection is gone or closing; a stale subscription only costs a spurious wake-up.
-        })
+      // A failed subscription is forgotten at once, so the next listener subscribes anew.
+      if (failed) this.#unsubscribe(channel, current)
+      else {
+        current.linger = setTimeout(() => this.#unsubscribe(channel, current), LINGER_MS)
+        current.linger.unref()
+      }
     }
     try {
       await current.subscribed
     } catch (error) {
-      stop()
+      stop(true)
       throw error
     }
-    return stop
+    return () => stop()
   }
 
   /** Disconnects the dedicated connection, if it was ever created. Listeners are left to their owners. */
   close(): void {
     this.#closed = true
+    for (const entry of this.#channels.values()) clearTimeout(entry.linger)
     this.#channels.clear()
     const connection = this.#connection
     this.#connection = undefined
@@ -83,6 +108,31 @@ export class ReleaseSubscriber {
   #open(): Promise<SubscriberConnection> {
     this.#connection ??= this.#start()
     return this.#connection
+  }
+
+  /** Forgets `channel` and unsubscribes it, if `entry` is still its current, unlistened entry. */
+  #unsubscribe(channel: string, entry: Channel): void {
+    if (entry.listeners.size > 0 || this.#channels.get(channel) !== entry) return
+    clearTimeout(entry.linger)
+    this.#channels.delete(channel)
+    this.#connection
+      ?.then((c) => c.unsubscribe(channel))
+      .catch(() => {
+        // The connection is gone or closing; a stale subscription only costs a spurious wake-up.
+      })
+  }
+
+  /** After a reconnect: subscribes every channel again (idempotent), then wakes every listener. */
+  async #reconnected(connection: SubscriberConnection): Promise<void> {
+    const channels = [...this.#channels.keys()]
+    if (channels.length === 0) return
+    // Wait for our own SUBSCRIBE so that a release from now on reaches the waiters we wake.
+    await connection.subscribe(...channels).catch(() => {})
+    for (const channel of channels) {
+      const entry = this.#channels.get(channel)
+      if (entry === undefined) continue
+      for (const listener of [...entry.listeners]) listener()
+    }
   }
 
   async #start(): Promise<SubscriberConnection> {
@@ -95,6 +145,11 @@ export class ReleaseSubscriber {
     // Failures reach waiters through the rejected SUBSCRIBE; ioredis reconnects and
     // resubscribes by itself. Without a listener ioredis would print every error.
     connection.on('error', () => {})
+    let readyBefore = false
+    connection.on('ready', () => {
+      if (readyBefore) void this.#reconnected(connection)
+      readyBefore = true
+    })
     try {
       // Connect before the first SUBSCRIBE: a client without an offline queue
       // (`enableOfflineQueue: false`) rejects commands sent while connecting.

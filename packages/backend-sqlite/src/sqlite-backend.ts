@@ -8,7 +8,7 @@ import type {
   StoredCacheEntry,
 } from '@lockwork/core'
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
-import Database from 'better-sqlite3'
+import { Database } from './driver-types.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */

@@ -33,9 +33,20 @@ export interface EveryOptions {
    */
   readonly runOnStart?: boolean
   /**
-   * How long a tick stays claimed after a replica takes it, so a replica
-   * whose clock lags cannot run it again. Default: the tick's period (until
-   * the next tick), at most 2^31−1 ms.
+   * The latest a replica may start a tick, measured from its scheduled time
+   * on the replica's wall clock. A replica that gets to a tick later than
+   * this (a paused process, a busy event loop, a slow backend) skips it
+   * without running it, checking both before and after it claims the tick,
+   * and reports it to `onLate`. Default: half the tick's period plus the
+   * jitter window (`(0.5 + jitter) × period`, at most one period). The tick
+   * in progress that `runOnStart` tries may be up to one period late.
+   */
+  readonly maxLateness?: Duration
+  /**
+   * The least time a tick's claim lives after a replica takes it. The claim
+   * always lives at least the tick's period plus `maxLateness`, longer than
+   * any replica still considers the tick, so a tick claimed once cannot be
+   * claimed again; `holdFor` can only lengthen it. Default: that minimum.
    */
   readonly holdFor?: Duration
   /**
@@ -46,10 +57,18 @@ export interface EveryOptions {
   readonly ttl?: Duration
   /**
    * Called with whatever a tick throws (the job, or the backend while
-   * claiming). Default: `console.error`. Its own errors are ignored; a failing
+   * claiming), and separately with a failed release of the run lock after
+   * the job (the job's own error, if any, is reported first). Default: `console.error`. Its own errors are ignored; a failing
    * tick never crashes the process, and the next tick runs as planned.
    */
   readonly onError?: (error: unknown, tick: EveryTick) => void
+  /**
+   * Called when this replica skips a tick because it got to it more than
+   * `maxLateness` after its scheduled time (`lateMs` says by how much). The
+   * tick is not run by this replica; another replica may have run it in time.
+   * Default: nothing. Its own errors are ignored.
+   */
+  readonly onLate?: (tick: EveryTick, lateMs: number) => void
 }
 
 /** The tick a job run belongs to. */
@@ -146,14 +165,18 @@ export function startEvery(
   }
   const onError = opts.onError ?? defaultOnError
   requireFunction(onError, 'options.onError')
+  const onLate = opts.onLate ?? ignoreLate
+  requireFunction(onLate, 'options.onLate')
   const runner = new EveryRunner({
     lw,
     name,
     schedule,
     jitter,
     holdForMs: opts.holdFor === undefined ? undefined : toMs(opts.holdFor, 'options.holdFor'),
+    maxLatenessMs: opts.maxLateness === undefined ? undefined : toMs(opts.maxLateness, 'options.maxLateness'),
     runTtlMs: opts.ttl === undefined ? lw.defaultTtlMs : toMs(opts.ttl, 'options.ttl'),
     onError,
+    onLate,
     job,
   })
   runner.start(optionalBoolean(opts.runOnStart, 'options.runOnStart', false))
@@ -168,14 +191,19 @@ function defaultOnError(error: unknown, tick: EveryTick): void {
   )
 }
 
+/** The default `onLate`: a late tick is skipped silently. */
+function ignoreLate(): void {}
+
 interface RunnerInit {
   readonly lw: Lockwork
   readonly name: string
   readonly schedule: Schedule
   readonly jitter: number
   readonly holdForMs: number | undefined
+  readonly maxLatenessMs: number | undefined
   readonly runTtlMs: number
   readonly onError: (error: unknown, tick: EveryTick) => void
+  readonly onLate: (tick: EveryTick, lateMs: number) => void
   readonly job: EveryJobFunction
 }
 
@@ -184,6 +212,15 @@ interface RunnerInit {
  * tick's own key (name + scheduled time) that is never released early, so
  * exactly one replica runs it; a second lock, held while the job runs, keeps
  * two runs from overlapping (a tick that finds it held is skipped).
+ *
+ * At most once per tick, however late a replica gets there: a replica runs a
+ * tick only if it claimed it no later than `maxLateness` after the scheduled
+ * time (checked when the claim returns, since a pause can fall between the
+ * timer and the claim), and the claim lives at least the period plus
+ * `maxLateness` from the moment it is taken, which is after the scheduled
+ * time. So a second claim of the same tick can only succeed after every
+ * replica has stopped considering it, with a period's margin for clock skew
+ * between replicas and the store.
  */
 class EveryRunner implements EveryJob {
   readonly name: string
@@ -208,7 +245,7 @@ class EveryRunner implements EveryJob {
     const now = Date.now()
     if (runOnStart) {
       const current = this.#init.schedule.current(now)
-      if (current !== undefined) this.#tick(current)
+      if (current !== undefined) this.#tick(current, this.#periodOf(current))
     }
     this.#scheduleAfter(now)
   }
@@ -242,10 +279,44 @@ class EveryRunner implements EveryJob {
       () => {
         // Late by more than a period (a paused machine)? Skip the missed ticks.
         this.#scheduleAfter(Math.max(slot, Date.now()))
-        this.#tick(slot)
+        this.#tick(slot, this.#maxLatenessOf(slot))
       },
       Math.max(0, delay),
     )
+  }
+
+  /**
+   * Hands `error` to `onError`. An error saying the backend is closed stops
+   * the job instead, with one report (whichever step met it first: the claim,
+   * the run lock or its release), rather than one per tick.
+   */
+  #report(error: unknown, tick: EveryTick): void {
+    if (isClosedError(error)) {
+      if (this.#stopped) return
+      void this.stop()
+      error = new BackendError(
+        this.#init.lw.backend.name,
+        `every("${this.name}") stopped: its backend is closed (close the lockwork client, or stop the job, before closing the backend)`,
+        { cause: error },
+      )
+    }
+    try {
+      this.#init.onError(error, tick)
+    } catch {
+      // onError's own failure must not crash the process.
+    }
+  }
+
+  /** Whether `tick` is more than `maxLatenessMs` late now; reports it to `onLate` if so. */
+  #late(tick: EveryTick, maxLatenessMs: number): boolean {
+    const lateMs = Date.now() - tick.scheduledAt
+    if (lateMs <= maxLatenessMs) return false
+    try {
+      this.#init.onLate(tick, lateMs)
+    } catch {
+      // onLate's own failure must not crash the process.
+    }
+    return true
   }
 
   /** The time from `slot` to the tick after it. */
@@ -254,42 +325,45 @@ class EveryRunner implements EveryJob {
     return next === undefined ? MAX_DURATION_MS : Math.min(MAX_DURATION_MS, Math.max(1, next - slot))
   }
 
-  #tick(slot: number): void {
+  /** How late a timer-driven tick may start: `maxLateness`, or its default for this tick. */
+  #maxLatenessOf(slot: number): number {
+    if (this.#init.maxLatenessMs !== undefined) return this.#init.maxLatenessMs
+    const period = this.#periodOf(slot)
+    return Math.min(period, Math.round(period * (0.5 + this.#init.jitter)))
+  }
+
+  /**
+   * How long a tick's claim lives from when it is taken: past the latest
+   * moment any replica would still start the tick (the period for
+   * `runOnStart`, `maxLateness` otherwise), with at least a period to spare.
+   */
+  #claimTtlOf(slot: number): number {
+    const lease = this.#periodOf(slot) + this.#maxLatenessOf(slot)
+    return Math.min(MAX_DURATION_MS, Math.max(lease, this.#init.holdForMs ?? 0))
+  }
+
+  #tick(slot: number, maxLatenessMs: number): void {
     // A run still going here: skip this tick (the run lock would refuse it anyway).
     if (this.#stopped || this.#run !== undefined) return
     const tick: EveryTick = { name: this.name, scheduledAt: slot }
-    const run = this.#runTick(tick)
-      .catch((error: unknown) => {
-        if (isClosedError(error)) {
-          // The backend is gone for good: stop here, with one report instead of one per tick.
-          if (this.#stopped) return
-          void this.stop()
-          error = new BackendError(
-            this.#init.lw.backend.name,
-            `every("${this.name}") stopped: its backend is closed (close the lockwork client, or stop the job, before closing the backend)`,
-            { cause: error },
-          )
-        }
-        try {
-          this.#init.onError(error, tick)
-        } catch {
-          // onError's own failure must not crash the process.
-        }
-      })
+    const run = this.#runTick(tick, maxLatenessMs)
+      .catch((error: unknown) => this.#report(error, tick))
       .finally(() => {
         if (this.#run === run) this.#run = undefined
       })
     this.#run = run
   }
 
-  async #runTick(tick: EveryTick): Promise<void> {
+  async #runTick(tick: EveryTick, maxLatenessMs: number): Promise<void> {
     const { lw, name } = this.#init
     const backend = lw.backend
-    // Claim the tick. The claim is never released: it expires after holdFor.
+    if (this.#late(tick, maxLatenessMs)) return
+    // Claim the tick. The claim is never released: it expires after the tick can no longer run anywhere.
     const slotKey = deriveKey(lw.prefix, 'every', name + INTERNAL_SEPARATOR + tick.scheduledAt)
-    const holdMs = this.#init.holdForMs ?? this.#periodOf(tick.scheduledAt)
-    const claim = await backend.acquire(slotKey, randomUUID(), holdMs)
+    const claim = await backend.acquire(slotKey, randomUUID(), this.#claimTtlOf(tick.scheduledAt))
     if (!claim.acquired || this.#stopped) return
+    // Again once the claim is in: a pause between the timer and the reply must not let a late claim run.
+    if (this.#late(tick, maxLatenessMs)) return
     const attempt = await attemptLock(backend, this.#runKey, name, this.#init.runTtlMs, true)
     if (attempt.lock === undefined) return
     const lock = attempt.lock
@@ -297,8 +371,11 @@ class EveryRunner implements EveryJob {
       if (this.#stopped) return
       const signal = AbortSignal.any([this.#stopping.signal, lock.signal])
       await this.#init.job(signal, tick)
+    } catch (error) {
+      this.#report(error, tick)
     } finally {
-      await lock.release()
+      // A failed release is reported on its own, after the job's error: it must not replace it.
+      await lock.release().catch((error: unknown) => this.#report(error, tick))
     }
   }
 }

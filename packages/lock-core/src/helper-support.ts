@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { type LockBackend, type LockInfo, MAX_FULL_KEY_LENGTH } from './backend.js'
 import { describe } from './duration.js'
 import { InvalidArgumentError } from './errors.js'
+import { renewIfExpired } from './fresh-lease.js'
 import { INTERNAL_SEPARATOR, validateKey } from './key.js'
 import { Lock } from './lock.js'
 import { INITIAL_BACKOFF_MS, jitter, MAX_BACKOFF_MS, sleep } from './wait.js'
@@ -79,7 +80,10 @@ export type LockAttempt =
 
 /**
  * One attempt to take `fullKey` (never waits). Unlike `tryAcquire` it reports
- * the current holder, with its fence, when the key is held.
+ * the current holder, with its fence, when the key is held. A lease whose
+ * reply came after its local deadline is extended at once, or, when it is
+ * already gone, tried once more; if that fails too the key is reported as
+ * held by nobody in particular (owner `''`, no time left).
  */
 export async function attemptLock(
   backend: LockBackend,
@@ -87,13 +91,21 @@ export async function attemptLock(
   displayKey: string,
   ttlMs: number,
   autoExtend: boolean,
+  onReleaseError?: (error: unknown, key: string) => void,
 ): Promise<LockAttempt> {
   const owner = randomUUID()
-  const sentAt = performance.now()
-  const result = await backend.acquire(fullKey, owner, ttlMs)
-  if (!result.acquired) return { holder: result.holder }
-  const acquisition = { fence: result.fence, ttlMs: result.ttlMs, sentAt }
-  return { lock: new Lock({ backend, fullKey, key: displayKey, owner, acquisition, autoExtend }) }
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const sentAt = performance.now()
+    const result = await backend.acquire(fullKey, owner, ttlMs)
+    if (!result.acquired) return { holder: result.holder }
+    const acquired = { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+    const acquisition = await renewIfExpired(backend, fullKey, owner, acquired)
+    if (acquisition !== undefined) {
+      const init = { backend, fullKey, key: displayKey, owner, acquisition, autoExtend, onReleaseError }
+      return { lock: new Lock(init) }
+    }
+  }
+  return { holder: { owner: '', fence: 0, remainingMs: 0 } }
 }
 
 /** Backoff state for {@link waitForHolder} on a backend without `waitForRelease`. */

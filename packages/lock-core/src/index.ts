@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 export type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from './backend.js'
 export { MAX_DURATION_MS, MAX_FULL_KEY_LENGTH, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH } from './backend.js'
 export type { CachedFunction, CachedOptions, CachedOptionsPartialKey } from './cached.js'
@@ -19,10 +20,8 @@ export {
 } from './errors.js'
 export type { EveryJob, EveryJobFunction, EveryOptions, EveryTick } from './every.js'
 export type { KeyOption, NotInferred, PartialKeyOption } from './helper-support.js'
-export { INTERNAL_SEPARATOR, joinKey, validateKey, validatePrefix } from './key.js'
+export { validatePrefix } from './key.js'
 export { Lock } from './lock.js'
-export type { AcquireOptions, LockworkOptions, ResolvedAcquire, TryAcquireOptions } from './lockwork.js'
+export type { AcquireOptions, LockworkOptions, TryAcquireOptions } from './lockwork.js'
 export { createLockwork, Lockwork } from './lockwork.js'
 export type { OnceFunction, OnceOptions, OnceOptionsPartialKey } from './once.js'
-export type { AcquireAttempt, Acquisition } from './wait.js'
-export { acquireWithWait, INITIAL_BACKOFF_MS, jitter, MAX_BACKOFF_MS, sleep } from './wait.js'

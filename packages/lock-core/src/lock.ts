@@ -2,6 +2,7 @@ import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
 import type { Acquisition } from './wait.js'
+import { wakeLocalWaiter } from './waiter-queue.js'
 
 /** How a {@link Lock} was created; internal to the core. */
 export interface LockInit {
@@ -15,6 +16,8 @@ export interface LockInit {
   readonly autoExtend: boolean
   /** Called once when the handle stops holding: released or lost (the client's tracking of held locks). */
   readonly onSettled?: (lock: Lock) => void
+  /** Told about a release that failed at the end of an `await using` scope. */
+  readonly onReleaseError?: ((error: unknown, key: string) => void) | undefined
 }
 
 type LockState = 'held' | 'released' | 'lost'
@@ -31,6 +34,13 @@ const MAX_POLL_MS = 1_000
  * that deadline passes without a successful extension, {@link Lock.signal}
  * aborts with a {@link LockLostError}. Reading `signal` also starts watching
  * for the lease being freed or taken by someone else.
+ *
+ * States: held; released (by {@link Lock.release}); lost (expired, taken,
+ * freed elsewhere, extension refused); or release failed: `release()`
+ * rejected, so `held` is `false`, `signal` aborts with a `LockLostError`
+ * whose reason is `'release-failed'` (the backend's error as `cause`), and
+ * the lease ends by itself at its ttl on the backend. `release()` may be
+ * retried then; it resolves `true` if the retry freed the lease.
  */
 export class Lock implements AsyncDisposable {
   /** The key as passed to `acquire` (without the prefix). */
@@ -59,8 +69,11 @@ export class Lock implements AsyncDisposable {
   #extendTimer: NodeJS.Timeout | undefined
   #watch: AbortController | undefined
   #releasing: Promise<boolean> | undefined
+  /** Whether the last `release()` failed, and whether the lease was held when it was sent. */
+  #releaseFailed: { readonly wasHeld: boolean } | undefined
   #lastExtendError: unknown
   #onSettled: ((lock: Lock) => void) | undefined
+  readonly #onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   /** @internal Created by `Lockwork.acquire`; not meant to be constructed directly. */
   constructor(init: LockInit) {
@@ -73,9 +86,10 @@ export class Lock implements AsyncDisposable {
     this.#deadline = init.acquisition.sentAt + init.acquisition.ttlMs
     this.#timed = init.autoExtend
     this.#onSettled = init.onSettled
+    this.#onReleaseError = init.onReleaseError
     if (init.autoExtend) {
       this.#armExpiry()
-      this.#scheduleAutoExtend(this.#ttlMs / 3)
+      this.#scheduleAutoExtend(this.#nextExtendDelay())
     }
   }
 
@@ -138,24 +152,35 @@ export class Lock implements AsyncDisposable {
   /**
    * Frees the lease. Idempotent: returns `true` when this call freed it,
    * `false` when it was already released or no longer held by this owner.
-   * If the backend fails, rejects with a `BackendError` and may be retried.
+   *
+   * If the backend fails, rejects with a `BackendError`, and the handle is
+   * in the release-failed state: `held` is `false` and `signal` aborts
+   * (reason `'release-failed'`), because nothing extends the lease any more
+   * and the handle cannot tell whether the backend freed it; the lease ends
+   * at its ttl. Calling `release()` again retries: it resolves `true` when
+   * the retry freed the lease, `false` when it was already gone.
    */
   release(): Promise<boolean> {
     if (this.#releasing) return this.#releasing.then(() => false)
     if (this.#state === 'released') return Promise.resolve(false)
     this.#checkDeadline()
-    const wasHeld = this.#state === 'held'
+    const wasHeld = this.#releaseFailed?.wasHeld ?? this.#state === 'held'
     this.#state = 'released'
+    this.#releaseFailed = undefined
     this.#stopTimers()
     const releasing = this.#backend.release(this.#fullKey, this.owner).then(
       (released) => {
         this.#settled()
+        wakeLocalWaiter(this.#backend, this.#fullKey)
         return released && wasHeld
       },
       (error: unknown) => {
-        // Let the caller retry: the lease is still there until its ttl.
+        // Stop claiming to hold; a retry may still free the lease before its ttl.
         this.#releasing = undefined
-        if (wasHeld) this.#state = 'held'
+        this.#releaseFailed = { wasHeld }
+        this.#state = 'lost'
+        this.#lostReason ??= new LockLostError(this.key, 'release-failed', { cause: error })
+        this.#controller?.abort(this.#lostReason)
         throw error
       },
     )
@@ -163,9 +188,18 @@ export class Lock implements AsyncDisposable {
     return releasing
   }
 
-  /** Releases the lease at the end of an `await using` scope. */
+  /**
+   * Releases the lease at the end of an `await using` scope. Never throws: a
+   * failed release must not turn the scope's outcome into a failure (nor
+   * hide its error), so it goes to the client's `onReleaseError`, and the
+   * lease ends at its ttl.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.release()
+    try {
+      await this.release()
+    } catch (error) {
+      reportReleaseError(this.#onReleaseError, error, this.key)
+    }
   }
 
   /** Marks the lease lost and aborts {@link Lock.signal}; internal to the core. */
@@ -214,6 +248,15 @@ export class Lock implements AsyncDisposable {
     this.#expiryTimer.unref()
   }
 
+  /**
+   * When to extend next: once no more than 2/3 of the ttl is left by the
+   * deadline, so a lease whose acquisition or last extension was slow is
+   * extended at once rather than a fixed ttl/3 after its reply.
+   */
+  #nextExtendDelay(): number {
+    return this.#deadline - (this.#ttlMs * 2) / 3 - performance.now()
+  }
+
   #scheduleAutoExtend(delayMs: number): void {
     this.#extendTimer = setTimeout(() => void this.#autoExtend(), Math.max(1, delayMs))
     this.#extendTimer.unref()
@@ -229,7 +272,7 @@ export class Lock implements AsyncDisposable {
       this.#lastExtendError = undefined
       this.#deadline = sentAt + this.#ttlMs
       this.#armExpiry()
-      this.#scheduleAutoExtend(this.#ttlMs / 3)
+      this.#scheduleAutoExtend(this.#nextExtendDelay())
     } catch (error) {
       if (this.#state !== 'held') return
       // Keep trying until the local deadline; the expiry timer reports the loss with this cause.
@@ -268,5 +311,22 @@ export class Lock implements AsyncDisposable {
       }
     }
     void loop()
+  }
+}
+
+/**
+ * Hands a failed release to `onReleaseError`, or logs it with `console.error`
+ * when there is none. Its own errors are ignored.
+ */
+export function reportReleaseError(
+  onReleaseError: ((error: unknown, key: string) => void) | undefined,
+  error: unknown,
+  key: string,
+): void {
+  try {
+    if (onReleaseError) onReleaseError(error, key)
+    else console.error(`lockwork: releasing "${key}" failed; the lease ends at its ttl:`, error)
+  } catch {
+    // A failing reporter must not change the outcome it reports on.
   }
 }

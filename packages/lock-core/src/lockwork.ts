@@ -8,8 +8,9 @@ import {
 } from './cached.js'
 import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
-import { InvalidArgumentError, LockBusyError } from './errors.js'
+import { InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
+import { renewIfExpired } from './fresh-lease.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
@@ -34,6 +35,13 @@ export interface LockworkOptions {
    * client, pool or database you passed to it.
    */
   readonly closeBackend?: boolean
+  /**
+   * Told about a release that failed where the caller cannot see it without
+   * losing a result: at the end of `withLock`, `once` and `await using`.
+   * `withLock` and `once` still settle exactly as `fn` did, and the lease
+   * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
+   */
+  readonly onReleaseError?: (error: unknown, key: string) => void
 }
 
 /** Options of {@link Lockwork.acquire}. */
@@ -44,15 +52,19 @@ export interface AcquireOptions {
   readonly wait?: Duration
   /** Cancels the wait; an already-aborted signal rejects before the backend is touched. */
   readonly signal?: AbortSignal
-  /** Keep extending the lease (every ttl/3) until it is released. Default `false` (`true` in `withLock`). */
+  /**
+   * Keep extending the lease until it is released: whenever no more than 2/3
+   * of the ttl is left by the local deadline (every ttl/3, and at once after a
+   * slow acquisition). Default `false` (`true` in `withLock`).
+   */
   readonly autoExtend?: boolean
 }
 
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
 
-/** A validated request to acquire, shared by the helpers built on the client. */
-export interface ResolvedAcquire {
+/** A validated request to acquire. */
+interface ResolvedAcquire {
   readonly key: string
   readonly ttlMs: number
   readonly waitMs: number
@@ -74,6 +86,8 @@ export class Lockwork implements AsyncDisposable {
   readonly defaultTtlMs: number
   /** The default wait in ms. */
   readonly defaultWaitMs: number
+  /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
+  readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   readonly #closeBackend: boolean
   /** Locks acquired through this client that still hold their lease. */
@@ -98,6 +112,8 @@ export class Lockwork implements AsyncDisposable {
     this.defaultTtlMs = toMs(opts.defaultTtl ?? '30s', 'options.defaultTtl')
     this.defaultWaitMs = toMs(opts.defaultWait ?? '10s', 'options.defaultWait', true)
     this.#closeBackend = optionalBoolean(opts.closeBackend, 'options.closeBackend', true)
+    if (opts.onReleaseError !== undefined) requireFunction(opts.onReleaseError, 'options.onReleaseError')
+    this.onReleaseError = opts.onReleaseError
   }
 
   /** Whether {@link Lockwork.close} has been called. */
@@ -150,14 +166,14 @@ export class Lockwork implements AsyncDisposable {
    * @throws BackendError when the backend fails.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
-    // Not `async`: it hands back acquireResolved's promise itself, one promise fewer per call.
+    // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
     let request: ResolvedAcquire
     try {
-      request = this.resolveAcquire(key, options, 'options', false)
+      request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.acquireResolved(request)
+    return this.#acquireResolved(request)
   }
 
   /** Acquires `key` if it is free right now; resolves `null` when it is held. Never waits. */
@@ -165,7 +181,7 @@ export class Lockwork implements AsyncDisposable {
     const opts = optionsObject(options)
     if ('wait' in opts) throw new InvalidArgumentError('options.wait', 'tryAcquire never waits; use acquire')
     try {
-      return await this.acquireResolved({ ...this.resolveAcquire(key, opts, 'options', false), waitMs: 0 })
+      return await this.#acquireResolved({ ...this.#resolveAcquire(key, opts, 'options', false), waitMs: 0 })
     } catch (error) {
       if (error instanceof LockBusyError) return null
       throw error
@@ -176,15 +192,24 @@ export class Lockwork implements AsyncDisposable {
    * Runs `fn` while holding `key` and releases it afterwards, also when `fn`
    * throws. Auto-extends by default, so `fn` may run longer than the ttl;
    * `lock.signal` tells `fn` if the lease is lost anyway.
+   *
+   * Settles exactly as `fn` did: its result, or its error unchanged. A
+   * release that fails afterwards never turns a success into a failure (a
+   * caller would retry a job that already ran) nor hides `fn`'s error; it is
+   * reported to the client's `onReleaseError`, and the lease ends at its ttl.
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
-    const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    const lock = await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true))
+    let result: T
     try {
-      return await fn(lock)
-    } finally {
-      await lock.release()
+      result = await fn(lock)
+    } catch (error) {
+      await lock[Symbol.asyncDispose]()
+      throw error
     }
+    await lock[Symbol.asyncDispose]()
+    return result
   }
 
   /** Who holds `key` right now, or `null` when it is free. */
@@ -288,6 +313,16 @@ export class Lockwork implements AsyncDisposable {
    * that aborts on `stop()` or when the run's lease is lost. The timer keeps
    * the process alive until `stop()`, which waits for a run in progress.
    *
+   * A tick runs at most once while the backend keeps its data, however late
+   * a replica gets to it (a paused process, a slow store): a replica starts
+   * a tick only within `maxLateness` of its scheduled time, checked again
+   * once its claim is in, and a claim outlives that window by a period.
+   * Late ticks are skipped (see `onLate`), not caught up. Limits: a store
+   * that loses the claim (Redis restart without persistence, failover)
+   * forgets it; replica wall clocks must agree to within a period; and a
+   * tick is run at most once, not exactly once (a replica that crashes
+   * mid-run does not hand the tick to another).
+   *
    * ```ts
    * const job = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, async (signal) => expire(signal))
    * await job.stop()
@@ -313,8 +348,8 @@ export class Lockwork implements AsyncDisposable {
     return tracked
   }
 
-  /** Validates a key and acquire options; internal to the core's helpers. */
-  resolveAcquire(
+  /** Validates a key and acquire options. */
+  #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
@@ -331,37 +366,54 @@ export class Lockwork implements AsyncDisposable {
     }
   }
 
-  /** Acquires with already-validated options; internal to the core's helpers. */
-  async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+  /**
+   * Acquires with already-validated options.
+   * Never resolves a Lock whose local deadline has already passed: a lease
+   * whose reply came that late is extended at once, or, if it is gone,
+   * acquired again within what is left of the wait.
+   */
+  async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
     this.throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
-    const acquisition = await acquireWithWait({
-      backend: this.backend,
-      key: fullKey,
-      displayKey: request.key,
-      owner,
-      ttlMs: request.ttlMs,
-      waitMs: request.waitMs,
-      signal: request.signal,
-    })
-    const locks = this.#locks
-    const lock = new Lock({
-      backend: this.backend,
-      fullKey,
-      key: request.key,
-      owner,
-      acquisition,
-      autoExtend: request.autoExtend,
-      onSettled: (settled) => locks.delete(settled),
-    })
-    if (this.#closing !== undefined) {
-      // Closed while this acquisition was in flight: hand the lease back at once.
-      await lock.release().catch(() => undefined)
-      throw clientClosedError(this.backend.name, 'acquire')
+    const start = performance.now()
+    for (;;) {
+      const waitMs = Math.max(0, request.waitMs - (performance.now() - start))
+      const acquired = await acquireWithWait({
+        backend: this.backend,
+        key: fullKey,
+        displayKey: request.key,
+        owner,
+        ttlMs: request.ttlMs,
+        waitMs,
+        signal: request.signal,
+      })
+      const acquisition = await renewIfExpired(this.backend, fullKey, owner, acquired)
+      if (acquisition !== undefined) {
+        const locks = this.#locks
+        const lock = new Lock({
+          backend: this.backend,
+          fullKey,
+          key: request.key,
+          owner,
+          acquisition,
+          autoExtend: request.autoExtend,
+          onReleaseError: this.onReleaseError,
+          onSettled: (settled) => locks.delete(settled),
+        })
+        if (this.#closing !== undefined) {
+          // Closed while this acquisition was in flight: hand the lease back at once.
+          await lock.release().catch(() => undefined)
+          throw clientClosedError(this.backend.name, 'acquire')
+        }
+        locks.add(lock)
+        return lock
+      }
+      // The lease ran out before its reply arrived: not acquired.
+      const waited = performance.now() - start
+      if (request.waitMs === 0) throw new LockBusyError(request.key)
+      if (waited >= request.waitMs) throw new LockTimeoutError(request.key, Math.round(waited))
     }
-    locks.add(lock)
-    return lock
   }
 }
 

@@ -87,6 +87,7 @@ export function createOnce<A extends unknown[], R, L>(
       key,
       leaseMs,
       autoExtend && holdForMs === 0,
+      lw.onReleaseError,
     )
     if (attempt.lock === undefined) {
       if (onLocked === 'throw') throw new LockBusyError(key, attempt.holder.remainingMs)
@@ -107,15 +108,17 @@ export function createOnce<A extends unknown[], R, L>(
 
   /**
    * Ends a run: releases, or with `holdFor` shortens the lease to what is left
-   * of the window. Failures here are not reported: the lease is no longer
-   * extended, so it ends by itself within its ttl, and `fn`'s outcome matters more.
+   * of the window. Never changes `fn`'s outcome: the lease is no longer
+   * extended, so it ends by itself within its ttl. A failed release goes to
+   * the client's `onReleaseError`; a failed shortening only keeps the key
+   * held a little longer.
    */
   const finish = async (lock: Lock, startedAt: number, keepAlive: (() => Promise<void>) | undefined) => {
     await keepAlive?.()
     const leftMs = Math.ceil(holdForMs - (performance.now() - startedAt))
+    if (leftMs <= 0) return lock[Symbol.asyncDispose]()
     try {
-      if (leftMs > 0) await lock.extend(leftMs)
-      else await lock.release()
+      await lock.extend(leftMs)
     } catch {
       // See above.
     }

@@ -4,13 +4,13 @@ import {
   type Codec,
   ComputeFailedError,
   createLockwork,
-  INTERNAL_SEPARATOR,
   InvalidArgumentError,
   jsonCodec,
   type LockBackend,
   LockBusyError,
   LockTimeoutError,
 } from '../src/index.js'
+import { INTERNAL_SEPARATOR } from '../src/key.js'
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

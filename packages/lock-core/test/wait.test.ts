@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  type AcquireResult,
-  acquireWithWait,
-  type LockBackend,
-  LockBusyError,
-  LockTimeoutError,
-  MAX_BACKOFF_MS,
-} from '../src/index.js'
+import { type AcquireResult, type LockBackend, LockBusyError, LockTimeoutError } from '../src/index.js'
+import { acquireWithWait, MAX_BACKOFF_MS } from '../src/wait.js'
 
 /** A backend that is always held by someone else and records when it was asked. */
 function alwaysHeld(remainingMs = 60_000): { backend: LockBackend; attempts: number[] } {
