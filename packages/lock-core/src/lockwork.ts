@@ -139,8 +139,8 @@ export class Lockwork implements AsyncDisposable {
     await this.close()
   }
 
-  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called; internal to the core's helpers. */
-  throwIfClosed(operation: string): void {
+  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called. */
+  #throwIfClosed(operation: string): void {
     if (this.#closing !== undefined) throw clientClosedError(this.backend.name, operation)
   }
 
@@ -214,7 +214,7 @@ export class Lockwork implements AsyncDisposable {
 
   /** Who holds `key` right now, or `null` when it is free. */
   async peek(key: string): Promise<LockInfo | null> {
-    this.throwIfClosed('peek')
+    this.#throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
   }
 
@@ -229,7 +229,7 @@ export class Lockwork implements AsyncDisposable {
    * a lease was freed.
    */
   async forceRelease(key: string): Promise<boolean> {
-    this.throwIfClosed('forceRelease')
+    this.#throwIfClosed('forceRelease')
     const fullKey = this.fullKey(validateKey(key))
     // Owner-checked release of whoever holds it now; retry if the holder changes in between.
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -331,7 +331,7 @@ export class Lockwork implements AsyncDisposable {
    * @throws InvalidArgumentError at once for a bad name or option.
    */
   every(name: string, options: EveryOptions, job: EveryJobFunction): EveryJob {
-    this.throwIfClosed('every')
+    this.#throwIfClosed('every')
     const started = startEvery(this, name, options, job)
     const jobs = this.#jobs
     const tracked: EveryJob = {
@@ -373,7 +373,7 @@ export class Lockwork implements AsyncDisposable {
    * acquired again within what is left of the wait.
    */
   async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
-    this.throwIfClosed('acquire')
+    this.#throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
     const start = performance.now()
