@@ -18,6 +18,7 @@ const source = { conditions: ['@lockwork/source'] }
 const PROCESS_HEAVY = [
   'packages/backend-sqlite/test/multi-process.test.ts',
   'conformance/test/runner.test.ts',
+  'conformance/test/broken-adapters.test.ts',
   'examples/webapp/test/demo.test.ts',
 ]
 
@@ -58,7 +59,11 @@ export default defineConfig({
       project('redis', ['packages/backend-redis/test/**/*.test.ts']),
       project('postgres', ['packages/backend-postgres/test/**/*.test.ts']),
       project('conformance', ['conformance/test/**/*.test.ts']),
-      project('conformance-processes', ['conformance/test/runner.test.ts'], { sequential: true }),
+      project(
+        'conformance-processes',
+        ['conformance/test/runner.test.ts', 'conformance/test/broken-adapters.test.ts'],
+        { sequential: true },
+      ),
       project('examples', ['examples/*/test/**/*.test.ts']),
       project('examples-processes', ['examples/webapp/test/demo.test.ts'], { sequential: true }),
       project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000, sequential: true }),

@@ -1,4 +1,10 @@
-import { createLockwork, InvalidArgumentError, MAX_KEY_LENGTH } from '@lockwork/core'
+import {
+  createLockwork,
+  InvalidArgumentError,
+  MAX_FULL_KEY_LENGTH,
+  MAX_KEY_LENGTH,
+  MAX_PREFIX_LENGTH,
+} from '@lockwork/core'
 import { countingBackend, owner, rejection, type SuiteContext } from './suite-context.js'
 
 /** Keys that tend to break stores: all must work and never collide. */
@@ -22,6 +28,22 @@ export const ODD_KEYS: readonly string[] = [
   '\\backslash\\',
   '$1 $2 ?',
   'x'.repeat(MAX_KEY_LENGTH),
+]
+
+/**
+ * Groups of keys that a store may fold into one: trailing spaces (SQL's PAD
+ * SPACE collations), Unicode normalisation (precomposed vs decomposed), and
+ * case in non-ASCII letters (case-insensitive or accent-insensitive
+ * collations, `toLowerCase`, locale rules). Every key of a group is its own lock
+ * and its own cache entry.
+ */
+export const LOOKALIKE_KEYS: readonly (readonly string[])[] = [
+  ['pad', 'pad ', 'pad  ', 'pad\u00a0', ' pad'],
+  ['caf\u00e9', 'cafe\u0301', 'CAF\u00c9', 'cafe', 'caf\u00c9'],
+  ['stra\u00dfe', 'STRASSE', 'strasse', 'stra\u1e9ee'],
+  ['\u0130stanbul', 'istanbul', 'Istanbul', '\u0131stanbul'],
+  ['\u212b', '\u00c5', 'A\u030a', '\u00e5'],
+  ['\uff4b\uff45\uff59', 'key'],
 ]
 
 /** Inputs the core must reject before any backend call. */
@@ -78,6 +100,71 @@ export function keyCases(t: SuiteContext): void {
         await b.setCached(`${base}:${name}`, { value: `v${i}`, computeMs: i }, 10_000)
       for (const [i, name] of ODD_KEYS.entries())
         expect((await b.getCached(`${base}:${name}`))?.value).toBe(`v${i}`)
+    })
+
+    it('keys that differ only by trailing spaces, Unicode normalisation or non-ASCII case are separate locks', async () => {
+      const b = t.backend()
+      const other = await t.newBackend()
+      const base = t.key('lookalike-locks')
+      for (const [g, group] of LOOKALIKE_KEYS.entries()) {
+        const keys = group.map((name) => `${base}:${g}:${name}`)
+        const owners = keys.map(() => owner())
+        for (const [i, key] of keys.entries()) {
+          const result = await b.acquire(key, owners[i]!, 10_000)
+          expect(result.acquired, `acquire ${JSON.stringify(group[i])} beside ${JSON.stringify(group)}`).toBe(
+            true,
+          )
+        }
+        for (const [i, key] of keys.entries()) expect((await other.peek(key))?.owner).toBe(owners[i])
+        // Releasing the first frees only the first.
+        expect(await other.release(keys[0]!, owners[0]!)).toBe(true)
+        expect(await b.peek(keys[0]!)).toBeNull()
+        for (const [i, key] of keys.entries()) if (i > 0) expect((await b.peek(key))?.owner).toBe(owners[i])
+        for (const [i, key] of keys.entries()) if (i > 0) expect(await b.release(key, owners[i]!)).toBe(true)
+      }
+    })
+
+    it('keys that differ only by trailing spaces, Unicode normalisation or non-ASCII case are separate cache entries', async () => {
+      const b = t.backend()
+      const other = await t.newBackend()
+      const base = t.key('lookalike-cache')
+      for (const [g, group] of LOOKALIKE_KEYS.entries()) {
+        const keys = group.map((name) => `${base}:${g}:${name}`)
+        for (const [i, key] of keys.entries())
+          await b.setCached(key, { value: `v${i}`, computeMs: i }, 10_000)
+        for (const [i, key] of keys.entries()) {
+          const read = await other.getCached(key)
+          expect(read?.value, `read ${JSON.stringify(group[i])} beside ${JSON.stringify(group)}`).toBe(
+            `v${i}`,
+          )
+          expect(read?.computeMs).toBe(i)
+        }
+        expect(await other.deleteCached(keys[0]!)).toBe(true)
+        expect(await b.getCached(keys[0]!)).toBeUndefined()
+        for (const [i, key] of keys.entries())
+          if (i > 0) expect((await b.getCached(key))?.value).toBe(`v${i}`)
+      }
+    })
+
+    it('two maximum-length keys under a maximum-length prefix, differing only in their last character, are two locks and two cache entries', async () => {
+      const stem = `${t.key('max')}:`
+      const lw = t.lockwork({ prefix: stem + 'p'.repeat(MAX_PREFIX_LENGTH - stem.length) })
+      const other = t.lockwork({ backend: await t.newBackend(), prefix: lw.prefix })
+      const [one, two] = ['a', 'b'].map((last) => 'k'.repeat(MAX_KEY_LENGTH - 1) + last) as [string, string]
+      expect(lw.fullKey(one).length).toBe(MAX_FULL_KEY_LENGTH)
+      const first = await lw.acquire(one, { ttl: '10s', wait: 0 })
+      const second = await other.acquire(two, { ttl: '10s', wait: 0 })
+      expect((await other.peek(one))?.owner).toBe(first.owner)
+      expect((await lw.peek(two))?.owner).toBe(second.owner)
+      expect(await first.release()).toBe(true)
+      expect(await lw.isLocked(one)).toBe(false)
+      expect((await lw.peek(two))?.owner).toBe(second.owner)
+      await second.release()
+      const b = t.backend()
+      await b.setCached(lw.fullKey(one), { value: 'one', computeMs: 1 }, 10_000)
+      await b.setCached(lw.fullKey(two), { value: 'two', computeMs: 2 }, 10_000)
+      expect((await b.getCached(lw.fullKey(one)))?.value).toBe('one')
+      expect((await b.getCached(lw.fullKey(two)))?.value).toBe('two')
     })
 
     it('two prefixes never see each other: the same name is two locks', async () => {

@@ -106,6 +106,48 @@ export function leaseCases(t: SuiteContext): void {
       await b.release(key, c)
     })
 
+    it('reports the time left, not the ttl: halfway through a lease peek and a refused rival see about half of it', async () => {
+      const b = t.backend()
+      const rival = await t.newBackend()
+      const key = t.key('remaining')
+      const a = owner()
+      const ttlMs = 3_000
+      const sent = performance.now()
+      won(await b.acquire(key, a, ttlMs))
+      const granted = performance.now()
+      await delay(1_000)
+      // The lease started between `sent` and `granted`; each read happened between its own two clocks.
+      const check = (remainingMs: number | undefined, before: number, after: number) => {
+        expect(remainingMs).toBeLessThanOrEqual(ttlMs - (before - granted) + 250)
+        expect(remainingMs).toBeGreaterThanOrEqual(ttlMs - (after - sent) - 250)
+        expect(remainingMs).toBeGreaterThan(0)
+      }
+      let before = performance.now()
+      const info = await b.peek(key)
+      check(info?.remainingMs, before, performance.now())
+      before = performance.now()
+      const holder = lost(await rival.acquire(key, owner(), ttlMs))
+      check(holder.remainingMs, before, performance.now())
+      expect(holder.remainingMs).toBeLessThan(ttlMs - 500)
+      await b.release(key, a)
+    })
+
+    it("refuses the old owner's release and extend of its own expired lease, before anyone else takes it", async () => {
+      const b = t.backend()
+      const [releasing, extending] = [t.key('expired-release'), t.key('expired-extend')]
+      const a = owner()
+      const first = won(await b.acquire(releasing, a, 200))
+      won(await b.acquire(extending, a, 200))
+      await delay(700)
+      // Nothing has looked at the keys since they expired: no peek, no rival.
+      expect(await b.release(releasing, a)).toBe(false)
+      expect(await b.extend(extending, a, 10_000)).toBe(false)
+      expect(await b.peek(extending)).toBeNull()
+      expect(await b.release(extending, a)).toBe(false)
+      const next = won(await (await t.newBackend()).acquire(releasing, owner(), 5_000))
+      expect(next.fence).toBeGreaterThan(first.fence)
+    })
+
     it('fences strictly increase across release → acquire, 10 times, a rival failing each time', async () => {
       const b = t.backend()
       const rival = await t.newBackend()

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { LockBusyError, LockTimeoutError } from '@lockwork/core'
 import { countingBackend, delay, owner, rejection, type SuiteContext } from './suite-context.js'
 
@@ -6,12 +7,16 @@ export function waitCases(t: SuiteContext): void {
   const { describe, it, expect } = t
 
   describe('waitForRelease', () => {
-    const itWake = (name: string, body: () => Promise<void>) =>
+    const itWake = (name: string, body: () => Promise<void>, timeoutMs?: number) =>
       // A rest parameter keeps the body's length 0: jest and mocha would read a named one as `done`.
-      it(name, async (...caseArgs: unknown[]) => {
-        if (!t.hasWaitForRelease()) return t.skip(caseArgs, 'the backend has no waitForRelease')
-        await body()
-      })
+      it(
+        name,
+        async (...caseArgs: unknown[]) => {
+          if (!t.hasWaitForRelease()) return t.skip(caseArgs, 'the backend has no waitForRelease')
+          await body()
+        },
+        timeoutMs,
+      )
 
     itWake('resolves at once when the key is free', async () => {
       const started = performance.now()
@@ -33,6 +38,96 @@ export function waitCases(t: SuiteContext): void {
       const woke = performance.now()
       expect(releasedAt).toBeGreaterThan(0)
       expect(woke - releasedAt).toBeLessThan(1_000)
+    })
+
+    itWake(
+      'never misses a release from another instance in the same tick: 60 races, each resolves well before its timeout',
+      async () => {
+        const waiter = t.backend()
+        const holder = await t.newBackend()
+        const key = t.key('race-wake')
+        // Three interleavings: the wait starts first, the release starts first, the release one tick later.
+        const orders = ['wait-first', 'release-first', 'release-next-tick'] as const
+        for (let i = 0; i < 60; i++) {
+          const order = orders[i % orders.length]!
+          const a = owner()
+          expect((await holder.acquire(key, a, 20_000)).acquired).toBe(true)
+          const started = performance.now()
+          let waiting: Promise<void>
+          let releasing: Promise<boolean>
+          if (order === 'release-first') {
+            releasing = holder.release(key, a)
+            waiting = waiter.waitForRelease!(key, 4_000)
+          } else {
+            waiting = waiter.waitForRelease!(key, 4_000)
+            releasing =
+              order === 'wait-first'
+                ? holder.release(key, a)
+                : new Promise<boolean>((resolve, reject) => {
+                    setImmediate(() => holder.release(key, a).then(resolve, reject))
+                  })
+          }
+          const [, released] = await Promise.all([waiting, releasing])
+          expect(released).toBe(true)
+          expect(performance.now() - started, `race ${i} (${order}) waited`).toBeLessThan(2_000)
+        }
+      },
+      60_000,
+    )
+
+    itWake(
+      'a waiter that gives up (abort or timeout) does not make the others on the same key miss the release',
+      async () => {
+        const key = t.key('wake-others')
+        const holder = await t.newBackend()
+        const other = await t.newBackend()
+        const a = owner()
+        await holder.acquire(key, a, 20_000)
+        const controller = new AbortController()
+        const aborted = t.backend().waitForRelease!(key, 10_000, controller.signal)
+        const timedOut = other.waitForRelease!(key, 200)
+        const sameInstance = t.backend().waitForRelease!(key, 10_000)
+        const otherInstance = other.waitForRelease!(key, 10_000)
+        controller.abort()
+        await Promise.all([aborted, timedOut])
+        const releasedAt = performance.now()
+        expect(await holder.release(key, a)).toBe(true)
+        await Promise.all([sameInstance, otherInstance])
+        expect(performance.now() - releasedAt).toBeLessThan(1_000)
+      },
+    )
+
+    itWake(
+      "leaves no listener on the caller's signal once it resolves (a long-lived signal must not leak)",
+      async () => {
+        const key = t.key('listeners')
+        const holder = await t.newBackend()
+        const signal = new AbortController().signal
+        for (let i = 0; i < 5; i++) {
+          const a = owner()
+          await holder.acquire(key, a, 20_000)
+          const waiting = t.backend().waitForRelease!(key, 10_000, signal)
+          await delay(20)
+          await holder.release(key, a)
+          await waiting
+          // and one that ends at its timeout
+          await holder.acquire(key, a, 20_000)
+          await t.backend().waitForRelease!(key, 50, signal)
+          await holder.release(key, a)
+        }
+        expect(getEventListeners(signal, 'abort').length).toBe(0)
+      },
+    )
+
+    itWake('resolves when the lease expires without a release, long before its timeout', async () => {
+      const key = t.key('wake-expiry')
+      const holder = await t.newBackend()
+      await holder.acquire(key, owner(), 300)
+      const started = performance.now()
+      await t.backend().waitForRelease!(key, 10_000)
+      const waited = performance.now() - started
+      expect(waited).toBeLessThan(2_500)
+      expect(await t.backend().peek(key)).toBeNull()
     })
 
     itWake('resolves at the timeout when the key is never released', async () => {

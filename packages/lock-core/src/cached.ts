@@ -175,8 +175,8 @@ export function createCached<A extends unknown[], T>(
         .catch(() => undefined)
       throw error
     } finally {
-      // Releasing wakes the waiters; if it fails, the lease still ends within lockTtl.
-      await lock.release().catch(() => undefined)
+      // Releasing wakes the waiters; if it fails (reported to onReleaseError), the lease still ends within lockTtl.
+      await lock[Symbol.asyncDispose]()
     }
   }
 
@@ -198,7 +198,7 @@ export function createCached<A extends unknown[], T>(
     if (refreshing.has(keys.entry)) return
     refreshing.add(keys.entry)
     const refresh = async (): Promise<void> => {
-      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true)
+      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true, lw.onReleaseError)
       if (attempt.lock === undefined) return
       try {
         // A longer remaining lifetime than we saw means someone stored a new value meanwhile.
@@ -206,7 +206,7 @@ export function createCached<A extends unknown[], T>(
         if (again !== undefined && again.remainingMs > seen.remainingMs) return
         await computeAndStore(keys, args)
       } finally {
-        await attempt.lock.release().catch(() => undefined)
+        await attempt.lock[Symbol.asyncDispose]()
       }
     }
     refresh()
@@ -235,7 +235,7 @@ export function createCached<A extends unknown[], T>(
           throw new ComputeFailedError(keys.key, `${marker.name}: ${marker.message}`)
         }
       }
-      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true)
+      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true, lw.onReleaseError)
       if (attempt.lock !== undefined) return computeHolding(keys, attempt.lock, args)
       waitedOn = attempt.holder.fence
       const elapsed = performance.now() - startedAt

@@ -37,7 +37,8 @@ export interface LockworkOptions {
   readonly closeBackend?: boolean
   /**
    * Told about a release that failed where the caller cannot see it without
-   * losing a result: at the end of `withLock`, `once` and `await using`.
+   * losing a result: at the end of `withLock`, `once`, `await using` and a
+   * `cached` computation.
    * `withLock` and `once` still settle exactly as `fn` did, and the lease
    * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
    */
@@ -86,7 +87,7 @@ export class Lockwork implements AsyncDisposable {
   readonly defaultTtlMs: number
   /** The default wait in ms. */
   readonly defaultWaitMs: number
-  /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
+  /** Where failed releases at the end of `withLock`, `once`, `cached` and `await using` go (`undefined`: `console.error`). */
   readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   readonly #closeBackend: boolean
