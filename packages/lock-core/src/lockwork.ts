@@ -140,8 +140,8 @@ export class Lockwork implements AsyncDisposable {
     await this.close()
   }
 
-  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called; internal to the core's helpers. */
-  throwIfClosed(operation: string): void {
+  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called. */
+  #throwIfClosed(operation: string): void {
     if (this.#closing !== undefined) throw clientClosedError(this.backend.name, operation)
   }
 
@@ -215,7 +215,7 @@ export class Lockwork implements AsyncDisposable {
 
   /** Who holds `key` right now, or `null` when it is free. */
   async peek(key: string): Promise<LockInfo | null> {
-    this.throwIfClosed('peek')
+    this.#throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
   }
 
@@ -230,7 +230,7 @@ export class Lockwork implements AsyncDisposable {
    * a lease was freed.
    */
   async forceRelease(key: string): Promise<boolean> {
-    this.throwIfClosed('forceRelease')
+    this.#throwIfClosed('forceRelease')
     const fullKey = this.fullKey(validateKey(key))
     // Owner-checked release of whoever holds it now; retry if the holder changes in between.
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -279,8 +279,10 @@ export class Lockwork implements AsyncDisposable {
    * across processes a lock on the key lets one compute while the others wait
    * to be woken and read the value. A failing computation is not cached and
    * reaches every caller waiting for it (elsewhere as `ComputeFailedError`).
-   * Values pass through `codec` (JSON by default); a value it cannot encode
-   * rejects with `InvalidArgumentError` naming `value` and is not cached.
+   * Values pass through `codec` (devalue by default: Date, Map, Set, BigInt,
+   * undefined, NaN and typed arrays come back as they went in); a value it
+   * cannot encode (a class instance, a function) rejects with
+   * `InvalidArgumentError` naming `value` and is not cached.
    *
    * ```ts
    * const price = lw.cached({ key: (sym: string) => `price:${sym}`, ttl: '60s', staleFor: '5m' }, fetchPrice)
@@ -330,7 +332,7 @@ export class Lockwork implements AsyncDisposable {
    * @throws InvalidArgumentError at once for a bad name or option.
    */
   every(name: string, options: EveryOptions, job: EveryJobFunction): EveryJob {
-    this.throwIfClosed('every')
+    this.#throwIfClosed('every')
     const started = startEvery(this, name, options, job)
     const jobs = this.#jobs
     const tracked: EveryJob = {
@@ -372,7 +374,7 @@ export class Lockwork implements AsyncDisposable {
    * acquired again within what is left of the wait.
    */
   async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
-    this.throwIfClosed('acquire')
+    this.#throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
     const start = performance.now()
