@@ -2,6 +2,7 @@ import {
   type Codec,
   createLockwork,
   InvalidArgumentError,
+  jsonCodec,
   type Lock,
   type LockBackend,
   type Lockwork,
@@ -327,12 +328,20 @@ for (const name of BACKEND_NAMES) {
           await real.peek(`${lw.prefix}${INTERNAL_SEPARATOR}cached${INTERNAL_SEPARATOR}${key}`),
         ).toBeNull()
       }
-      // JSON cannot hold undefined or a BigInt: the default codec refuses them the same way.
-      const undef = lw.cached({ key: 'json-undefined', ttl: '1m' }, async () => undefined)
-      expect(mismatch(await failure(() => undef()), 'value')).toBeUndefined()
-      const bigint = lw.cached({ key: 'json-bigint', ttl: '1m' }, async () => 1n)
-      expect(mismatch(await failure(() => bigint()), 'value')).toBeUndefined()
-      expect(await real.getCached(lw.fullKey('json-bigint'))).toBeUndefined()
+      // The default codec (devalue) cannot round-trip a class instance or a function: refused the same way.
+      class Point {
+        x = 1
+      }
+      const instance = lw.cached({ key: 'class-instance', ttl: '1m' }, async () => new Point())
+      expect(mismatch(await failure(() => instance()), 'value')).toBeUndefined()
+      expect(await real.getCached(lw.fullKey('class-instance'))).toBeUndefined()
+      const fn = lw.cached({ key: 'function', ttl: '1m' }, async () => ({ run: () => 1 }))
+      expect(mismatch(await failure(() => fn()), 'value')).toBeUndefined()
+      expect(await real.getCached(lw.fullKey('function'))).toBeUndefined()
+      // Strict JSON refuses what JSON would not give back as it was.
+      const date = lw.cached({ key: 'json-date', ttl: '1m', codec: jsonCodec }, async () => new Date(0))
+      expect(mismatch(await failure(() => date()), 'value')).toBeUndefined()
+      expect(await real.getCached(lw.fullKey('json-date'))).toBeUndefined()
     })
 
     // `cached` round-trips a value through the codec before it stores it.

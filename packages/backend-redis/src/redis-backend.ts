@@ -69,6 +69,21 @@ export const DEFAULT_KEY_PREFIX = 'lockwork:'
 /** Slack added to the holder's remaining lease when waiting for its expiry, in ms. */
 const EXPIRY_SLACK_MS = 2
 
+/**
+ * How long the record of a release lives, in ms: a resent release (ioredis
+ * resends a command whose reply was lost in a reconnect) that arrives within
+ * this time still answers `true`. The backend's own connection resends or
+ * gives up within about 3 s.
+ */
+export const RELEASE_RECORD_TTL_MS = 10_000
+
+/** Makes the id of one release call: unique across processes (96 random bits) and calls (a counter). */
+function releaseIds(): () => string {
+  const instance = crypto.randomBytes(12).toString('base64url')
+  let count = 0
+  return () => `${instance}.${(++count).toString(36)}`
+}
+
 /** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
 interface LoadedScript extends ScriptDefinition {
   readonly sha: string
@@ -103,6 +118,8 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  * - `<keyPrefix>{t}:fence:<k>`: the fence counter, `INCR`ed on each new
  *   acquisition; it never expires (one small key per lock key ever used);
  * - `<keyPrefix>{t}:cache:<k>`: a cache entry, `"<computeMs>:<value>"` with `PX`;
+ * - `<keyPrefix>{t}:freed:<call id>`: the record of one release call, for
+ *   {@link RELEASE_RECORD_TTL_MS} (so a resent release answers truthfully);
  * - channel `<keyPrefix>{t}:released:<k>`: a message on each release.
  */
 export class RedisBackend implements LockBackend {
@@ -122,6 +139,8 @@ export class RedisBackend implements LockBackend {
   readonly #subscriber: ReleaseSubscriber
   /** Settles pending `waitForRelease` calls on `close()`. */
   readonly #waiters = new Set<() => void>()
+  /** Ids of release calls, for their release records. */
+  readonly #releaseId = releaseIds()
   #closing: Promise<void> | undefined
 
   constructor(options: RedisBackendOptions) {
@@ -220,13 +239,20 @@ export class RedisBackend implements LockBackend {
     }
   }
 
-  /** One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its release channel. */
+  /**
+   * One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its
+   * release channel. A short-lived record of this call (see
+   * {@link RELEASE_RECORD_TTL_MS}) makes a resend of it after a reconnect
+   * answer `true` too, not `false` for the lease it just freed.
+   */
   async release(key: string, owner: string): Promise<boolean> {
     const base = this.#base('release', key)
     const reply = await this.#eval('release', SCRIPT_RELEASE, [
       `${base}lock:${key}`,
+      `${base}freed:${this.#releaseId()}`,
       owner,
       `${base}released:${key}`,
+      RELEASE_RECORD_TTL_MS,
     ])
     return this.#isOne('release', reply)
   }

@@ -1,4 +1,5 @@
 import { MAX_DURATION_MS, type StoredCacheEntry } from './backend.js'
+import { throwIfClientClosed } from './closed-error.js'
 import { type Codec, decodeOwnText, encodeValue, resolveCodec } from './codec.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { ComputeFailedError, InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
@@ -13,7 +14,7 @@ import {
   waitForHolder,
 } from './helper-support.js'
 import type { Lock } from './lock.js'
-import { type Lockwork, throwIfClosed } from './lockwork.js'
+import type { Lockwork } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
 
 /** Options of {@link Lockwork.cached}. */
@@ -38,7 +39,12 @@ export interface CachedOptions<A extends unknown[], T> {
    * number is β (> 1 refreshes earlier). Default `false` (off).
    */
   readonly earlyRefresh?: boolean | number
-  /** How values become stored text and back. Default {@link jsonCodec}. */
+  /**
+   * How values become stored text and back. Default {@link devalueCodec}
+   * (Date, Map, Set, BigInt, undefined, NaN, typed arrays… round-trip; class
+   * instances, functions and symbols are an `InvalidArgumentError`); pass
+   * {@link jsonCodec} for plain JSON.
+   */
   readonly codec?: Codec<T>
   /**
    * The lease of the compute lock that makes one caller compute while the
@@ -243,7 +249,7 @@ export function createCached<A extends unknown[], T>(
   }
 
   const call = async (...args: A): Promise<T> => {
-    throwIfClosed(lw, 'cached')
+    throwIfClientClosed(lw, 'cached')
     const keys = keysOf(resolveKey(args))
     const shared = inflight.get(keys.entry)
     if (shared !== undefined) return shared
@@ -256,11 +262,11 @@ export function createCached<A extends unknown[], T>(
 
   return Object.assign(call, {
     invalidate: async (...args: A) => {
-      throwIfClosed(lw, 'cached.invalidate')
+      throwIfClientClosed(lw, 'cached.invalidate')
       return backend.deleteCached(lw.fullKey(resolveKey(args)))
     },
     peek: async (...args: A) => {
-      throwIfClosed(lw, 'cached.peek')
+      throwIfClientClosed(lw, 'cached.peek')
       return (await read(keysOf(resolveKey(args))))?.value
     },
     key: (...args: A) => resolveKey(args),

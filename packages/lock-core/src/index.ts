@@ -4,7 +4,7 @@ export { MAX_DURATION_MS, MAX_FULL_KEY_LENGTH, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH
 export type { CachedFunction, CachedOptions, CachedOptionsPartialKey } from './cached.js'
 export { backendClosedError, isClosedError } from './closed-error.js'
 export type { Codec } from './codec.js'
-export { jsonCodec } from './codec.js'
+export { devalueCodec, jsonCodec } from './codec.js'
 export type { Duration } from './duration.js'
 export { toMs } from './duration.js'
 export type { LockLostReason, LockworkErrorCode } from './errors.js'

@@ -73,19 +73,12 @@ interface ResolvedAcquire {
   readonly autoExtend: boolean
 }
 
-/** Set by {@link Lockwork}'s static block: reaches its private closed check. */
-let checkClosed: (lw: Lockwork, operation: string) => void
-
 /**
  * The lockwork client: locks, and the helpers built on them, over one backend.
  * Create it with {@link createLockwork}; end it with {@link Lockwork.close} or
  * `await using`, so the process can exit.
  */
 export class Lockwork implements AsyncDisposable {
-  static {
-    checkClosed = (lw, operation) => lw.#throwIfClosed(operation)
-  }
-
   /** The backend every call goes to. */
   readonly backend: LockBackend
   /** The prefix prepended to every key. */
@@ -286,8 +279,10 @@ export class Lockwork implements AsyncDisposable {
    * across processes a lock on the key lets one compute while the others wait
    * to be woken and read the value. A failing computation is not cached and
    * reaches every caller waiting for it (elsewhere as `ComputeFailedError`).
-   * Values pass through `codec` (JSON by default); a value it cannot encode
-   * rejects with `InvalidArgumentError` naming `value` and is not cached.
+   * Values pass through `codec` (devalue by default: Date, Map, Set, BigInt,
+   * undefined, NaN and typed arrays come back as they went in); a value it
+   * cannot encode (a class instance, a function) rejects with
+   * `InvalidArgumentError` naming `value` and is not cached.
    *
    * ```ts
    * const price = lw.cached({ key: (sym: string) => `price:${sym}`, ttl: '60s', staleFor: '5m' }, fetchPrice)
@@ -421,14 +416,6 @@ export class Lockwork implements AsyncDisposable {
       if (waited >= request.waitMs) throw new LockTimeoutError(request.key, Math.round(waited))
     }
   }
-}
-
-/**
- * Throws the closed-client `BackendError` once `lw.close()` was called: for
- * the core's own helpers (`once`, `cached`); not exported from the package.
- */
-export function throwIfClosed(lw: Lockwork, operation: string): void {
-  checkClosed(lw, operation)
 }
 
 /** Creates a lockwork client over `options.backend`. */

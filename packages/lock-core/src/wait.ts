@@ -89,8 +89,14 @@ async function waitInLine(
       const heldMs = queue.heldLocallyMs()
       if (heldMs > 0) {
         fromLocal = true
-        const ms = Math.min(heldMs, deadline - performance.now())
-        await queue.park(signal, (woken) => sleep(ms, woken))
+        const parked = queue.beginPark(signal)
+        if (parked !== undefined) {
+          try {
+            await sleep(Math.min(heldMs, deadline - performance.now()), parked.signal)
+          } finally {
+            queue.endPark(parked)
+          }
+        }
         signal?.throwIfAborted()
         // Fairness across processes: now and then let a waiter elsewhere try first.
         const yieldMs = queue.yieldMs()
@@ -106,13 +112,17 @@ async function waitInLine(
         if (left <= 0) throw timeout()
         // The holder's lease ends by itself after remainingMs: never wait longer than that.
         const bound = Math.min(left, Math.max(1, holder.remainingMs + 1))
-        if (backend.waitForRelease) {
-          const ms = Math.ceil(bound)
-          await queue.park(signal, (woken) => backend.waitForRelease?.(key, ms, woken) ?? Promise.resolve())
-        } else {
-          const ms = Math.min(jitter(backoff), bound)
-          await queue.park(signal, (woken) => sleep(ms, woken))
-          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+        const parked = queue.beginPark(signal)
+        if (parked !== undefined) {
+          try {
+            if (backend.waitForRelease) await backend.waitForRelease(key, Math.ceil(bound), parked.signal)
+            else {
+              await sleep(Math.min(jitter(backoff), bound), parked.signal)
+              backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+            }
+          } finally {
+            queue.endPark(parked)
+          }
         }
         signal?.throwIfAborted()
       }

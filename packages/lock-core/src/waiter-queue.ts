@@ -16,6 +16,14 @@ export interface QueuedWaiter {
  */
 export const LOCAL_STREAK_LIMIT = 8
 
+/** A head's wait in progress, from {@link WaiterQueue.beginPark}. */
+export interface Parked {
+  /** Aborts when the caller's signal does or when the key is released through this process. */
+  readonly signal: AbortSignal
+  /** @internal */ readonly controller: AbortController
+  /** @internal */ readonly unwatch: (() => void) | undefined
+}
+
 /** The queues with at least one waiter, per backend and full key. */
 const queues = new WeakMap<LockBackend, Map<string, WaiterQueue>>()
 /** How many queues exist, so that the uncontended path skips the lookup entirely. */
@@ -115,24 +123,28 @@ export class WaiterQueue {
   }
 
   /**
-   * The head's wait between two attempts: runs `wait` with a signal that
-   * aborts when `signal` does or when the key is released through this
-   * process. Returns at once if such a release came since the last wait.
+   * Starts the head's wait between two attempts: the returned signal aborts
+   * when `signal` does or when the key is released through this process.
+   * `undefined` when such a release came since the last wait: try at once.
+   * End every started wait with {@link endPark}. (Two calls rather than one
+   * async wrapper, so that a woken head is not a few promise turns behind a
+   * caller that never waited.)
    */
-  async park(signal: AbortSignal | undefined, wait: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  beginPark(signal: AbortSignal | undefined): Parked | undefined {
     if (this.#woken) {
       this.#woken = false
-      return
+      return undefined
     }
     const controller = new AbortController()
     this.#parked = controller
     const unwatch = signal === undefined ? undefined : onAbort(signal, () => controller.abort())
-    try {
-      await wait(controller.signal)
-    } finally {
-      if (this.#parked === controller) this.#parked = undefined
-      unwatch?.()
-    }
+    return { signal: controller.signal, controller, unwatch }
+  }
+
+  /** Ends a wait started with {@link beginPark}. */
+  endPark(parked: Parked): void {
+    if (this.#parked === parked.controller) this.#parked = undefined
+    parked.unwatch?.()
   }
 
   /** Removes `waiter` (acquired, timed out or aborted); the next waiter becomes head. */
