@@ -51,8 +51,8 @@ try {
 } catch (error) {
   if (error && (error.code === 'ERR_REQUIRE_ESM' || error.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
     throw new Error(
-      '${name} is an ES module: require() needs Node.js >= 20.19 (this is ' + process.version + '). ' +
-        'Upgrade Node.js, or load it with import().',
+      '${name} is an ES module, and require() cannot load ES modules here (Node.js ' + process.version + '): ' +
+        'it needs Node.js >= 20.19 without --no-experimental-require-module. Upgrade Node.js, or load it with import().',
       { cause: error },
     )
   }
