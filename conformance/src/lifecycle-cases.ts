@@ -26,7 +26,10 @@ export function lifecycleCases(t: SuiteContext): void {
         expect(error).toBeInstanceOf(BackendError)
         // It names the backend (a wrapper may name the one it wraps) and says what went wrong, beyond the name.
         const named = (error as BackendError).backend
-        expect(typeof named === 'string' && named.trim() !== '', 'BackendError.backend names the backend').toBe(true)
+        expect(
+          typeof named === 'string' && named.trim() !== '',
+          'BackendError.backend names the backend',
+        ).toBe(true)
         expect((error as Error).message.length).toBeGreaterThan(`${named} backend: `.length + 3)
       }
     })
