@@ -59,6 +59,16 @@ export const RULES = [
       (ts.isPropertyAssignment(node) && nameOf(node) === 'sweep'),
   },
   {
+    file: SQLITE,
+    reason: 'the default file path (the suite always passes a path)',
+    match: (node) => ts.isVariableDeclaration(node) && nameOf(node) === 'DEFAULT_SQLITE_PATH',
+  },
+  {
+    file: SQLITE_SCHEMA,
+    reason: 'option validation: the table-name pattern (the suite uses the default table)',
+    match: (node) => ts.isVariableDeclaration(node) && nameOf(node) === 'TABLE_NAME_PATTERN',
+  },
+  {
     file: SQLITE_SCHEMA,
     reason: 'the sweep’s SQL (rows free for longer than retainFreeFor, 1 h by default)',
     match: (node) =>
