@@ -6,7 +6,7 @@ export const BACKENDS = ['memory', 'sqlite', 'redis', 'postgres'] as const
 export type BackendName = (typeof BACKENDS)[number]
 
 /** The sections the benchmark runs, in order. */
-export const SECTIONS = ['uncontended', 'concurrency', 'handoff', 'stampede'] as const
+export const SECTIONS = ['uncontended', 'concurrency', 'handoff', 'stampede', 'crowd'] as const
 /** One of {@link SECTIONS}. */
 export type SectionName = (typeof SECTIONS)[number]
 
@@ -91,6 +91,8 @@ export interface Budget {
   readonly stampedeCallers: number
   /** The stampede's computation time, in ms. */
   readonly computeMs: number
+  /** Waiters on one key in the crowd (over all processes). */
+  readonly crowdWaiters: number
 }
 
 /** The budget of a full or a `--quick` run. */
@@ -105,6 +107,7 @@ export function budgetFor(quick: boolean): Budget {
         stampedeRuns: 1,
         stampedeCallers: 50,
         computeMs: 200,
+        crowdWaiters: 500,
       }
     : {
         rounds: 12,
@@ -115,5 +118,6 @@ export function budgetFor(quick: boolean): Budget {
         stampedeRuns: 5,
         stampedeCallers: 50,
         computeMs: 200,
+        crowdWaiters: 2_000,
       }
 }

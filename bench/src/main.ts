@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import type { ContenderInfo } from './child/protocol.js'
 import { Child } from './children.js'
 import { type BackendName, type Budget, budgetFor, parseBenchArgs, USAGE } from './cli.js'
+import { type CrowdOptions, runCrowds } from './crowd.js'
 import { evaluateGoals } from './goals.js'
 import { runHandoffs } from './handoff.js'
 import { describeMachine, packageVersions } from './machine.js'
@@ -68,6 +69,7 @@ async function main(): Promise<number> {
     concurrency: {},
     handoff: [],
     stampede: [],
+    crowd: [],
     goals: [],
     notes: [],
   }
@@ -141,17 +143,33 @@ async function main(): Promise<number> {
       }
     }
 
-    // Hand-off and stampede: two child processes.
+    // Hand-off, stampede and crowd: two child processes.
     const multi = backends.filter((b) => b !== 'memory')
     const wantHandoff = options.sections.includes('handoff') && multi.length > 0
     const wantStampede = options.sections.includes('stampede') && backends.length > 0
+    const wantCrowd = options.sections.includes('crowd') && backends.length > 0
     const memoryTarget =
-      backends.includes('memory') && wantStampede ? openTarget('memory', config) : undefined
+      backends.includes('memory') && (wantStampede || wantCrowd) ? openTarget('memory', config) : undefined
+    const crowdOptions: CrowdOptions = {
+      keyPrefix,
+      waiters: budget.crowdWaiters,
+      sectionMs: 1,
+      waitMs: 30_000,
+    }
+    const runCrowdRows = async (children: readonly Child[]) => {
+      progress(`crowd: ${budget.crowdWaiters} waiters on one key × 1 ms sections on ${backends.join(', ')}`)
+      results.crowd = await runCrowds(backends, children, memoryTarget, crowdOptions)
+      for (const f of results.crowd) {
+        progress(
+          `  ${f.backend.padEnd(10)} ${String(f.done).padStart(5)} through, ${f.timedOut} timed out in ${fmt(f.totalMs / 1000, 1)} s  ${fmt(f.attemptsPerHandoff, 2)} attempts, ${fmt(f.wakeUpsPerHandoff, 2)} wake-ups per hand-off`,
+        )
+      }
+    }
     const strategies = STRATEGIES
     if (options.sections.includes('handoff') && backends.includes('memory')) {
       results.notes.push('memory has no hand-off row: it serves one process')
     }
-    if (wantHandoff || (wantStampede && multi.length > 0)) {
+    if (wantHandoff || ((wantStampede || wantCrowd) && multi.length > 0)) {
       progress('starting two child processes')
       const children: [Child, Child] = [new Child('A'), new Child('B')]
       try {
@@ -193,22 +211,26 @@ async function main(): Promise<number> {
             )
           }
         }
+        if (wantCrowd) await runCrowdRows(children)
       } catch (error) {
         failures++
-        loud(`hand-off/stampede failed: ${describeError(error)}`)
-        results.notes.push(`hand-off/stampede failed: ${describeError(error)}`)
+        loud(`hand-off/stampede/crowd failed: ${describeError(error)}`)
+        results.notes.push(`hand-off/stampede/crowd failed: ${describeError(error)}`)
       } finally {
         await Promise.all(children.map((child) => child.close()))
         await memoryTarget?.close()
       }
-    } else if (wantStampede && memoryTarget) {
-      results.stampede = await runStampedes(backends, [], memoryTarget, {
-        keyPrefix,
-        runs: budget.stampedeRuns,
-        callers: budget.stampedeCallers,
-        computeMs: budget.computeMs,
-        strategies,
-      })
+    } else if (memoryTarget) {
+      if (wantStampede) {
+        results.stampede = await runStampedes(backends, [], memoryTarget, {
+          keyPrefix,
+          runs: budget.stampedeRuns,
+          callers: budget.stampedeCallers,
+          computeMs: budget.computeMs,
+          strategies,
+        })
+      }
+      if (wantCrowd) await runCrowdRows([])
       await memoryTarget.close()
     }
   } finally {

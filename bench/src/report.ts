@@ -1,4 +1,5 @@
 import type { BackendName } from './cli.js'
+import type { CrowdFigures } from './crowd.js'
 import type { HandoffFigures } from './handoff.js'
 import type { PairFigures } from './pairs.js'
 import type { Goal, Results } from './results.js'
@@ -108,6 +109,32 @@ export function stampedeTable(figures: readonly StampedeFigures[]): string {
     'r',
     'r',
   ])
+}
+
+/** The crowd table (every backend). */
+export function crowdTable(figures: readonly CrowdFigures[]): string {
+  const rows = figures.map((f) => [
+    f.backend,
+    `${f.processes} × ${f.waitersPerProcess}`,
+    `${f.done} / ${f.timedOut}`,
+    fmt(f.totalMs / 1000, 1),
+    fmt(f.done / (f.totalMs / 1000), 0),
+    fmt(f.attemptsPerHandoff, 2),
+    fmt(f.wakeUpsPerHandoff, 2),
+  ])
+  return table(
+    [
+      'backend',
+      'waiters',
+      'through / timed out',
+      'total s',
+      'hand-offs/s',
+      'attempts per hand-off',
+      'wake-ups per hand-off',
+    ],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+  )
 }
 
 /** The goals table. */
@@ -223,6 +250,13 @@ export function fullReport(results: Results): string {
   if (results.stampede.length > 0) {
     parts.push(
       `### Stampede: cold key, ${results.budget.computeMs} ms computation\n\n${stampedeTable(results.stampede)}`,
+    )
+  }
+  const crowd = results.crowd ?? []
+  if (crowd.length > 0) {
+    const first = crowd[0]
+    parts.push(
+      `### Crowd: ${first ? first.processes * first.waitersPerProcess : ''} waiters on one key\n\nEvery waiter calls \`withLock(key, { wait: '${first ? first.waitMs / 1000 : 30}s' })\` at once and holds the key ${first?.sectionMs ?? 1} ms; shared backends split the crowd over the two child processes. Attempts and wake-ups are the backend's \`acquire\` and ended \`waitForRelease\` calls over every process, per waiter served (the first attempt of each waiter included).\n\n${crowdTable(crowd)}`,
     )
   }
   if (results.goals.length > 0) parts.push(`### Goals\n\n${goalTable(results.goals)}`)

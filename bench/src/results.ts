@@ -1,4 +1,5 @@
 import type { BackendName, Budget } from './cli.js'
+import type { CrowdFigures } from './crowd.js'
 import type { HandoffFigures } from './handoff.js'
 import type { Machine } from './machine.js'
 import type { PairFigures } from './pairs.js'
@@ -33,6 +34,8 @@ export interface Results {
   readonly concurrency: Partial<Record<BackendName, PairFigures[]>>
   handoff: HandoffFigures[]
   stampede: StampedeFigures[]
+  /** Absent in results written before the crowd row existed. */
+  crowd?: CrowdFigures[]
   goals: Goal[]
   /** Things the run could not measure, e.g. `lw.cached` missing from the core. */
   readonly notes: string[]

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { formatReport } from './conformance-report.js'
+import { wantsColour } from './progress-reporter.js'
 import { runAdapterModule } from './run-adapter-module.js'
 
 const USAGE = `Usage: lockwork-conformance <adapter-module> [options]
@@ -24,7 +25,8 @@ The adapter module (.mjs, .js, or .ts) exports:
 Options:
   --name <name>        the name shown in the results
   -t, --filter <re>    run only the cases whose full name matches <re>
-  --reporter <name>    vitest reporter for progress (default: verbose; also: default, dot)
+  --reporter <name>    progress output: progress (default: one line per case), or a
+                       vitest reporter (dot, default, verbose)
   --timeout <ms>       time limit of one case (default: 30000)
   -h, --help           show this help
   -v, --version        show the version
@@ -54,6 +56,11 @@ async function main(argv: readonly string[]): Promise<number> {
   if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0))
     return usage(`--timeout must be a positive whole number of ms, got ${values.timeout}`)
 
+  // No colour when stdout is not a terminal (or NO_COLOR is set), also from vitest's own reporters.
+  if (!wantsColour(process.stdout)) {
+    process.env.NO_COLOR = '1'
+    delete process.env.FORCE_COLOR
+  }
   let report: Awaited<ReturnType<typeof runAdapterModule>>
   try {
     report = await runAdapterModule({

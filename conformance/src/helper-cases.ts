@@ -129,7 +129,7 @@ export function helperCases(t: SuiteContext): void {
       expect(await short()).toBe(4)
     })
 
-    it('values round-trip through the codec (JSON by default, or your own) across instances', async () => {
+    it('values round-trip through the codec (devalue by default, or your own) across instances', async () => {
       const [a, b] = await clients(2)
       const value = { text: 'ünïcödé 🔒 "q" \\ %', list: [1, null, { deep: true }], n: -0.5 }
       expect(await a!.cached({ key: 'json' }, () => value)()).toEqual(value)
@@ -140,7 +140,11 @@ export function helperCases(t: SuiteContext): void {
       const read = await b!.cached({ key: 'date', codec: dates }, () => new Date(0))()
       expect(read).toBeInstanceOf(Date)
       expect(read.getTime()).toBe(at.getTime())
-      const error = await rejection(a!.cached({ key: 'bigint' }, () => 10n)())
+      expect(await b!.cached({ key: 'rich' }, () => ({ at, big: 10n }))()).toEqual({ at, big: 10n })
+      expect((await a!.cached({ key: 'rich' }, () => ({ at: new Date(0), big: 0n }))()).at).toBeInstanceOf(
+        Date,
+      )
+      const error = await rejection(a!.cached({ key: 'instance' }, () => new (class Point {})())())
       expect(error).toBeInstanceOf(InvalidArgumentError)
       expect((error as InvalidArgumentError).argument).toBe('value')
     })

@@ -8,6 +8,7 @@ import {
   type ReportedError,
   type ReportedSuite,
 } from './conformance-report.js'
+import { progressReporter, wantsColour } from './progress-reporter.js'
 
 /** Options of {@link runAdapterModule}. */
 export interface RunAdapterModuleOptions {
@@ -15,8 +16,14 @@ export interface RunAdapterModuleOptions {
   readonly modulePath: string
   /** Overrides the suite name (default: the module's `name` export, else its file name). */
   readonly name?: string
-  /** The vitest reporter that shows progress. Default `'verbose'`: one line per case as it finishes. */
+  /**
+   * How progress is shown. Default `'progress'`: one line per case as it
+   * finishes, `section › case`. Or the name of a vitest reporter (`'dot'`,
+   * `'default'`, `'verbose'`, ...).
+   */
   readonly reporter?: string
+  /** Whether the progress lines carry colour. Default: when stdout is a terminal that wants it (`NO_COLOR`, `FORCE_COLOR` respected). */
+  readonly colour?: boolean
   /** Runs only the cases whose full name matches this regular expression. */
   readonly filter?: string
   /** The time limit of one case, in ms. Default 30 000. */
@@ -84,7 +91,7 @@ export async function runAdapterModule(options: RunAdapterModuleOptions): Promis
       include: [entry],
       exclude: [],
       watch: false,
-      reporters: [options.reporter ?? 'verbose', collector],
+      reporters: [progress(options), collector],
       testTimeout: options.testTimeout ?? 30_000,
       hookTimeout: Math.max(60_000, options.testTimeout ?? 0),
       passWithNoTests: true,
@@ -101,6 +108,16 @@ export async function runAdapterModule(options: RunAdapterModuleOptions): Promis
   }
   const suite = options.name ?? suiteName(modules) ?? relative(cwd, options.modulePath)
   return buildReport(suite, modules, unhandled, performance.now() - started)
+}
+
+/** The progress reporter: the runner's own lines, or a vitest reporter by name. */
+function progress(options: RunAdapterModuleOptions): string | ReturnType<typeof progressReporter> {
+  const reporter = options.reporter ?? 'progress'
+  if (reporter !== 'progress') return reporter
+  return progressReporter({
+    write: (text) => process.stdout.write(text),
+    colour: options.colour ?? wantsColour(process.stdout),
+  })
 }
 
 /** The test file vitest runs: beside this module, `.ts` from source, `.js` from `dist`. */

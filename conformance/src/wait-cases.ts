@@ -8,10 +8,11 @@ export function waitCases(t: SuiteContext): void {
 
   describe('waitForRelease', () => {
     const itWake = (name: string, body: () => Promise<void>, timeoutMs?: number) =>
+      // A rest parameter keeps the body's length 0: jest and mocha would read a named one as `done`.
       it(
         name,
-        async () => {
-          if (!t.hasWaitForRelease()) return
+        async (...caseArgs: unknown[]) => {
+          if (!t.hasWaitForRelease()) return t.skip(caseArgs, 'the backend has no waitForRelease')
           await body()
         },
         timeoutMs,

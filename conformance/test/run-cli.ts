@@ -14,23 +14,42 @@ export interface CliRun {
   readonly output: string
 }
 
+/** The published command's entry, as `pnpm exec` and `npx` start it. */
+export const BIN = fileURLToPath(new URL('../bin/lockwork-conformance.js', import.meta.url))
+
+/** How {@link runCli} starts the runner. */
+export interface RunCliOptions {
+  readonly cwd?: string
+  /** Environment variables on top of this process's (`undefined` removes one). Default: colour off. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** The command line before the runner's arguments. Default: node with tsx on the source. */
+  readonly command?: readonly string[]
+}
+
 /**
  * Spawns `lockwork-conformance` from source with `args`. vitest's own
  * environment variables are dropped so the nested vitest starts fresh.
  */
-export function runCli(args: readonly string[], cwd = process.cwd()): Promise<CliRun> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
+export function runCli(args: readonly string[], options: RunCliOptions = {}): Promise<CliRun> {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  for (const [name, value] of Object.entries(options.env ?? { NO_COLOR: '1', FORCE_COLOR: '0' })) {
+    if (value === undefined) delete env[name]
+    else env[name] = value
+  }
   for (const name of Object.keys(env)) if (name.startsWith('VITEST') || name === 'TEST') delete env[name]
+  const [command, ...prefix] = options.command ?? [
+    process.execPath,
+    '--import',
+    'tsx',
+    '--conditions=@lockwork/source',
+    CLI,
+  ]
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--conditions=@lockwork/source', CLI, ...args],
-      {
-        cwd,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
+    const child = spawn(command!, [...prefix, ...args], {
+      cwd: options.cwd ?? process.cwd(),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString()

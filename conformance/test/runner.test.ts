@@ -1,5 +1,8 @@
+import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type CliRun, fixture, runCli } from './run-cli.js'
+import { BIN, type CliRun, fixture, runCli } from './run-cli.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /**
  * `lockwork-conformance` end to end: a correct adapter passes with a summary
@@ -77,5 +80,47 @@ describe('lockwork-conformance runner', () => {
     const help = await runCli(['--help'])
     expect(help.code).toBe(0)
     expect(help.output).toContain('createBackend()')
+  }, 60_000)
+
+  it('reports cases ruled out by a missing capability as skipped, never passed', async () => {
+    const run = await runCli([
+      fixture('no-wake-adapter.mjs'),
+      '--filter',
+      'waitForRelease|waiting in the core',
+    ])
+    expect(run.code, run.output).toBe(0)
+    expect(run.output).toMatch(/^ {2}waitForRelease +0 +0 +[1-9]\d*$/m)
+    expect(run.output).toMatch(/^ {2}waiting in the core +[1-9]\d* +0 +0$/m)
+    expect(run.output).toContain(
+      '↓ waitForRelease › resolves at once when the key is free (skipped: the backend has no waitForRelease)',
+    )
+  }, 60_000)
+
+  it('prints one line per case, named by section and title: no file path, no colour when piped', async () => {
+    const run = await runCli([fixture('memory-adapter.mjs'), '--filter', 'waiting in the core'], {
+      env: { NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined },
+    })
+    expect(run.code, run.output).toBe(0)
+    expect(run.output).toMatch(
+      /^ {2}✓ waiting in the core › a waiter acquires soon after the holder releases \d+ ms$/m,
+    )
+    expect(run.output).not.toMatch(/runner-entry|conformance\/src|\.ts\b/)
+    expect(run.output).not.toContain('\u001b[')
+    const forced = await runCli([fixture('memory-adapter.mjs'), '--filter', 'waiting in the core'], {
+      env: { NO_COLOR: undefined, FORCE_COLOR: '1' },
+    })
+    expect(forced.output).toContain('\u001b[32m✓\u001b[39m waiting in the core › ')
+  }, 60_000)
+
+  it('runs from a checkout without a build: node bin/lockwork-conformance.js and pnpm exec', async () => {
+    const direct = await runCli([fixture('memory-adapter.mjs'), '--filter', 'lifecycle'], {
+      command: [process.execPath, BIN],
+      cwd: ROOT,
+    })
+    expect(direct.code, direct.output).toBe(0)
+    expect(direct.output).toMatch(/^ {2}lifecycle +[1-9]\d* +0 +0$/m)
+    const exec = await runCli(['--version'], { command: ['pnpm', 'exec', 'lockwork-conformance'], cwd: ROOT })
+    expect(exec.code, exec.output).toBe(0)
+    expect(exec.output.trim()).toMatch(/^\d+\.\d+\.\d+/)
   }, 60_000)
 })

@@ -51,6 +51,8 @@ export interface BackendTarget {
   readonly url?: string
   /** redis: the `keyPrefix`; postgres: the lease table. */
   readonly namespace?: string
+  /** postgres: the backend's commit mode. Default `'durable'`. */
+  readonly durability?: 'durable' | 'fast'
 }
 
 /**
@@ -91,6 +93,7 @@ export function openBackend(target: BackendTarget, memoryStore?: MemoryStore): L
       return createPostgresBackend({
         connectionString: target.url ?? DATABASE_URL,
         table: target.namespace ?? POSTGRES_TABLE,
+        ...(target.durability === undefined ? {} : { durability: target.durability }),
       })
   }
 }

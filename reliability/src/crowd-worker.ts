@@ -3,16 +3,19 @@
  * `node --import tsx --conditions=@lockwork/source crowd-worker.ts '<json CrowdWorkerConfig>'`.
  *
  * Opens the backend, prints `{"type":"ready"}`, waits for `{"type":"go"}` on
- * stdin, runs {@link runCrowd} and prints `{"type":"done","result":CrowdResult}`.
+ * stdin, runs {@link runCrowd} and prints `{"type":"done","result":CrowdResult}`
+ * (or, with `loopsForMs`, {@link runLoops} and a `LoopsResult`).
  */
 import { type BackendTarget, openBackend } from './backends.js'
-import { type CrowdPlan, runCrowd } from './crowd.js'
+import { type CrowdPlan, runCrowd, runLoops } from './crowd.js'
 import { emit, messages } from './worker-process.js'
 
 /** The single argument of a crowd worker. */
 export interface CrowdWorkerConfig {
   readonly target: BackendTarget
   readonly plan: CrowdPlan
+  /** With a duration: sustained loops ({@link runLoops}) instead of one crowd. */
+  readonly loopsForMs?: number
   /** The worker's number in the recorded sections. */
   readonly worker: number
 }
@@ -25,7 +28,10 @@ async function main(): Promise<void> {
   emit({ type: 'ready' })
   for await (const message of messages()) {
     if ((message as { type?: unknown }).type !== 'go') continue
-    const result = await runCrowd(backend, config.plan, config.worker)
+    const result =
+      config.loopsForMs === undefined
+        ? await runCrowd(backend, config.plan, config.worker)
+        : await runLoops(backend, { ...config.plan, durationMs: config.loopsForMs })
     emit({ type: 'done', result })
     break
   }

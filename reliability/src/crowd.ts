@@ -40,6 +40,45 @@ export interface CrowdResult {
   readonly sections: readonly Section[]
 }
 
+/** What {@link runLoops} measured in one process. */
+export interface LoopsResult {
+  /** Sections run by this process's loops. */
+  readonly sections: number
+  /** The longest a single `withLock` call waited for the key, in ms. */
+  readonly longestWaitMs: number
+}
+
+/**
+ * Sustained contention: `loops` loops, each calling `withLock(key)` again and
+ * again for `durationMs`, holding the key `sectionMs` each time.
+ */
+export async function runLoops(
+  backend: LockBackend,
+  plan: CrowdPlan & { readonly durationMs: number },
+): Promise<LoopsResult> {
+  const lw = createLockwork({ backend, prefix: plan.prefix })
+  let sections = 0
+  let longestWaitMs = 0
+  const stopAt = performance.now() + plan.durationMs
+  await Promise.all(
+    Array.from({ length: plan.waiters }, async () => {
+      while (performance.now() < stopAt) {
+        const calledAt = performance.now()
+        await lw.withLock(
+          plan.key,
+          async () => {
+            longestWaitMs = Math.max(longestWaitMs, performance.now() - calledAt)
+            await sleep(plan.sectionMs)
+            sections++
+          },
+          { wait: plan.waitMs, ttl: '30s' },
+        )
+      }
+    }),
+  )
+  return { sections, longestWaitMs }
+}
+
 /** Runs `plan.waiters` concurrent `withLock` callers of `plan.key` on `backend`. */
 export async function runCrowd(backend: LockBackend, plan: CrowdPlan, worker = 0): Promise<CrowdResult> {
   const counting = new CountingBackend(backend)

@@ -46,19 +46,35 @@ export function freePort(): Promise<number> {
 export class PrivateRedis {
   readonly port: number
   readonly #dir: string
+  readonly #extraArgs: readonly string[]
   #child: ChildProcess | undefined
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, extraArgs: readonly string[]) {
     this.port = port
     this.#dir = dir
+    this.#extraArgs = extraArgs
   }
 
-  /** Starts a server on a random port and waits until it answers `PING`. */
-  static async start(): Promise<PrivateRedis> {
+  /**
+   * Starts a server on a random port, with extra `redis-server` arguments
+   * (e.g. `['--replicaof', '127.0.0.1', '6390']`), and waits until it answers `PING`.
+   */
+  static async start(extraArgs: readonly string[] = []): Promise<PrivateRedis> {
     const port = await freePort()
-    const server = new PrivateRedis(port, mkdtempSync(join(tmpdir(), 'lockwork-reliability-redis-')))
+    const dir = mkdtempSync(join(tmpdir(), 'lockwork-reliability-redis-'))
+    const server = new PrivateRedis(port, dir, extraArgs)
     await server.#spawn()
     return server
+  }
+
+  /** Stops the server process (`SIGSTOP`): it keeps its connections but answers nothing. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP')
+  }
+
+  /** Resumes a server stopped by {@link PrivateRedis.pause} (`SIGCONT`). */
+  resume(): void {
+    this.#child?.kill('SIGCONT')
   }
 
   /** `redis://127.0.0.1:<port>`. */
@@ -96,7 +112,7 @@ export class PrivateRedis {
 
   async #spawn(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-    const child = spawn(REDIS_SERVER, [...args, '--dir', this.#dir], { stdio: 'ignore' })
+    const child = spawn(REDIS_SERVER, [...args, '--dir', this.#dir, ...this.#extraArgs], { stdio: 'ignore' })
     this.#child = child
     for (let attempt = 0; ; attempt++) {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited at start`)

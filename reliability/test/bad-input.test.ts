@@ -1,8 +1,8 @@
 import {
   type Codec,
   createLockwork,
-  INTERNAL_SEPARATOR,
   InvalidArgumentError,
+  jsonCodec,
   type Lock,
   type LockBackend,
   type Lockwork,
@@ -10,6 +10,7 @@ import {
 import { createPostgresBackend } from '@lockwork/postgres'
 import { createRedisBackend } from '@lockwork/redis'
 import { createSqliteBackend } from '@lockwork/sqlite'
+
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   availableBackends,
@@ -20,6 +21,9 @@ import {
   randomPrefix,
 } from '../src/backends.js'
 import { CountingBackend } from '../src/counting-backend.js'
+
+/** The core's separator between a key's parts (not exported: the key layout is internal). */
+const INTERNAL_SEPARATOR = '\u001f'
 
 const available = await availableBackends(BACKEND_NAMES, 'reliability bad input')
 
@@ -96,6 +100,21 @@ const CORE_CASES: readonly BadCase[] = [
     input: 'every onError a string',
     argument: 'options.onError',
     run: (lw) => lw.every('job', { interval: '1m', onError: hostile('log') }, job),
+  },
+  {
+    input: 'every onLate a number',
+    argument: 'options.onLate',
+    run: (lw) => lw.every('job', { interval: '1m', onLate: hostile(1) }, job),
+  },
+  {
+    input: 'every maxLateness 0',
+    argument: 'options.maxLateness',
+    run: (lw) => lw.every('job', { interval: '1m', maxLateness: 0 }, job),
+  },
+  {
+    input: 'onReleaseError a string',
+    argument: 'options.onReleaseError',
+    run: (_lw, _held, backend) => createLockwork({ backend, onReleaseError: hostile('log') }),
   },
   // options of the wrong type
   { input: "acquire options 'fast'", argument: 'options', run: (lw) => lw.acquire('k', hostile('fast')) },
@@ -309,12 +328,20 @@ for (const name of BACKEND_NAMES) {
           await real.peek(`${lw.prefix}${INTERNAL_SEPARATOR}cached${INTERNAL_SEPARATOR}${key}`),
         ).toBeNull()
       }
-      // JSON cannot hold undefined or a BigInt: the default codec refuses them the same way.
-      const undef = lw.cached({ key: 'json-undefined', ttl: '1m' }, async () => undefined)
-      expect(mismatch(await failure(() => undef()), 'value')).toBeUndefined()
-      const bigint = lw.cached({ key: 'json-bigint', ttl: '1m' }, async () => 1n)
-      expect(mismatch(await failure(() => bigint()), 'value')).toBeUndefined()
-      expect(await real.getCached(lw.fullKey('json-bigint'))).toBeUndefined()
+      // The default codec (devalue) cannot round-trip a class instance or a function: refused the same way.
+      class Point {
+        x = 1
+      }
+      const instance = lw.cached({ key: 'class-instance', ttl: '1m' }, async () => new Point())
+      expect(mismatch(await failure(() => instance()), 'value')).toBeUndefined()
+      expect(await real.getCached(lw.fullKey('class-instance'))).toBeUndefined()
+      const fn = lw.cached({ key: 'function', ttl: '1m' }, async () => ({ run: () => 1 }))
+      expect(mismatch(await failure(() => fn()), 'value')).toBeUndefined()
+      expect(await real.getCached(lw.fullKey('function'))).toBeUndefined()
+      // Strict JSON refuses what JSON would not give back as it was.
+      const date = lw.cached({ key: 'json-date', ttl: '1m', codec: jsonCodec }, async () => new Date(0))
+      expect(mismatch(await failure(() => date()), 'value')).toBeUndefined()
+      expect(await real.getCached(lw.fullKey('json-date'))).toBeUndefined()
     })
 
     // `cached` round-trips a value through the codec before it stores it.
@@ -365,6 +392,12 @@ describe('backend factories: hostile options are refused before any connection i
       input: "redis keyPrefix '{tag}'",
       argument: 'options.keyPrefix',
       run: () => createRedisBackend({ url: 'redis://127.0.0.1:1', keyPrefix: '{tag}' }),
+    },
+    {
+      input: 'redis waitForReplicas 0 replicas',
+      argument: 'options.waitForReplicas.replicas',
+      run: () =>
+        createRedisBackend({ url: 'redis://127.0.0.1:1', waitForReplicas: { replicas: 0, timeoutMs: 100 } }),
     },
     {
       input: 'redis keyPrefix with NUL',

@@ -103,6 +103,17 @@ for (const name of BACKEND_NAMES) {
       expect(reported.map((r) => r.key)).toEqual(['once'])
     })
 
+    it('cached: the computing call resolves with the value despite a failed release of the compute lock, reported to onReleaseError', async () => {
+      const { faulty, lw, reported } = client()
+      const price = lw.cached({ key: 'price', ttl: '10s' }, async () => {
+        faulty.failReleases(1)
+        return 42
+      })
+      await expect(price()).resolves.toBe(42)
+      await expect(price()).resolves.toBe(42)
+      expect(reported.map((r) => r.key)).toEqual(['price'])
+    })
+
     it('every: a failed release of the run lock goes to onError on its own, after the job’s own error', async () => {
       const { faulty, lw } = client()
       const errors: unknown[] = []

@@ -170,7 +170,9 @@ describe.skipIf(!enabled)(
                   break
                 } catch (error) {
                   failures.push(error)
-                  if (attempt >= 3) throw error
+                  // The killer ends every connection of this client every 30 ms: give a retry room to land.
+                  if (attempt >= 10) throw error
+                  await sleep(10 + 20 * attempt)
                 }
               }
             }

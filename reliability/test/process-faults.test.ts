@@ -151,7 +151,7 @@ for (const name of SHARED_BACKENDS) {
           }
         })()
         while (acts.length < 3) await sleep(10)
-        expect(store.read(key)).toEqual({ value: 'paused holder', fence: acquired.fence })
+        expect(store.peek(key)).toEqual({ value: 'paused holder', fence: acquired.fence })
 
         const stoppedAt = nowUs()
         child.child.kill('SIGSTOP')
@@ -202,7 +202,7 @@ for (const name of SHARED_BACKENDS) {
           expect(outcome.store.rejected.slice(refusedBefore)).toEqual([
             { key: outcome.key, fence: outcome.holderFence, highest: outcome.rivalFence },
           ])
-          expect(outcome.store.read(outcome.key)).toEqual({ value: 'rival', fence: outcome.rivalFence })
+          expect(outcome.store.peek(outcome.key)).toEqual({ value: 'rival', fence: outcome.rivalFence })
           pauseFigures.push(
             `${name}: rival took over ${Math.round(outcome.rivalAfterMs)} ms after the stop; holder's signal aborted (${outcome.lost.reason}) ${abortedAfterResumeMs.toFixed(1)} ms after SIGCONT; ${outcome.actsAfterResume} act(s) after resume, all refused by the fence`,
           )

@@ -6,6 +6,7 @@
 
 import type { BackendName } from '../cli.js'
 import { absoluteUs, sleepUntilUs } from '../clock.js'
+import { runCrowdCallers } from '../crowd-callers.js'
 import { runStampedeCallers } from '../stampede-callers.js'
 import { openTarget, type RunConfig, type Target } from '../targets.js'
 import { type Contender, openContenders } from './contenders.js'
@@ -77,6 +78,14 @@ async function handle(command: Command): Promise<void> {
         command.computeMs,
       )
       return send({ id: command.id, kind: 'done', stampede })
+    }
+    case 'crowd': {
+      const t = target(command.backend)
+      // Open the connections before the start, so the crowd measures waiting, not connecting.
+      await t.backend.peek(`${command.key}:warm-up`)
+      await sleepUntilUs(command.startAtUs)
+      const crowd = await runCrowdCallers(t, command.key, command.waiters, command.sectionMs, command.waitMs)
+      return send({ id: command.id, kind: 'done', crowd })
     }
     case 'close': {
       for (const c of contenders.values()) await c.close()

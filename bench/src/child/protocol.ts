@@ -29,6 +29,18 @@ export type Command =
       /** When every caller starts, in absolute µs. */
       readonly startAtUs: number
     }
+  | {
+      readonly id: number
+      readonly op: 'crowd'
+      readonly backend: BackendName
+      readonly key: string
+      /** Waiters in this process. */
+      readonly waiters: number
+      readonly sectionMs: number
+      readonly waitMs: number
+      /** When every waiter starts, in absolute µs. */
+      readonly startAtUs: number
+    }
   | { readonly id: number; readonly op: 'close' }
 
 /** What a stampede run in one process measured. */
@@ -37,6 +49,20 @@ export interface StampedeOutcome {
   readonly computations: number
   /** Each caller's latency from its call to its value, in ms. */
   readonly latenciesMs: readonly number[]
+}
+
+/** What a crowd run in one process measured. */
+export interface CrowdOutcome {
+  /** Waiters that got the key and ran their section. */
+  readonly done: number
+  /** Waiters that gave up with `LockTimeoutError`. */
+  readonly timedOut: number
+  /** From the start until the last waiter settled, in ms. */
+  readonly totalMs: number
+  /** Backend `acquire` calls made. */
+  readonly acquireCalls: number
+  /** Backend `waitForRelease` calls that ended (wake-ups). */
+  readonly wakeUps: number
 }
 
 /** A child's answer. `started` comes first for `wait` (the acquire has been called); `done` ends every command. */
@@ -50,6 +76,7 @@ export type Reply =
       /** Contender ids opened by `init`. */
       readonly contenders?: readonly ContenderInfo[]
       readonly stampede?: StampedeOutcome
+      readonly crowd?: CrowdOutcome
     }
   | { readonly id: number; readonly kind: 'error'; readonly message: string }
 

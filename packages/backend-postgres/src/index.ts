@@ -1,3 +1,4 @@
+export type { Pool as PgPool, PoolConfig as PgPoolConfig } from './driver-types.js'
 export type { PostgresBackendOptions, SweepResult } from './postgres-backend.js'
 export { createPostgresBackend, PostgresBackend } from './postgres-backend.js'
 export type { Durability, SchemaNames } from './schema.js'

@@ -4,11 +4,12 @@ import {
   BackendError,
   backendClosedError,
   InvalidArgumentError,
+  LockworkError,
   MAX_DURATION_MS,
-  toBackendError,
 } from '@lockwork/core'
-import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg'
-import { Pool } from 'pg'
+import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from './driver-types.js'
+import { Pool } from './driver-types.js'
+import { endpointOf } from './endpoint.js'
 import { ReleaseListener } from './release-listener.js'
 import type { Durability, ResolvedNames, Statements } from './schema.js'
 import { buildStatements, resolveNames, SWEEP_BATCH } from './schema.js'
@@ -178,6 +179,8 @@ export class PostgresBackend implements LockBackend {
   #sweeping: Promise<unknown> | undefined
   #closed = false
   #closing: Promise<void> | undefined
+  /** Where the pool connects (`host:port/database`), for messages. */
+  readonly #endpoint: string
 
   /** Use {@link createPostgresBackend}; the options are validated there. */
   constructor(options: PostgresBackendOptions) {
@@ -200,6 +203,7 @@ export class PostgresBackend implements LockBackend {
       this.#ownsPool = true
     }
     this.#pool.on('error', this.#onPoolError)
+    this.#endpoint = endpointOf(this.#pool.options)
     const base: ClientConfig =
       options.pool !== undefined
         ? { ...this.#pool.options }
@@ -371,7 +375,7 @@ export class PostgresBackend implements LockBackend {
         if (deleted < SWEEP_BATCH) break
       }
     } catch (error) {
-      throw toBackendError(NAME, 'sweep', error)
+      throw this.#fail('sweep', error)
     }
     return { leases, cacheEntries }
   }
@@ -423,7 +427,7 @@ export class PostgresBackend implements LockBackend {
       } catch (error) {
         const pause = RETRY_PAUSES_MS[attempt]
         if (!retry || this.#closed || pause === undefined || !isConnectionError(error)) {
-          throw toBackendError(NAME, op, error)
+          throw this.#fail(op, error)
         }
         // Other idle connections of the pool may have died with this one; their
         // errors arrive within milliseconds and the pool then drops them.
@@ -441,6 +445,13 @@ export class PostgresBackend implements LockBackend {
     return name
   }
 
+  /** A `BackendError` for a failed `op` that names the endpoint, with the driver's error as cause. */
+  #fail(op: string, error: unknown): LockworkError {
+    if (error instanceof LockworkError) return error
+    const detail = error instanceof Error ? error.message : String(error)
+    return new BackendError(NAME, `${op} failed at ${this.#endpoint}: ${detail}`, { cause: error })
+  }
+
   #closedError(op: string): BackendError {
     return backendClosedError(NAME, op)
   }
@@ -454,7 +465,7 @@ export class PostgresBackend implements LockBackend {
       this.#ready = ready
     }
     return this.#ready.catch((error: unknown) => {
-      throw toBackendError(NAME, op, error)
+      throw this.#fail(op, error)
     })
   }
 
@@ -483,7 +494,7 @@ export class PostgresBackend implements LockBackend {
         for (const statement of this.#sql.guardRepair) await client.query(statement)
       })
     } catch (error) {
-      throw toBackendError(NAME, 'acquire', error)
+      throw this.#fail('acquire', error)
     }
   }
 

@@ -1,5 +1,5 @@
-import type { ClientConfig, Notification } from 'pg'
-import { Client } from 'pg'
+import type { ClientConfig, Notification } from './driver-types.js'
+import { Client } from './driver-types.js'
 
 /** First reconnect delay after a failed attempt; doubles per failure. */
 const BACKOFF_BASE_MS = 100

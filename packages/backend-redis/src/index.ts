@@ -1,2 +1,3 @@
 export type { RedisBackendOptions } from './redis-backend.js'
 export { createRedisBackend, DEFAULT_KEY_PREFIX, RedisBackend } from './redis-backend.js'
+export type { WaitForReplicas } from './replica-ack.js'

@@ -20,6 +20,7 @@ import {
   parseRedisUrl,
 } from './connection-settings.js'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
+import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
 import { ACQUIRE, EXTEND, GET_CACHED, PEEK, RELEASE, type ScriptDefinition } from './scripts.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
@@ -50,6 +51,16 @@ export interface RedisBackendOptions {
    * the hash tag. Must not contain `{` or `}`. Default `'lockwork:'`.
    */
   readonly keyPrefix?: string
+  /**
+   * Narrows the failover window (standalone Redis with replicas only): after
+   * each successful `acquire` and `extend`, send `WAIT replicas timeoutMs` and
+   * count the operation as done only once that many replicas have received
+   * it. An acquisition they do not acknowledge in time is released again and
+   * rejects with a `BackendError`; such an extension rejects with a
+   * `BackendError` (the handle keeps its old deadline and retries). It does
+   * not make Redis strongly consistent: see the README. Default: no waiting.
+   */
+  readonly waitForReplicas?: WaitForReplicas
 }
 
 /** The default {@link RedisBackendOptions.keyPrefix}. */
@@ -57,6 +68,21 @@ export const DEFAULT_KEY_PREFIX = 'lockwork:'
 
 /** Slack added to the holder's remaining lease when waiting for its expiry, in ms. */
 const EXPIRY_SLACK_MS = 2
+
+/**
+ * How long the record of a release lives, in ms: a resent release (ioredis
+ * resends a command whose reply was lost in a reconnect) that arrives within
+ * this time still answers `true`. The backend's own connection resends or
+ * gives up within about 3 s.
+ */
+export const RELEASE_RECORD_TTL_MS = 10_000
+
+/** Makes the id of one release call: unique across processes (96 random bits) and calls (a counter). */
+function releaseIds(): () => string {
+  const instance = crypto.randomBytes(12).toString('base64url')
+  let count = 0
+  return () => `${instance}.${(++count).toString(36)}`
+}
 
 /** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
 interface LoadedScript extends ScriptDefinition {
@@ -92,6 +118,8 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  * - `<keyPrefix>{t}:fence:<k>`: the fence counter, `INCR`ed on each new
  *   acquisition; it never expires (one small key per lock key ever used);
  * - `<keyPrefix>{t}:cache:<k>`: a cache entry, `"<computeMs>:<value>"` with `PX`;
+ * - `<keyPrefix>{t}:freed:<call id>`: the record of one release call, for
+ *   {@link RELEASE_RECORD_TTL_MS} (so a resent release answers truthfully);
  * - channel `<keyPrefix>{t}:released:<k>`: a message on each release.
  */
 export class RedisBackend implements LockBackend {
@@ -104,12 +132,15 @@ export class RedisBackend implements LockBackend {
   /** The last connection error of a connection the backend owns, until it is ready again. */
   #connectionError: Error | undefined
   readonly #keyPrefix: string
+  readonly #waitForReplicas: WaitForReplicas | undefined
   /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
   #lastKey: string | undefined
   #lastBase = ''
   readonly #subscriber: ReleaseSubscriber
   /** Settles pending `waitForRelease` calls on `close()`. */
   readonly #waiters = new Set<() => void>()
+  /** Ids of release calls, for their release records. */
+  readonly #releaseId = releaseIds()
   #closing: Promise<void> | undefined
 
   constructor(options: RedisBackendOptions) {
@@ -125,6 +156,7 @@ export class RedisBackend implements LockBackend {
     if (/[{}]/.test(keyPrefix))
       throw new InvalidArgumentError('options.keyPrefix', 'must not contain `{` or `}`')
     this.#keyPrefix = keyPrefix
+    this.#waitForReplicas = checkWaitForReplicas(options.waitForReplicas, client)
     const clientPrefix = client === undefined ? options.redisOptions?.keyPrefix : client.options.keyPrefix
     if (typeof clientPrefix === 'string' && emptyHashTag(clientPrefix)) {
       throw new InvalidArgumentError(
@@ -169,8 +201,11 @@ export class RedisBackend implements LockBackend {
     const reply = await this.#eval('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs])
     try {
       // Acquired: the fence alone (a number, or a string with `stringNumbers`). Held: `{fence, pttl, holder}`.
-      if (typeof reply === 'number' || typeof reply === 'string')
-        return { acquired: true, fence: toInt(reply), ttlMs }
+      if (typeof reply === 'number' || typeof reply === 'string') {
+        const fence = toInt(reply)
+        if (this.#waitForReplicas !== undefined) await this.#replicated('acquire', { key, owner })
+        return { acquired: true, fence, ttlMs }
+      }
       const [fence, pttl, holder] = asArray(reply)
       const remainingMs = Math.max(0, toInt(pttl))
       return { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
@@ -182,19 +217,42 @@ export class RedisBackend implements LockBackend {
   /** One script call: `PEXPIRE` if `owner` holds the key. */
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const base = this.#base('extend', key)
-    return this.#isOne(
+    const extended = this.#isOne(
       'extend',
       await this.#eval('extend', SCRIPT_EXTEND, [`${base}lock:${key}`, owner, ttlMs]),
     )
+    if (extended && this.#waitForReplicas !== undefined) await this.#replicated('extend')
+    return extended
   }
 
-  /** One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its release channel. */
+  /**
+   * `WAIT` for {@link RedisBackendOptions.waitForReplicas} after a write on
+   * this connection. When it falls short after an acquisition (`release` is
+   * given), the lease is released again, best effort.
+   */
+  async #replicated(operation: string, release?: { key: string; owner: string }): Promise<void> {
+    try {
+      await awaitReplicas(this.#client, this.#waitForReplicas as WaitForReplicas)
+    } catch (error) {
+      if (release !== undefined) await this.release(release.key, release.owner).catch(() => false)
+      throw this.#fail(operation, error)
+    }
+  }
+
+  /**
+   * One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its
+   * release channel. A short-lived record of this call (see
+   * {@link RELEASE_RECORD_TTL_MS}) makes a resend of it after a reconnect
+   * answer `true` too, not `false` for the lease it just freed.
+   */
   async release(key: string, owner: string): Promise<boolean> {
     const base = this.#base('release', key)
     const reply = await this.#eval('release', SCRIPT_RELEASE, [
       `${base}lock:${key}`,
+      `${base}freed:${this.#releaseId()}`,
       owner,
       `${base}released:${key}`,
+      RELEASE_RECORD_TTL_MS,
     ])
     return this.#isOne('release', reply)
   }

@@ -67,15 +67,26 @@ return 0
 `,
 }
 
-/** KEYS: lock. ARGV: owner, release channel. Compare-and-delete, then `PUBLISH` → 1 or 0. */
+/**
+ * KEYS: lock, release record. ARGV: owner, release channel, record ttl ms.
+ *
+ * Compare-and-delete, then `PUBLISH` → 1; 0 when `owner` does not hold the key.
+ * A release also writes a short-lived record under a key unique to this call
+ * (`<base>freed:<call id>`): ioredis resends a command whose reply was lost
+ * when the connection dropped, and that resend finds the key already freed —
+ * by this very call. The record makes it answer 1 again instead of a wrong 0.
+ * A second, separate release call has another call id and still gets 0.
+ */
 export const RELEASE: ScriptDefinition = {
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
   redis.call('PUBLISH', ARGV[2], 'released')
   return 1
 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 return 0
 `,
 }

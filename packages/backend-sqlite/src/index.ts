@@ -1,3 +1,4 @@
+export type { SqliteDatabase, SqliteStatement } from './driver-types.js'
 export type { SqliteBackendOptions } from './sqlite-backend.js'
 export {
   createSqliteBackend,

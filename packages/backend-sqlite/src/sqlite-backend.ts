@@ -7,8 +7,8 @@ import type {
   LockInfo,
   StoredCacheEntry,
 } from '@lockwork/core'
-import { BackendError, backendClosedError, InvalidArgumentError, toBackendError, toMs } from '@lockwork/core'
-import Database from 'better-sqlite3'
+import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
+import { Database } from './driver-types.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */
@@ -147,6 +147,17 @@ function memoryChannel(db: Database.Database): string {
   return channel
 }
 
+/**
+ * Whether `path` names an in-memory database: `:memory:`, or a `file:` URI
+ * for `:memory:` or with `mode=memory`.
+ */
+function isInMemoryPath(path: string): boolean {
+  if (path === ':memory:') return true
+  if (!/^file:/i.test(path)) return false
+  const [file = '', query = ''] = path.slice('file:'.length).split('?', 2)
+  return file.replace(/^\/\/[^/]*/, '') === ':memory:' || /(^|&)mode=memory(&|$)/i.test(query)
+}
+
 /** Whether a driver error is SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes). */
 function isBusy(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false
@@ -200,6 +211,13 @@ export class SqliteBackend implements LockBackend {
     }
     if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
       throw new InvalidArgumentError('options.path', 'expected a non-empty file path')
+    }
+    if (options.path !== undefined && isInMemoryPath(options.path)) {
+      throw new InvalidArgumentError(
+        'options.path',
+        `${JSON.stringify(options.path)} is an in-memory database: each backend would get its own, ` +
+          'so two backends would both "hold" the same key. Give a file path (or use @lockwork/memory in one process)',
+      )
     }
     const table = options.table ?? DEFAULT_SQLITE_TABLE
     if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table)) {
@@ -361,9 +379,23 @@ export class SqliteBackend implements LockBackend {
       try {
         connection.db.close()
       } catch (error) {
-        throw toBackendError(this.name, 'close', error)
+        throw this.#fail('close', error)
       }
     }
+  }
+
+  /** The database file (resolved), or a description of a supplied database, for messages. */
+  #where(): string {
+    if (this.#supplied === undefined) return resolvePath(this.#path ?? DEFAULT_SQLITE_PATH)
+    const name = this.#supplied.name
+    return this.#supplied.memory || name === '' ? 'the supplied in-memory database' : resolvePath(name)
+  }
+
+  /** A `BackendError` for a failed `operation` that names the database file, with the driver's error as cause. */
+  #fail(operation: string, error: unknown): LockworkError {
+    if (error instanceof LockworkError) return error
+    const detail = error instanceof Error ? error.message : String(error)
+    return new BackendError(this.name, `${operation} failed on ${this.#where()}: ${detail}`, { cause: error })
   }
 
   #closedError(operation: string): BackendError {
@@ -384,12 +416,12 @@ export class SqliteBackend implements LockBackend {
       try {
         result = body(this.#statements())
       } catch (error) {
-        if (!isBusy(error)) throw toBackendError(this.name, operation, error)
+        if (!isBusy(error)) throw this.#fail(operation, error)
         const waited = performance.now() - started
         if (waited >= this.#busyRetryForMs) {
           throw new BackendError(
             this.name,
-            `${operation} failed: the database stayed locked for ${Math.round(waited)} ms`,
+            `${operation} failed on ${this.#where()}: the database stayed locked for ${Math.round(waited)} ms`,
             { cause: error },
           )
         }

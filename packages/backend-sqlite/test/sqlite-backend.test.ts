@@ -218,7 +218,8 @@ describe('sqlite: waitForRelease', () => {
     const releasedAt = performance.now()
     await holder.release('k', 'a')
     await waiting
-    expect(performance.now() - releasedAt).toBeLessThan(20)
+    // Typically under 1 ms; the bound leaves room for a loaded machine, the peek count below proves the mechanism.
+    expect(performance.now() - releasedAt).toBeLessThan(60)
     expect(polls).toBeGreaterThan(1)
     expect(peek.mock.calls.length).toBe(polls) // woken by the release, not by a poll
   })

@@ -1,4 +1,5 @@
 import { MAX_DURATION_MS, type StoredCacheEntry } from './backend.js'
+import { throwIfClientClosed } from './closed-error.js'
 import { type Codec, decodeOwnText, encodeValue, resolveCodec } from './codec.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { ComputeFailedError, InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
@@ -38,7 +39,12 @@ export interface CachedOptions<A extends unknown[], T> {
    * number is β (> 1 refreshes earlier). Default `false` (off).
    */
   readonly earlyRefresh?: boolean | number
-  /** How values become stored text and back. Default {@link jsonCodec}. */
+  /**
+   * How values become stored text and back. Default {@link devalueCodec}
+   * (Date, Map, Set, BigInt, undefined, NaN, typed arrays… round-trip; class
+   * instances, functions and symbols are an `InvalidArgumentError`); pass
+   * {@link jsonCodec} for plain JSON.
+   */
   readonly codec?: Codec<T>
   /**
    * The lease of the compute lock that makes one caller compute while the
@@ -169,8 +175,8 @@ export function createCached<A extends unknown[], T>(
         .catch(() => undefined)
       throw error
     } finally {
-      // Releasing wakes the waiters; if it fails, the lease still ends within lockTtl.
-      await lock.release().catch(() => undefined)
+      // Releasing wakes the waiters; if it fails (reported to onReleaseError), the lease still ends within lockTtl.
+      await lock[Symbol.asyncDispose]()
     }
   }
 
@@ -192,7 +198,7 @@ export function createCached<A extends unknown[], T>(
     if (refreshing.has(keys.entry)) return
     refreshing.add(keys.entry)
     const refresh = async (): Promise<void> => {
-      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true)
+      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true, lw.onReleaseError)
       if (attempt.lock === undefined) return
       try {
         // A longer remaining lifetime than we saw means someone stored a new value meanwhile.
@@ -200,7 +206,7 @@ export function createCached<A extends unknown[], T>(
         if (again !== undefined && again.remainingMs > seen.remainingMs) return
         await computeAndStore(keys, args)
       } finally {
-        await attempt.lock.release().catch(() => undefined)
+        await attempt.lock[Symbol.asyncDispose]()
       }
     }
     refresh()
@@ -229,7 +235,7 @@ export function createCached<A extends unknown[], T>(
           throw new ComputeFailedError(keys.key, `${marker.name}: ${marker.message}`)
         }
       }
-      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true)
+      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true, lw.onReleaseError)
       if (attempt.lock !== undefined) return computeHolding(keys, attempt.lock, args)
       waitedOn = attempt.holder.fence
       const elapsed = performance.now() - startedAt
@@ -243,7 +249,7 @@ export function createCached<A extends unknown[], T>(
   }
 
   const call = async (...args: A): Promise<T> => {
-    lw.throwIfClosed('cached')
+    throwIfClientClosed(lw, 'cached')
     const keys = keysOf(resolveKey(args))
     const shared = inflight.get(keys.entry)
     if (shared !== undefined) return shared
@@ -256,11 +262,11 @@ export function createCached<A extends unknown[], T>(
 
   return Object.assign(call, {
     invalidate: async (...args: A) => {
-      lw.throwIfClosed('cached.invalidate')
+      throwIfClientClosed(lw, 'cached.invalidate')
       return backend.deleteCached(lw.fullKey(resolveKey(args)))
     },
     peek: async (...args: A) => {
-      lw.throwIfClosed('cached.peek')
+      throwIfClientClosed(lw, 'cached.peek')
       return (await read(keysOf(resolveKey(args))))?.value
     },
     key: (...args: A) => resolveKey(args),

@@ -22,6 +22,14 @@ export function clientClosedError(backend: string, operation: string): BackendEr
   return markClosed(new BackendError(backend, `${operation} failed: the lockwork client is closed`))
 }
 
+/** Throws the closed-client `BackendError` once `lw.close()` was called. */
+export function throwIfClientClosed(
+  lw: { readonly closed: boolean; readonly backend: { readonly name: string } },
+  operation: string,
+): void {
+  if (lw.closed) throw clientClosedError(lw.backend.name, operation)
+}
+
 /** Whether `error` says the backend or the client was closed (see {@link backendClosedError}). */
 export function isClosedError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { [CLOSED]?: unknown })[CLOSED] === true

@@ -7,19 +7,57 @@ export type LockworkErrorCode =
   | 'LOCKWORK_BACKEND'
   | 'LOCKWORK_COMPUTE_FAILED'
 
-/** The base class of every error lockwork throws; `code` is stable across versions. */
+/**
+ * Marks every lockwork error, in every copy of this package: an app can end
+ * up with two copies (two versions, or a CommonJS and an ES build of a
+ * dependency), and `instanceof` must still work across them.
+ */
+const BRAND: unique symbol = Symbol.for('lockwork.error') as never
+
+/** The code each of lockwork's own error classes stands for (`null` for LockworkError itself: any code). */
+const CLASS_CODES = new WeakMap<object, LockworkErrorCode | null>()
+
+/**
+ * The base class of every error lockwork throws; `code` is stable across versions.
+ *
+ * `instanceof` works across copies of `@lockwork/core`: an error thrown by
+ * one copy is an instance of the same-named class of another (checked by a
+ * `Symbol.for('lockwork.error')` brand and `code`).
+ */
 export class LockworkError extends Error {
+  static {
+    CLASS_CODES.set(LockworkError, null)
+  }
+
   readonly code: LockworkErrorCode
 
   constructor(code: LockworkErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = new.target.name
     this.code = code
+    Object.defineProperty(this, BRAND, { value: 1 })
+  }
+
+  /** `error instanceof LockBusyError` and so on, also for an error from another copy of this package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: instanceof calls this on the class it checks, a subclass too
+    const target = this
+    if (Function.prototype[Symbol.hasInstance].call(target, value)) return true
+    if (typeof value !== 'object' || value === null || (value as { [BRAND]?: unknown })[BRAND] !== 1)
+      return false
+    // Only lockwork's own classes recognise foreign copies; a subclass of yours stays exact.
+    const code = CLASS_CODES.get(target)
+    if (code === undefined) return false
+    return code === null || (value as { code?: unknown }).code === code
   }
 }
 
 /** The key is held and the caller asked not to wait (`wait: 0`, `onLocked: 'throw'`). */
 export class LockBusyError extends LockworkError {
+  static {
+    CLASS_CODES.set(LockBusyError, 'LOCKWORK_BUSY')
+  }
+
   /** The key, without the prefix. */
   readonly key: string
   /** The holder's remaining lease in ms when the attempt failed, if known. */
@@ -37,6 +75,10 @@ export class LockBusyError extends LockworkError {
 
 /** The caller waited for the key and it was still held when the wait ended. */
 export class LockTimeoutError extends LockworkError {
+  static {
+    CLASS_CODES.set(LockTimeoutError, 'LOCKWORK_TIMEOUT')
+  }
+
   /** The key, without the prefix. */
   readonly key: string
   /** How long the caller waited, in ms. */
@@ -70,6 +112,10 @@ export type LockLostReason =
 
 /** A lease the caller held has been lost: it expired, was force-released, or could not be extended. */
 export class LockLostError extends LockworkError {
+  static {
+    CLASS_CODES.set(LockLostError, 'LOCKWORK_LOST')
+  }
+
   /** The key, without the prefix. */
   readonly key: string
   /** What happened to the lease. */
@@ -84,6 +130,10 @@ export class LockLostError extends LockworkError {
 
 /** An argument was rejected before any backend call; nothing was changed. */
 export class InvalidArgumentError extends LockworkError {
+  static {
+    CLASS_CODES.set(InvalidArgumentError, 'LOCKWORK_INVALID_ARGUMENT')
+  }
+
   /** The name of the offending argument, e.g. `'key'` or `'options.ttl'`. */
   readonly argument: string
 
@@ -95,6 +145,10 @@ export class InvalidArgumentError extends LockworkError {
 
 /** The backend failed (connection refused, lost or timed out, closed, ...); `cause` holds the original error. */
 export class BackendError extends LockworkError {
+  static {
+    CLASS_CODES.set(BackendError, 'LOCKWORK_BACKEND')
+  }
+
   /** The backend's name. */
   readonly backend: string
 
@@ -110,6 +164,10 @@ export class BackendError extends LockworkError {
  * object itself reaches callers in the process that ran the computation.
  */
 export class ComputeFailedError extends LockworkError {
+  static {
+    CLASS_CODES.set(ComputeFailedError, 'LOCKWORK_COMPUTE_FAILED')
+  }
+
   /** The key, without the prefix. */
   readonly key: string
 

@@ -285,8 +285,21 @@ class EveryRunner implements EveryJob {
     )
   }
 
-  /** Hands `error` to `onError`. */
+  /**
+   * Hands `error` to `onError`. An error saying the backend is closed stops
+   * the job instead, with one report (whichever step met it first: the claim,
+   * the run lock or its release), rather than one per tick.
+   */
   #report(error: unknown, tick: EveryTick): void {
+    if (isClosedError(error)) {
+      if (this.#stopped) return
+      void this.stop()
+      error = new BackendError(
+        this.#init.lw.backend.name,
+        `every("${this.name}") stopped: its backend is closed (close the lockwork client, or stop the job, before closing the backend)`,
+        { cause: error },
+      )
+    }
     try {
       this.#init.onError(error, tick)
     } catch {
@@ -334,19 +347,7 @@ class EveryRunner implements EveryJob {
     if (this.#stopped || this.#run !== undefined) return
     const tick: EveryTick = { name: this.name, scheduledAt: slot }
     const run = this.#runTick(tick, maxLatenessMs)
-      .catch((error: unknown) => {
-        if (isClosedError(error)) {
-          // The backend is gone for good: stop here, with one report instead of one per tick.
-          if (this.#stopped) return
-          void this.stop()
-          error = new BackendError(
-            this.#init.lw.backend.name,
-            `every("${this.name}") stopped: its backend is closed (close the lockwork client, or stop the job, before closing the backend)`,
-            { cause: error },
-          )
-        }
-        this.#report(error, tick)
-      })
+      .catch((error: unknown) => this.#report(error, tick))
       .finally(() => {
         if (this.#run === run) this.#run = undefined
       })

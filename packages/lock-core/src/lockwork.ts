@@ -37,7 +37,8 @@ export interface LockworkOptions {
   readonly closeBackend?: boolean
   /**
    * Told about a release that failed where the caller cannot see it without
-   * losing a result: at the end of `withLock`, `once` and `await using`.
+   * losing a result: at the end of `withLock`, `once`, `await using` and a
+   * `cached` computation.
    * `withLock` and `once` still settle exactly as `fn` did, and the lease
    * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
    */
@@ -52,15 +53,19 @@ export interface AcquireOptions {
   readonly wait?: Duration
   /** Cancels the wait; an already-aborted signal rejects before the backend is touched. */
   readonly signal?: AbortSignal
-  /** Keep extending the lease (every ttl/3) until it is released. Default `false` (`true` in `withLock`). */
+  /**
+   * Keep extending the lease until it is released: whenever no more than 2/3
+   * of the ttl is left by the local deadline (every ttl/3, and at once after a
+   * slow acquisition). Default `false` (`true` in `withLock`).
+   */
   readonly autoExtend?: boolean
 }
 
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
 
-/** A validated request to acquire, shared by the helpers built on the client. */
-export interface ResolvedAcquire {
+/** A validated request to acquire. */
+interface ResolvedAcquire {
   readonly key: string
   readonly ttlMs: number
   readonly waitMs: number
@@ -82,7 +87,7 @@ export class Lockwork implements AsyncDisposable {
   readonly defaultTtlMs: number
   /** The default wait in ms. */
   readonly defaultWaitMs: number
-  /** Where failed releases at the end of `withLock`, `once` and `await using` go (`undefined`: `console.error`). */
+  /** Where failed releases at the end of `withLock`, `once`, `cached` and `await using` go (`undefined`: `console.error`). */
   readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
 
   readonly #closeBackend: boolean
@@ -135,8 +140,8 @@ export class Lockwork implements AsyncDisposable {
     await this.close()
   }
 
-  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called; internal to the core's helpers. */
-  throwIfClosed(operation: string): void {
+  /** Throws the closed-client `BackendError` once {@link Lockwork.close} was called. */
+  #throwIfClosed(operation: string): void {
     if (this.#closing !== undefined) throw clientClosedError(this.backend.name, operation)
   }
 
@@ -162,14 +167,14 @@ export class Lockwork implements AsyncDisposable {
    * @throws BackendError when the backend fails.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
-    // Not `async`: it hands back acquireResolved's promise itself, one promise fewer per call.
+    // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
     let request: ResolvedAcquire
     try {
-      request = this.resolveAcquire(key, options, 'options', false)
+      request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.acquireResolved(request)
+    return this.#acquireResolved(request)
   }
 
   /** Acquires `key` if it is free right now; resolves `null` when it is held. Never waits. */
@@ -177,7 +182,7 @@ export class Lockwork implements AsyncDisposable {
     const opts = optionsObject(options)
     if ('wait' in opts) throw new InvalidArgumentError('options.wait', 'tryAcquire never waits; use acquire')
     try {
-      return await this.acquireResolved({ ...this.resolveAcquire(key, opts, 'options', false), waitMs: 0 })
+      return await this.#acquireResolved({ ...this.#resolveAcquire(key, opts, 'options', false), waitMs: 0 })
     } catch (error) {
       if (error instanceof LockBusyError) return null
       throw error
@@ -196,7 +201,7 @@ export class Lockwork implements AsyncDisposable {
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
-    const lock = await this.acquireResolved(this.resolveAcquire(key, options, 'options', true))
+    const lock = await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true))
     let result: T
     try {
       result = await fn(lock)
@@ -210,7 +215,7 @@ export class Lockwork implements AsyncDisposable {
 
   /** Who holds `key` right now, or `null` when it is free. */
   async peek(key: string): Promise<LockInfo | null> {
-    this.throwIfClosed('peek')
+    this.#throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
   }
 
@@ -225,7 +230,7 @@ export class Lockwork implements AsyncDisposable {
    * a lease was freed.
    */
   async forceRelease(key: string): Promise<boolean> {
-    this.throwIfClosed('forceRelease')
+    this.#throwIfClosed('forceRelease')
     const fullKey = this.fullKey(validateKey(key))
     // Owner-checked release of whoever holds it now; retry if the holder changes in between.
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -274,8 +279,10 @@ export class Lockwork implements AsyncDisposable {
    * across processes a lock on the key lets one compute while the others wait
    * to be woken and read the value. A failing computation is not cached and
    * reaches every caller waiting for it (elsewhere as `ComputeFailedError`).
-   * Values pass through `codec` (JSON by default); a value it cannot encode
-   * rejects with `InvalidArgumentError` naming `value` and is not cached.
+   * Values pass through `codec` (devalue by default: Date, Map, Set, BigInt,
+   * undefined, NaN and typed arrays come back as they went in); a value it
+   * cannot encode (a class instance, a function) rejects with
+   * `InvalidArgumentError` naming `value` and is not cached.
    *
    * ```ts
    * const price = lw.cached({ key: (sym: string) => `price:${sym}`, ttl: '60s', staleFor: '5m' }, fetchPrice)
@@ -325,7 +332,7 @@ export class Lockwork implements AsyncDisposable {
    * @throws InvalidArgumentError at once for a bad name or option.
    */
   every(name: string, options: EveryOptions, job: EveryJobFunction): EveryJob {
-    this.throwIfClosed('every')
+    this.#throwIfClosed('every')
     const started = startEvery(this, name, options, job)
     const jobs = this.#jobs
     const tracked: EveryJob = {
@@ -342,8 +349,8 @@ export class Lockwork implements AsyncDisposable {
     return tracked
   }
 
-  /** Validates a key and acquire options; internal to the core's helpers. */
-  resolveAcquire(
+  /** Validates a key and acquire options. */
+  #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
@@ -361,13 +368,13 @@ export class Lockwork implements AsyncDisposable {
   }
 
   /**
-   * Acquires with already-validated options; internal to the core's helpers.
+   * Acquires with already-validated options.
    * Never resolves a Lock whose local deadline has already passed: a lease
    * whose reply came that late is extended at once, or, if it is gone,
    * acquired again within what is left of the wait.
    */
-  async acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
-    this.throwIfClosed('acquire')
+  async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
+    this.#throwIfClosed('acquire')
     request.signal?.throwIfAborted()
     const owner = randomUUID()
     const start = performance.now()

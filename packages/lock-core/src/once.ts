@@ -1,4 +1,5 @@
 import type { LockInfo } from './backend.js'
+import { throwIfClientClosed } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError, LockLostError } from './errors.js'
 import { attemptLock, type KeyOption, keyResolver, type PartialKeyOption } from './helper-support.js'
@@ -77,7 +78,7 @@ export function createOnce<A extends unknown[], R, L>(
   const leaseMs = Math.max(ttlMs, holdForMs)
 
   const call = async (...args: A): Promise<Awaited<R> | L> => {
-    lw.throwIfClosed('once')
+    throwIfClientClosed(lw, 'once')
     const key = resolveKey(args)
     const startedAt = performance.now()
     // With holdFor, extension is driven here so it can stop when fn ends without releasing.

@@ -76,13 +76,35 @@ async function waitInLine(
   const { queue, waiter } = WaiterQueue.join(backend, key)
   let holder = firstHolder
   let backoff = INITIAL_BACKOFF_MS
+  /** Whether the key was last held by a waiter of this process (a local hand-off). */
+  let fromLocal = false
   try {
     if (!queue.isHead(waiter)) {
       await queue.awaitTurn(waiter, deadline, signal)
       signal?.throwIfAborted()
       if (!queue.isHead(waiter)) throw timeout()
-      // What the holder looked like before our turn says nothing now: try at once.
+      // What the holder looked like before our turn says nothing now: try at once,
+      // unless a waiter of this process holds the key: then its release wakes us.
       holder = undefined
+      const heldMs = queue.heldLocallyMs()
+      if (heldMs > 0) {
+        fromLocal = true
+        const parked = queue.beginPark(signal)
+        if (parked !== undefined) {
+          try {
+            await sleep(Math.min(heldMs, deadline - performance.now()), parked.signal)
+          } finally {
+            queue.endPark(parked)
+          }
+        }
+        signal?.throwIfAborted()
+        // Fairness across processes: now and then let a waiter elsewhere try first.
+        const yieldMs = queue.yieldMs()
+        if (yieldMs > 0) {
+          await sleep(Math.min(yieldMs, deadline - performance.now()), signal)
+          signal?.throwIfAborted()
+        }
+      }
     }
     for (;;) {
       if (holder !== undefined) {
@@ -90,21 +112,30 @@ async function waitInLine(
         if (left <= 0) throw timeout()
         // The holder's lease ends by itself after remainingMs: never wait longer than that.
         const bound = Math.min(left, Math.max(1, holder.remainingMs + 1))
-        if (backend.waitForRelease) {
-          const ms = Math.ceil(bound)
-          await queue.park(signal, (woken) => backend.waitForRelease?.(key, ms, woken) ?? Promise.resolve())
-        } else {
-          const ms = Math.min(jitter(backoff), bound)
-          await queue.park(signal, (woken) => sleep(ms, woken))
-          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+        const parked = queue.beginPark(signal)
+        if (parked !== undefined) {
+          try {
+            if (backend.waitForRelease) await backend.waitForRelease(key, Math.ceil(bound), parked.signal)
+            else {
+              await sleep(Math.min(jitter(backoff), bound), parked.signal)
+              backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+            }
+          } finally {
+            queue.endPark(parked)
+          }
         }
         signal?.throwIfAborted()
       }
       const sentAt = performance.now()
       const result = await backend.acquire(key, owner, ttlMs)
-      if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+      queue.noteAttempt(performance.now() - sentAt)
+      if (result.acquired) {
+        queue.heldByWaiter(sentAt + result.ttlMs, fromLocal)
+        return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
+      }
       signal?.throwIfAborted()
       holder = result.holder
+      fromLocal = false
     }
   } finally {
     queue.leave(waiter)

@@ -26,7 +26,8 @@ describe('every', () => {
     await alignTo(200)
     const started = Date.now()
     const jobs = replicas.map((lw) =>
-      lw.every('sessions', { interval: 200, jitter: 0.2 }, async (_signal, tick) => {
+      // maxLateness of a whole period: a loaded test machine may fire a timer 140 ms late (the default here).
+      lw.every('sessions', { interval: 200, jitter: 0.2, maxLateness: 200 }, async (_signal, tick) => {
         inside++
         if (inside > 1) overlaps++
         ticks.push(tick.scheduledAt)
@@ -98,6 +99,41 @@ describe('every', () => {
     expect(overlaps).toBe(0)
     expect(runs).toBeGreaterThanOrEqual(2)
     expect(runs).toBeLessThanOrEqual(3)
+  })
+
+  it('a replica whose event loop was blocked past maxLateness skips the tick and reports it to onLate; the other replica ran it once', async () => {
+    const [a, b] = clients(2)
+    const runs: Array<[string, number]> = []
+    const late: Array<[number, number]> = []
+    await alignTo(200, 100)
+    const blocked = a!.every(
+      'late',
+      {
+        interval: 200,
+        maxLateness: 50,
+        onLate: (tick, lateMs) => void late.push([tick.scheduledAt, lateMs]),
+      },
+      (_signal, tick) => void runs.push(['a', tick.scheduledAt]),
+    )
+    // b runs in another "process": its timers are not blocked; simulate by starting it after the block.
+    const until = Date.now() + 250
+    while (Date.now() < until) {
+      // Block this event loop past the next tick (due in ~100 ms) plus maxLateness.
+    }
+    const other = b!.every(
+      'late',
+      { interval: 200 },
+      (_signal, tick) => void runs.push(['b', tick.scheduledAt]),
+    )
+    await delay(500)
+    await Promise.all([blocked.stop(), other.stop()])
+    expect(late.length).toBeGreaterThanOrEqual(1)
+    expect(late[0]![1]).toBeGreaterThan(50)
+    const missed = late[0]![0]
+    expect(runs.filter(([, at]) => at === missed).map(([who]) => who)).not.toContain('a')
+    const perTick = new Map<number, number>()
+    for (const [, at] of runs) perTick.set(at, (perTick.get(at) ?? 0) + 1)
+    expect([...perTick.values()].filter((n) => n > 1)).toEqual([])
   })
 
   it('reports failures to onError and keeps ticking; the default logs with console.error', async () => {

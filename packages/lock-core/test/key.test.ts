@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  InvalidArgumentError,
-  MAX_KEY_LENGTH,
-  MAX_PREFIX_LENGTH,
-  validateKey,
-  validatePrefix,
-} from '../src/index.js'
+import { InvalidArgumentError, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH } from '../src/index.js'
+import { validateKey, validatePrefix } from '../src/key.js'
 
 describe('validateKey', () => {
   it.each([

@@ -1,4 +1,4 @@
-import { createMemoryBackend } from '@lockwork/memory'
+import { createMemoryBackend, MemoryStore } from '@lockwork/memory'
 import { describe, expect, it } from 'vitest'
 import { createLockwork, type LockBackend, LockTimeoutError } from '../src/index.js'
 
@@ -68,9 +68,10 @@ describe('waiters of one process queue per key', () => {
     await holder.release()
     await Promise.all(waits)
     expect(stats.maxPendingWaits).toBe(1)
-    // Per hand-off: the new head's failed attempt and the head's winning one.
-    expect((stats.acquire - idleAttempts) / crowd).toBeLessThan(2.5)
-    expect(stats.waits / crowd).toBeLessThan(1.5)
+    // Per hand-off one winning attempt: while a waiter of this process holds the key, the next
+    // head waits for its release in memory, without a failed attempt or a backend wake-up.
+    expect((stats.acquire - idleAttempts) / crowd).toBeLessThan(1.1)
+    expect(stats.waits / crowd).toBeLessThan(0.1)
   })
 
   it('a waiter that times out or is aborted leaves its place; the others keep their order', async () => {
@@ -136,5 +137,50 @@ describe('waiters of one process queue per key', () => {
     expect(stats.acquire).toBe(before + 1)
     await holder.release()
     await (await waiting).release()
+  })
+
+  it('two backends on one store whose wake-ups arrive a moment after the release, 10 loops each: the busy queue lets the other in, neither starves', async () => {
+    const store = new MemoryStore()
+    // A wake-up that arrives a moment after the release, as a message from a server does.
+    const delayedWakeUps = (): LockBackend => {
+      const inner = createMemoryBackend({ store })
+      return {
+        name: 'delayed-memory',
+        acquire: (...args) => inner.acquire(...args),
+        extend: (...args) => inner.extend(...args),
+        release: (...args) => inner.release(...args),
+        peek: (...args) => inner.peek(...args),
+        getCached: (...args) => inner.getCached(...args),
+        setCached: (...args) => inner.setCached(...args),
+        deleteCached: (...args) => inner.deleteCached(...args),
+        close: () => inner.close(),
+        waitForRelease: async (key, timeoutMs, signal) => {
+          await inner.waitForRelease(key, timeoutMs, signal)
+          await pause(0)
+        },
+      }
+    }
+    const clients = [0, 1].map(() => createLockwork({ backend: delayedWakeUps() }))
+    const sections = [0, 0]
+    const stopAt = performance.now() + 1_500
+    await Promise.all(
+      clients.flatMap((lw, i) =>
+        Array.from({ length: 10 }, async () => {
+          while (performance.now() < stopAt) {
+            await lw.withLock(
+              'shared',
+              async () => {
+                sections[i]!++
+                await pause(1)
+              },
+              { wait: '10s' },
+            )
+          }
+        }),
+      ),
+    )
+    const total = sections[0]! + sections[1]!
+    expect(total).toBeGreaterThan(100)
+    expect(Math.min(...sections) / total).toBeGreaterThan(0.25)
   })
 })
