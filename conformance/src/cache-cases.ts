@@ -54,6 +54,16 @@ export function cacheCases(t: SuiteContext): void {
       expect(await b.getCached(key)).toBeUndefined()
     })
 
+    it('deleteCached of an expired entry reports false: nothing unexpired existed', async () => {
+      const b = t.backend()
+      const key = t.key('delete-expired')
+      await b.setCached(key, { value: 'gone', computeMs: 0 }, 200)
+      await delay(700)
+      // Nothing has read the key since it expired.
+      expect(await b.deleteCached(key)).toBe(false)
+      expect(await b.getCached(key)).toBeUndefined()
+    })
+
     it('keeps the cache and the locks apart: a cache entry does not lock its key', async () => {
       const b = t.backend()
       const key = t.key('apart')

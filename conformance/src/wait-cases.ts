@@ -127,7 +127,9 @@ export function waitCases(t: SuiteContext): void {
       await t.backend().waitForRelease!(key, 10_000)
       const waited = performance.now() - started
       expect(waited).toBeLessThan(2_500)
-      expect(await t.backend().peek(key)).toBeNull()
+      // It woke at (about) the expiry: a timer may fire a millisecond or so early, a spurious wake-up is allowed.
+      const after = await t.backend().peek(key)
+      expect(after === null || after.remainingMs <= 100, `still held for ${after?.remainingMs} ms`).toBe(true)
     })
 
     itWake('resolves at the timeout when the key is never released', async () => {

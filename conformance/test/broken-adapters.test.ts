@@ -33,6 +33,7 @@ const CASES = {
   lookalikeCache:
     'keys › keys that differ only by trailing spaces, Unicode normalisation or non-ASCII case are separate cache entries',
   cacheExpiry: 'cache store › expires entries after their ttl',
+  deleteExpired: 'cache store › deleteCached of an expired entry reports false: nothing unexpired existed',
   wakeRace:
     'waitForRelease › never misses a release from another instance in the same tick: 60 races, each resolves well before its timeout',
   othersWaiting:
@@ -63,6 +64,7 @@ const GALLERY: readonly BrokenAdapter[] = [
   { file: 'release-ignores-expiry.mjs', caughtBy: CASES.expiredOwn },
   { file: 'release-true-for-stale-owner.mjs', caughtBy: CASES.releaseTwice },
   { file: 'get-cached-ignores-expiry.mjs', caughtBy: CASES.cacheExpiry },
+  { file: 'delete-cached-counts-expired.mjs', caughtBy: CASES.deleteExpired },
   { file: 'wait-subscribes-late.mjs', caughtBy: CASES.wakeRace },
   { file: 'wait-unsubscribes-everyone.mjs', caughtBy: CASES.othersWaiting },
   { file: 'wait-leaks-signal-listener.mjs', caughtBy: CASES.signalListener },

@@ -105,9 +105,11 @@ export class MemoryStore {
     this.#cache.set<CacheRecord>(key, { value: record.value, computeMs: record.computeMs }, ttlMs / 1000)
   }
 
-  /** Deletes a cache entry; returns whether one existed. */
+  /** Deletes a cache entry; returns whether an unexpired one existed (node-cache's `del` also counts expired ones). */
   deleteCached(key: string): boolean {
-    return this.#cache.del(key) > 0
+    const existed = this.getCached(key) !== undefined
+    this.#cache.del(key)
+    return existed
   }
 
   /** The live lease of `key` at `now`, dropping it when expired. */
