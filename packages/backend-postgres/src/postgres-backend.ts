@@ -178,6 +178,8 @@ export class PostgresBackend implements LockBackend {
   #sweepTimer: NodeJS.Timeout | undefined
   #sweeping: Promise<unknown> | undefined
   #closed = false
+  /** Queries sent and not yet answered; close() waits for them before it ends the pool. */
+  readonly #inFlight = new Set<Promise<unknown>>()
   #closing: Promise<void> | undefined
   /** Where the pool connects (`host:port/database`), for messages. */
   readonly #endpoint: string
@@ -397,6 +399,7 @@ export class PostgresBackend implements LockBackend {
     await this.#listener?.close()
     await this.#sweeping?.catch(ignore)
     await this.#ready?.catch(ignore)
+    await Promise.allSettled([...this.#inFlight])
     if (this.#ownsPool) await this.#pool.end().catch(ignore)
     this.#pool.off('error', this.#onPoolError)
   }
@@ -416,6 +419,8 @@ export class PostgresBackend implements LockBackend {
   ) => {
     if (this.#closed) throw this.#closedError(op)
     await this.#ensureReady(op)
+    // close() may have begun while the schema was being prepared: a query queued now would never be served.
+    if (this.#closed) throw this.#closedError(op)
     const config = {
       text,
       values: [...values],
@@ -423,7 +428,14 @@ export class PostgresBackend implements LockBackend {
     }
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#pool.query<R>(config)
+        const query = this.#pool.query<R>(config)
+        // close() lets queries already sent finish before it ends the pool.
+        this.#inFlight.add(query)
+        try {
+          return await query
+        } finally {
+          this.#inFlight.delete(query)
+        }
       } catch (error) {
         const pause = RETRY_PAUSES_MS[attempt]
         if (!retry || this.#closed || pause === undefined || !isConnectionError(error)) {
