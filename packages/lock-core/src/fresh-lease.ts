@@ -5,6 +5,15 @@ import type { Acquisition } from './wait.js'
 const MAX_RENEWALS = 3
 
 /**
+ * Whether a lease just acquired is still inside its conservative local
+ * deadline: the common case, decided without a promise, so callers await
+ * {@link renewIfExpired} only when it has work to do.
+ */
+export function leaseFresh(acquisition: Acquisition): boolean {
+  return performance.now() < acquisition.sentAt + acquisition.ttlMs
+}
+
+/**
  * Makes sure a lease that was just acquired is still held by its
  * conservative local deadline (`sentAt + ttlMs`) before a `Lock` is handed
  * out. When the reply came so late that the deadline has passed, the lease

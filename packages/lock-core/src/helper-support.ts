@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { type LockBackend, type LockInfo, MAX_FULL_KEY_LENGTH } from './backend.js'
 import { describe } from './duration.js'
 import { InvalidArgumentError } from './errors.js'
-import { renewIfExpired } from './fresh-lease.js'
+import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import { INTERNAL_SEPARATOR, validateKey } from './key.js'
 import { Lock } from './lock.js'
 import { INITIAL_BACKOFF_MS, jitter, MAX_BACKOFF_MS, sleep } from './wait.js'
@@ -99,7 +99,9 @@ export async function attemptLock(
     const result = await backend.acquire(fullKey, owner, ttlMs)
     if (!result.acquired) return { holder: result.holder }
     const acquired = { fence: result.fence, ttlMs: result.ttlMs, sentAt }
-    const acquisition = await renewIfExpired(backend, fullKey, owner, acquired)
+    const acquisition = leaseFresh(acquired)
+      ? acquired
+      : await renewIfExpired(backend, fullKey, owner, acquired)
     if (acquisition !== undefined) {
       const init = { backend, fullKey, key: displayKey, owner, acquisition, autoExtend, onReleaseError }
       return { lock: new Lock(init) }

@@ -10,7 +10,7 @@ import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
-import { renewIfExpired } from './fresh-lease.js'
+import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
@@ -93,6 +93,10 @@ export class Lockwork implements AsyncDisposable {
   readonly #closeBackend: boolean
   /** Locks acquired through this client that still hold their lease. */
   readonly #locks = new Set<Lock>()
+  /** Drops a lock from {@link Lockwork.#locks} once it no longer holds (one function for every lock). */
+  readonly #forgetLock = (lock: Lock): void => {
+    this.#locks.delete(lock)
+  }
   /** `every` jobs started by this client and not stopped. */
   readonly #jobs = new Set<EveryJob>()
   #closing: Promise<void> | undefined
@@ -378,8 +382,7 @@ export class Lockwork implements AsyncDisposable {
     request.signal?.throwIfAborted()
     const owner = randomUUID()
     const start = performance.now()
-    for (;;) {
-      const waitMs = Math.max(0, request.waitMs - (performance.now() - start))
+    for (let waitMs = request.waitMs; ; waitMs = Math.max(0, request.waitMs - (performance.now() - start))) {
       const acquired = await acquireWithWait({
         backend: this.backend,
         key: fullKey,
@@ -389,9 +392,10 @@ export class Lockwork implements AsyncDisposable {
         waitMs,
         signal: request.signal,
       })
-      const acquisition = await renewIfExpired(this.backend, fullKey, owner, acquired)
+      const acquisition = leaseFresh(acquired)
+        ? acquired
+        : await renewIfExpired(this.backend, fullKey, owner, acquired)
       if (acquisition !== undefined) {
-        const locks = this.#locks
         const lock = new Lock({
           backend: this.backend,
           fullKey,
@@ -400,14 +404,14 @@ export class Lockwork implements AsyncDisposable {
           acquisition,
           autoExtend: request.autoExtend,
           onReleaseError: this.onReleaseError,
-          onSettled: (settled) => locks.delete(settled),
+          onSettled: this.#forgetLock,
         })
         if (this.#closing !== undefined) {
           // Closed while this acquisition was in flight: hand the lease back at once.
           await lock.release().catch(() => undefined)
           throw clientClosedError(this.backend.name, 'acquire')
         }
-        locks.add(lock)
+        this.#locks.add(lock)
         return lock
       }
       // The lease ran out before its reply arrived: not acquired.
