@@ -55,7 +55,84 @@ export interface LockBackend {
 
   /** Frees the backend's own resources. Idempotent; any call after it rejects with a `BackendError`. */
   close(): Promise<void>
+
+  // ---- Optional capability: counting semaphores (used by `lw.semaphore` and `lw.rwlock`). ----
+  // A backend implements all four of acquirePermits / extendPermits / releasePermits / peekPermits,
+  // or none. Semaphores live in their own namespace: semaphore `k` and lock `k` are unrelated.
+
+  /**
+   * One atomic attempt to take `permits` of the semaphore `key` for `owner`
+   * for `ttlMs`. Holders whose lease has expired are ignored (and may be
+   * dropped). Succeeds when the permits of the unexpired holders plus
+   * `permits` are at most `limit`: the limit is the caller's, so a new limit
+   * applies to new acquisitions and never evicts a holder. If `owner`
+   * already holds permits of `key`, succeeds again with the same fence and
+   * permits (idempotent, like {@link LockBackend.acquire}), leaving the expiry
+   * unchanged or refreshed. The fence comes from one counter per semaphore:
+   * strictly increasing across successful acquisitions of `key`, never reused,
+   * also after every holder expired. `permits` and `limit` arrive as integers
+   * with 1 ≤ permits ≤ limit ≤ {@link MAX_SEMAPHORE_LIMIT}.
+   */
+  acquirePermits?(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult>
+
+  /** Sets the remaining lease of `owner`'s permits of `key` to `ttlMs` if they have not expired. */
+  extendPermits?(key: string, owner: string, ttlMs: number): Promise<boolean>
+
+  /** Frees `owner`'s permits of `key` if they have not expired; wakes waiters where the backend can. */
+  releasePermits?(key: string, owner: string): Promise<boolean>
+
+  /** The unexpired holders of semaphore `key` (an empty list when none). */
+  peekPermits?(key: string): Promise<PermitHolders>
+
+  /**
+   * Optional wake-on-release for semaphores: resolves when permits of `key`
+   * are released or expire, when `timeoutMs` ends, or when `signal` aborts (it
+   * never rejects for those). It may resolve early. It must not miss a
+   * release after the call starts: subscribe first, then resolve at once if
+   * `permits` of `limit` are already free.
+   */
+  waitForPermits?(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void>
 }
+
+/** The outcome of one {@link LockBackend.acquirePermits} attempt. */
+export type PermitAcquireResult =
+  | { readonly acquired: true; readonly fence: number; readonly ttlMs: number }
+  | { readonly acquired: false; readonly holders: PermitHolders }
+
+/** The unexpired holders of one semaphore, measured on the backend's clock. */
+export interface PermitHolders {
+  /** The sum of the holders' permits. */
+  readonly inUse: number
+  /** One entry per holder, in no particular order. */
+  readonly holders: readonly PermitHolder[]
+}
+
+/** One holder of a semaphore's permits. */
+export interface PermitHolder {
+  /** The holder's owner token. */
+  readonly owner: string
+  /** How many permits it holds. */
+  readonly permits: number
+  /** The fence its acquisition got. */
+  readonly fence: number
+  /** Milliseconds until its permits expire, on the backend's own clock. */
+  readonly remainingMs: number
+}
+
+/** The largest semaphore limit a backend must support. */
+export const MAX_SEMAPHORE_LIMIT = 1_000_000
 
 /** The outcome of one {@link LockBackend.acquire} attempt. */
 export type AcquireResult =

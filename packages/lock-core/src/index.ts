@@ -1,6 +1,21 @@
 /// <reference lib="esnext.disposable" preserve="true" />
-export type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from './backend.js'
-export { MAX_DURATION_MS, MAX_FULL_KEY_LENGTH, MAX_KEY_LENGTH, MAX_PREFIX_LENGTH } from './backend.js'
+export type {
+  AcquireResult,
+  CacheEntry,
+  LockBackend,
+  LockInfo,
+  PermitAcquireResult,
+  PermitHolder,
+  PermitHolders,
+  StoredCacheEntry,
+} from './backend.js'
+export {
+  MAX_DURATION_MS,
+  MAX_FULL_KEY_LENGTH,
+  MAX_KEY_LENGTH,
+  MAX_PREFIX_LENGTH,
+  MAX_SEMAPHORE_LIMIT,
+} from './backend.js'
 export type { CachedFunction, CachedOptions, CachedOptionsPartialKey } from './cached.js'
 export { backendClosedError, isClosedError } from './closed-error.js'
 export type { Codec } from './codec.js'
