@@ -310,6 +310,20 @@ describe.skipIf(!available)('redis backend semaphores', () => {
     })
   })
 
+  it('with waitForReplicas and no replica to acknowledge, an acquisition rejects and gives its permits back', async () => {
+    const keyPrefix = randomPrefix('sem')
+    const b = createRedisBackend({
+      url: redisUrl,
+      keyPrefix,
+      waitForReplicas: { replicas: 1, timeoutMs: 50 },
+    })
+    opened.push(b)
+    const error = await b.acquirePermits('replicas', 'a', 1, 1, 10_000).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(BackendError)
+    expect((error as Error).message).toMatch(/acquirePermits failed .*0 of 1 replica/)
+    expect(await backend(keyPrefix).peekPermits('replicas')).toEqual({ inUse: 0, holders: [] })
+  })
+
   it('rejects with a BackendError naming the endpoint when Redis is unreachable', async () => {
     const b = createRedisBackend({ url: 'redis://127.0.0.1:6399', keyPrefix: randomPrefix('sem') })
     try {
