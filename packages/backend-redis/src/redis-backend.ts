@@ -56,7 +56,8 @@ export interface RedisBackendOptions {
   readonly keyPrefix?: string
   /**
    * Narrows the failover window (standalone Redis with replicas only): after
-   * each successful `acquire` and `extend`, send `WAIT replicas timeoutMs` and
+   * each successful `acquire` and `extend` (and `acquirePermits` and
+   * `extendPermits`), send `WAIT replicas timeoutMs` and
    * count the operation as done only once that many replicas have received
    * it. An acquisition they do not acknowledge in time is released again and
    * rejects with a `BackendError`; such an extension rejects with a
