@@ -12,9 +12,9 @@
  *   UTF-8) can be that field;
  * - the fence counter, a plain integer that never expires, like a lock's.
  *
- * Every script that writes first drops the holders whose score is at or
- * before the server's time, so an expired holder neither counts nor can
- * extend or release. The sorted set and the hash expire together (`PEXPIREAT`
+ * A holder whose score is at or before the server's time has expired: it
+ * neither counts nor can extend or release. An acquisition drops such holders
+ * first (and their permits from the total). The sorted set and the hash expire together (`PEXPIREAT`
  * of the latest holder's expiry), so a semaphore nobody holds leaves nothing
  * behind but its fence counter.
  *
@@ -25,28 +25,10 @@
 
 import type { ScriptDefinition } from './scripts.js'
 
-/**
- * The start of every semaphore script: `now` (ms, the server's clock) and
- * the expired holders dropped, their permits taken off the total. A hash
- * without its sorted set (evicted, or expired a moment apart) is dropped too.
- */
-const DROP_EXPIRED = `
+/** `now`: the server's clock in ms. */
+const NOW = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  local freed = 0
-  for i = 1, #expired do
-    local held = redis.call('HGET', KEYS[2], expired[i])
-    if held then
-      freed = freed + tonumber(string.match(held, '^(%d+)'))
-      redis.call('HDEL', KEYS[2], expired[i])
-    end
-  end
-  redis.call('HINCRBY', KEYS[2], '\\255', -freed)
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
 `
 
 /** Lets both keys live exactly as long as the holder that expires last (the set is not empty). */
@@ -60,49 +42,71 @@ redis.call('PEXPIREAT', KEYS[2], at)
 /**
  * KEYS: holders, permits, fence counter. ARGV: owner, permits, limit, ttl ms.
  *
- * `owner` already holds permits → refresh its expiry, answer its fence.
- * Room for `permits` under `limit` → `INCR` the fence counter (a counter that
- * did not exist starts at the server's time in µs, as a lock's does), record
- * the holder → the fence (an integer).
+ * First drops the holders whose expiry has passed, and their permits from
+ * the total. Then: `owner` already holds permits → refresh its expiry,
+ * answer its fence. Room for `permits` under `limit` → `INCR` the fence
+ * counter (a counter that did not exist starts at the server's time in µs,
+ * as a lock's does), record the holder → the fence (an integer).
  * No room → the unexpired holders, flat: `{owner, permits, fence, remaining ms, …}`.
+ * A refusal counts the holders one by one, so a stored total that disagrees
+ * with them (it never should) is corrected there instead of refusing wrongly.
  */
 export const ACQUIRE_PERMITS: ScriptDefinition = {
   numberOfKeys: 3,
-  lua: `${DROP_EXPIRED}
+  lua: `${NOW}
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[2])
+  else
+    local freed = 0
+    for i = 1, #expired do
+      local held = redis.call('HGET', KEYS[2], expired[i])
+      if held then
+        freed = freed + tonumber(string.match(held, '^(%d+)'))
+        redis.call('HDEL', KEYS[2], expired[i])
+      end
+    end
+    redis.call('HINCRBY', KEYS[2], '\\255', -freed)
+  end
+end
 local expiry = now + tonumber(ARGV[4])
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then
+local state = redis.call('HMGET', KEYS[2], ARGV[1], '\\255')
+if state[1] then
   redis.call('ZADD', KEYS[1], expiry, ARGV[1])
   ${KEEP_UNTIL_LAST_EXPIRY}
-  return tonumber(string.match(held, ':(%d+)$'))
+  return tonumber(string.match(state[1], ':(%d+)$'))
 end
 local permits = tonumber(ARGV[2])
-local inUse = tonumber(redis.call('HGET', KEYS[2], '\\255')) or 0
-if inUse + permits <= tonumber(ARGV[3]) then
-  local fence = redis.call('INCR', KEYS[3])
-  if fence == 1 then
-    fence = tonumber(time[1]) * 1000000 + tonumber(time[2])
-    redis.call('SET', KEYS[3], string.format('%.0f', fence))
+local inUse = tonumber(state[2]) or 0
+if inUse + permits > tonumber(ARGV[3]) then
+  local holders = {}
+  local counted = 0
+  local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #live, 2 do
+    local value = redis.call('HGET', KEYS[2], live[i])
+    if value then
+      local count, fence = string.match(value, '^(%d+):(%d+)$')
+      counted = counted + tonumber(count)
+      holders[#holders + 1] = live[i]
+      holders[#holders + 1] = count
+      holders[#holders + 1] = fence
+      holders[#holders + 1] = tonumber(live[i + 1]) - now
+    end
   end
-  redis.call('ZADD', KEYS[1], expiry, ARGV[1])
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. string.format('%.0f', fence))
-  redis.call('HINCRBY', KEYS[2], '\\255', permits)
-  ${KEEP_UNTIL_LAST_EXPIRY}
-  return fence
+  if counted + permits > tonumber(ARGV[3]) then return holders end
+  inUse = counted
 end
-local holders = {}
-local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #live, 2 do
-  local value = redis.call('HGET', KEYS[2], live[i])
-  if value then
-    local count, fence = string.match(value, '^(%d+):(%d+)$')
-    holders[#holders + 1] = live[i]
-    holders[#holders + 1] = count
-    holders[#holders + 1] = fence
-    holders[#holders + 1] = tonumber(live[i + 1]) - now
-  end
+local fence = redis.call('INCR', KEYS[3])
+if fence == 1 then
+  fence = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  redis.call('SET', KEYS[3], string.format('%.0f', fence))
 end
-return holders
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. string.format('%.0f', fence), '\\255', inUse + permits)
+${KEEP_UNTIL_LAST_EXPIRY}
+return fence
 `,
 }
 
@@ -112,8 +116,9 @@ return holders
  */
 export const EXTEND_PERMITS: ScriptDefinition = {
   numberOfKeys: 2,
-  lua: `${DROP_EXPIRED}
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+  lua: `${NOW}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= now then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 ${KEEP_UNTIL_LAST_EXPIRY}
 return 1
@@ -123,21 +128,26 @@ return 1
 /**
  * KEYS: holders, permits, release record. ARGV: owner, release channel, record ttl ms.
  *
- * `owner` holds unexpired permits → drop them, write the record of this call
- * (see `RELEASE` in `scripts.ts`: a resend after a reconnect answers 1 too),
- * `PUBLISH` → 1. Otherwise 1 if this very call already released, else 0.
+ * `owner` holds unexpired permits → drop them (the last holder takes both
+ * keys with it), write the record of this call (see `RELEASE` in
+ * `scripts.ts`: a resend after a reconnect answers 1 too), `PUBLISH` → 1.
+ * Otherwise 1 if this very call already released, else 0. Other holders'
+ * expired entries are left to the next acquisition.
  */
 export const RELEASE_PERMITS: ScriptDefinition = {
   numberOfKeys: 3,
-  lua: `${DROP_EXPIRED}
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then
+  lua: `${NOW}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) > now then
   redis.call('ZREM', KEYS[1], ARGV[1])
   if redis.call('EXISTS', KEYS[1]) == 0 then
     redis.call('DEL', KEYS[2])
   else
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    redis.call('HINCRBY', KEYS[2], '\\255', -tonumber(string.match(held, '^(%d+)')))
+    local held = redis.call('HGET', KEYS[2], ARGV[1])
+    if held then
+      redis.call('HDEL', KEYS[2], ARGV[1])
+      redis.call('HINCRBY', KEYS[2], '\\255', -tonumber(string.match(held, '^(%d+)')))
+    end
   end
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
   redis.call('PUBLISH', ARGV[2], 'released')
