@@ -226,6 +226,21 @@ describe.skipIf(!available)('redis backend semaphores', () => {
     expect(fenceOf(await b.acquirePermits('restart', 'b', 1, 1, 10_000))).toBeGreaterThan(fence)
   })
 
+  it('a stored total that disagrees with the holders is recounted on refusal, never refusing wrongly', async () => {
+    const prefix = randomPrefix('sem')
+    const b = backend(prefix)
+    const fence = fenceOf(await b.acquirePermits('total', 'a', 1, 3, 10_000))
+    const hash = (await keysUnder(prefix)).find((k) => k.endsWith(':sempermits:total'))!
+    // The total lives in the field 0xFF (a byte no UTF-8 owner token can be); make it claim a full semaphore.
+    await admin.hset(hash, Buffer.from([0xff]), '3')
+    expect(fenceOf(await b.acquirePermits('total', 'b', 2, 3, 10_000))).toBe(fence + 1)
+    // Recounted and stored again: now the semaphore really is full.
+    expect(await admin.hget(hash, Buffer.from([0xff]))).toBe('3')
+    expect((await b.acquirePermits('total', 'c', 1, 3, 10_000)).acquired).toBe(false)
+    expect(await b.releasePermits('total', 'b')).toBe(true)
+    expect(await admin.hget(hash, Buffer.from([0xff]))).toBe('1')
+  })
+
   it('keeps every key of one semaphore under one hash tag, whatever the key contains', async () => {
     const prefix = randomPrefix('sem')
     const b = backend(prefix)
