@@ -1,7 +1,6 @@
 import {
   acquireLease,
   type LeaseHost,
-  type LeaseOptionsInput,
   type ResolvedLeaseOptions,
   resolveLeaseOptions,
   runHolding,
@@ -17,12 +16,13 @@ import {
   type RefusedAttempt,
 } from './lease-operations.js'
 import { Lock, type LockInit } from './lock.js'
+import type { AcquireOptions } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
 import { Permit } from './semaphore.js'
 import { missingPermitMethods, semaphoreOperations } from './semaphore-operations.js'
 
-/** Options of {@link ReadWriteLock.read} and {@link ReadWriteLock.write}. */
-export interface RwLockOptions extends LeaseOptionsInput {}
+/** Options of {@link ReadWriteLock.read} and {@link ReadWriteLock.write}: those of `Lockwork.acquire`. */
+export interface RwLockOptions extends AcquireOptions {}
 
 /** Options of {@link ReadWriteLock.tryRead} and {@link ReadWriteLock.tryWrite}: without waiting. */
 export type TryRwLockOptions = Omit<RwLockOptions, 'wait'>
