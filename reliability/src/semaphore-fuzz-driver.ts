@@ -28,9 +28,11 @@ export interface SemaphoreFuzzRun {
   readonly ttlMs: number
   /** The longest hold, in ms. */
   readonly holdMs: number
-  /** How long workers keep taking permits, in ms. */
+  /** How long workers keep taking permits at least, in ms (longer if the kills take longer). */
   readonly durationMs: number
-  /** SIGKILL a worker that holds permits this often, in ms; none when omitted. */
+  /** How many workers to SIGKILL while they hold permits, one after another. Default 0. */
+  readonly kills?: number
+  /** The pause before each kill, in ms (then the next worker seen holding is killed). Default 500. */
   readonly killEveryMs?: number
 }
 
@@ -65,16 +67,17 @@ interface Running {
 
 type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'enter'; fence: number; permits: number; requested: number; at: number }
+  | { type: 'enter'; fence: number; permits: number; requested: number; at: number; leaseEnd: number }
   | { type: 'exit'; fence: number; at: number }
   | { type: 'done'; holdings: number; overran: number }
   | { type: 'error'; message: string }
 
 /**
  * Runs `run.workers` worker processes on one semaphore (or rwlock) of
- * `target` for `run.durationMs`. Every `killEveryMs` one worker that holds
- * permits at that moment is SIGKILLed (its holding ends when its exit is
- * seen) and a new worker takes its place. Afterwards takes every permit (or
+ * `target` for at least `run.durationMs`. `run.kills` times, `killEveryMs`
+ * apart, the next worker seen holding permits is SIGKILLed (its holding ends
+ * when its exit is seen) and a new worker takes its place; then every worker
+ * is told to stop. Afterwards takes every permit (or
  * the write side), waiting up to ttl + 5 s for the killed holders' leases to
  * run out. The backend must have the semaphore capability.
  */
@@ -89,7 +92,6 @@ export async function runSemaphoreFuzz(
   const all: Running[] = []
   let overran = 0
   let ids = 0
-  let untilUs = 0
 
   const start = (): Running => {
     const id = ids++
@@ -142,6 +144,7 @@ export async function runSemaphoreFuzz(
                 permits: message.permits,
                 requested: message.requested,
                 enter: message.at,
+                leaseEnd: message.leaseEnd,
               })
               break
             case 'exit': {
@@ -178,27 +181,30 @@ export async function runSemaphoreFuzz(
       Promise.all(all.map((r) => r.finished)), // a worker that failed before ready
     ])
     const startupMs = performance.now() - spawned
-    untilUs = nowUs() + run.durationMs * 1000
-    for (const r of all) r.worker.send({ type: 'go', untilUs })
-    if (run.killEveryMs !== undefined) {
-      while (nowUs() + run.killEveryMs * 1000 < untilUs) {
-        await sleep(run.killEveryMs)
-        // The next worker seen holding permits (on a loaded machine there may be none at this instant).
-        let victim: Running | undefined
-        while (victim === undefined && nowUs() < untilUs) {
-          const holders = [...running].filter((r) => r.open.size > 0)
-          victim = holders[Math.floor(Math.random() * holders.length)]
-          if (victim === undefined) await sleep(2)
-        }
-        if (victim === undefined) break
-        victim.state.killed = true
-        running.delete(victim)
-        await victim.worker.kill()
-        kills++
-        const replacement = start()
-        void replacement.ready.then(() => replacement.worker.send({ type: 'go', untilUs }))
+    const go = performance.now()
+    for (const r of all) r.worker.send({ type: 'go' })
+    const replacementsGoing: Promise<void>[] = []
+    for (let kill = 0; kill < (run.kills ?? 0); kill++) {
+      await sleep(run.killEveryMs ?? 500)
+      // The next worker seen holding permits (on a loaded machine there may be none at this instant).
+      let victim: Running | undefined
+      for (;;) {
+        const holders = [...running].filter((r) => r.open.size > 0)
+        victim = holders[Math.floor(Math.random() * holders.length)]
+        if (victim !== undefined) break
+        await Promise.race([sleep(2), ...[...running].map((r) => r.finished)])
       }
+      victim.state.killed = true
+      running.delete(victim)
+      await victim.worker.kill()
+      kills++
+      const replacement = start()
+      replacementsGoing.push(replacement.ready.then(() => replacement.worker.send({ type: 'go' })))
     }
+    await sleep(Math.max(0, run.durationMs - (performance.now() - go)))
+    // Every replacement has started before the stop, so none misses it.
+    await Promise.race([Promise.all(replacementsGoing), Promise.all(all.map((r) => r.finished))])
+    for (const r of running) r.worker.send({ type: 'stop' })
     await Promise.all(all.map((r) => r.finished))
     // The killed holders' permits come back when their leases run out.
     const started = performance.now()

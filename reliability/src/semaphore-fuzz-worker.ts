@@ -8,8 +8,8 @@
  * extended (`autoExtend: false`), so each ends at its ttl at the latest.
  *
  * Protocol (JSON lines): prints `{"type":"ready"}` once connected, waits for
- * `{"type":"go","untilUs":n}` on stdin, then until `untilUs` (`nowUs`) repeats:
- * acquire, print `{"type":"enter","fence","permits","requested","at"}` (for a
+ * `{"type":"go"}` on stdin, then until `{"type":"stop"}` arrives repeats:
+ * acquire, print `{"type":"enter","fence","permits","requested","at","leaseEnd"}` (for a
  * rwlock `permits` is 1 for a reader and `writerWeight` for a writer), hold,
  * print `{"type":"exit","fence","at"}`, release. Then prints
  * `{"type":"done","holdings":n,"overran":n}` and exits (`overran`: releases
@@ -75,25 +75,34 @@ async function main(): Promise<void> {
     await lw.peek(config.name) // connect (and create tables) before the start line
     const take = acquirer(lw, config)
     emit({ type: 'ready' })
-    let untilUs = 0
-    for await (const message of messages()) {
-      const go = message as { type?: unknown; untilUs?: unknown }
-      if (go.type === 'go') {
-        untilUs = Number(go.untilUs)
-        break
-      }
+    // `go` starts the run, `stop` ends it (after the holding in progress).
+    const incoming = messages()
+    for (;;) {
+      const next = await incoming.next()
+      if (next.done) return
+      if ((next.value as { type?: unknown }).type === 'go') break
     }
+    let stopped = false
+    void (async () => {
+      for (;;) {
+        const next = await incoming.next()
+        if (next.done || (next.value as { type?: unknown }).type === 'stop') break
+      }
+      stopped = true
+    })()
     let holdings = 0
     let overran = 0
-    for (let turn = config.worker; nowUs() < untilUs; turn++) {
+    for (let turn = config.worker; !stopped; turn++) {
       const requested = nowUs()
       const [handle, permits] = await take(turn)
-      emit({ type: 'enter', fence: handle.fence, permits, requested, at: nowUs() })
+      const at = nowUs()
+      // The handle's deadline is conservative: counted from when its successful attempt was sent.
+      const leaseEnd = at + handle.remainingMs * 1000
+      emit({ type: 'enter', fence: handle.fence, permits, requested, at, leaseEnd })
       await yieldTurn()
       const hold = Math.random() * config.holdMs
       if (hold >= 1) await sleep(hold)
       emit({ type: 'exit', fence: handle.fence, at: nowUs() })
-      // The handle's deadline is conservative (counted from when the request was sent).
       const leftMs = handle.remainingMs
       if (!(await handle.release())) {
         // Only a holding near or past its lease's end (a stalled process) may find it gone.
