@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { createLockwork } from '@lockwork/core'
+import { createLockwork, type Semaphore as LockworkSemaphore } from '@lockwork/core'
 import { createRedisBackend } from '@lockwork/redis'
 import { Redlock } from '@sesamecare-oss/redlock'
 import { Redis } from 'ioredis'
@@ -36,8 +36,9 @@ export async function deleteRedisKeys(client: Redis, marker: string): Promise<vo
  * The Redis backend against the raw floor (`SET NX PX` + `EVALSHA`
  * compare-and-delete on one ioredis connection) and the peers
  * redis-semaphore (`Mutex`) and @sesamecare-oss/redlock (one client); then
- * one permit of a semaphore: the backend's `acquirePermits` + `releasePermits`
- * against redis-semaphore's `Semaphore`. Every variant has its own
+ * one permit of a semaphore: `lw.semaphore(key, { limit }).acquire()` and
+ * the backend's `acquirePermits` + `releasePermits` against redis-semaphore's
+ * `Semaphore`. Every variant has its own
  * connection to the same server (the two redis-semaphore rows share one).
  */
 export async function redisSuite(marker: string): Promise<BackendSuite> {
@@ -69,6 +70,25 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       const mutex = new Mutex(semaphoreClient, key, { lockTimeout: TTL_MS })
       await mutex.acquire()
       await mutex.release()
+    },
+  }
+
+  const semaphores = new Map<string, LockworkSemaphore>()
+  const lw = createLockwork({ backend })
+  const lockworkSemaphore: PairVariant = {
+    id: 'lockwork-semaphore',
+    label: `lockwork semaphore acquire+release (limit ${SEMAPHORE_LIMIT})`,
+    role: 'ours',
+    primitive: 'semaphore',
+    async pair(key) {
+      // One Semaphore object per name, as an application keeps it.
+      let semaphore = semaphores.get(key)
+      if (semaphore === undefined) {
+        semaphore = lw.semaphore(key, { limit: SEMAPHORE_LIMIT })
+        semaphores.set(key, semaphore)
+      }
+      const permit = await semaphore.acquire({ wait: 0 })
+      if (!(await permit.release())) throw new Error(`lockwork semaphore: release of ${key} returned false`)
     },
   }
 
@@ -118,6 +138,7 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       raw,
       semaphore,
       redlockVariant,
+      lockworkSemaphore,
       bareSemaphore,
       semaphorePeer,
     ],
