@@ -4,7 +4,9 @@
 // through), then summarises reports/mutation/mutation.json per package into
 // reports/mutation/summary.md: the score and every mutant that survived.
 //
-// `pnpm mutation --summary-only` re-reads an existing report.
+// `pnpm mutation --summary-only` re-reads an existing report. `pnpm mutation:sqlite`
+// and `pnpm mutation:core` run ./stryker.sqlite.config.mjs and ./stryker.core.config.mjs
+// (one package against the suite on one backend).
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -12,11 +14,17 @@ import { fileURLToPath } from 'node:url'
 import { outOfReach } from './out-of-reach.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const config = relative(root, fileURLToPath(new URL('./stryker.config.mjs', import.meta.url)))
+const argv = process.argv.slice(2).filter((arg) => arg !== '--')
+// `--config <file>`: another configuration (e.g. ./stryker.sqlite.config.mjs) instead of ./stryker.config.mjs.
+const configAt = argv.indexOf('--config')
+const config =
+  configAt === -1
+    ? relative(root, fileURLToPath(new URL('./stryker.config.mjs', import.meta.url)))
+    : argv.splice(configAt, 2)[1]
 const reportDir = join(root, 'reports', 'mutation')
 const report = join(reportDir, 'mutation.json')
 
-const args = process.argv.slice(2).filter((arg) => arg !== '--')
+const args = argv
 const summaryOnly = args.includes('--summary-only')
 
 if (!summaryOnly) {
