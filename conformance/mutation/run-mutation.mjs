@@ -65,6 +65,7 @@ const UNDETECTED = new Set(['Survived', 'NoCoverage'])
 const { files } = JSON.parse(readFileSync(report, 'utf8'))
 const groups = new Map()
 const survivors = []
+const staticMutants = []
 const unreached = new Map()
 for (const [file, { mutants, source }] of Object.entries(files)) {
   const name = relative(root, join(root, file))
@@ -80,6 +81,20 @@ for (const [file, { mutants, source }] of Object.entries(files)) {
   groups.set(group(name), g)
   const lines = source.split('\n')
   for (const mutant of mutants) {
+    if (mutant.status === 'Ignored' && /static/i.test(mutant.statusReason ?? '')) {
+      // Not run at all (`--ignoreStatic`): counted in no score, listed for judging by reading.
+      g.notRunStatic = (g.notRunStatic ?? 0) + 1
+      const { line } = mutant.location.start
+      staticMutants.push({
+        file: name,
+        line,
+        status: 'static, not run',
+        mutator: mutant.mutatorName,
+        replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
+        original: (lines[line - 1] ?? '').trim().slice(0, 120),
+      })
+      continue
+    }
     if (mutant.status === 'Ignored' && mutant.statusReason !== undefined) {
       // Not mutated at all because out of reach: counted as undetected in Stryker's score, for comparable numbers.
       g.valid++
@@ -153,6 +168,21 @@ out.push('', `## Equivalent survivors (${survivors.length - unexplained.length})
 for (const s of survivors.filter((s) => s.equivalent)) out.push(`${entry(s)}  \n  ${s.equivalent.reason}`)
 out.push('', '## Code out of the suite’s reach (mutants not killed)', '')
 for (const [reason, where] of unreached) out.push(`- ${reason}: ${where.length} (${where.join(', ')})`)
+if (staticMutants.length > 0) {
+  out.push(
+    '',
+    `## Static mutants not run (${staticMutants.length}, \`--ignoreStatic\`; in no score above)`,
+    '',
+    'Code that runs while instances are created, outside any one case: each such mutant would run the',
+    'whole suite. Judge them by reading, or run again without `--ignoreStatic`.',
+    '',
+  )
+  staticMutants.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line)
+  for (const s of staticMutants) {
+    const equivalent = equivalentFor(s)
+    out.push(equivalent ? `${entry(s)}  \n  ${equivalent.reason}` : entry(s))
+  }
+}
 const summary = `${out.join('\n')}\n`
 mkdirSync(reportDir, { recursive: true })
 writeFileSync(join(reportDir, 'summary.md'), summary)

@@ -34,16 +34,6 @@ export function lifecycleCases(t: SuiteContext): void {
       }
     })
 
-    it('waitForRelease after close() rejects with a BackendError too', async (...caseArgs: unknown[]) => {
-      const b = await t.newBackend()
-      if (typeof b.waitForRelease !== 'function' || !t.hasWaitForRelease())
-        return t.skip(caseArgs, 'the backend has no waitForRelease')
-      await b.close()
-      expect(await rejection(() => b.waitForRelease!(t.key('closed-wait'), 1_000))).toBeInstanceOf(
-        BackendError,
-      )
-    })
-
     it('an instance closed in the middle of an acquire (a crash between two steps) leaves no lease that outlives the ttl', async () => {
       const key = t.key('crash')
       const b = await t.newBackend()

@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events'
-import { LockBusyError, LockTimeoutError } from '@lockwork/core'
+import { BackendError, LockBusyError, LockTimeoutError } from '@lockwork/core'
 import { countingBackend, delay, owner, rejection, type SuiteContext } from './suite-context.js'
 
 /** Waiting: the backend's wake-up when it has one, and the core's wait on top of any backend. */
@@ -214,6 +214,14 @@ export function waitCases(t: SuiteContext): void {
         `median wake-up ${median.toFixed(1)} ms of ${latencies.map((l) => l.toFixed(1)).join(', ')}`,
       ).toBeLessThanOrEqual(within)
     }, 30_000)
+
+    itWake('after close() rejects with a BackendError, like every other call', async () => {
+      const b = await t.newBackend()
+      await b.close()
+      expect(await rejection(() => b.waitForRelease!(t.key('closed-wait'), 1_000))).toBeInstanceOf(
+        BackendError,
+      )
+    })
 
     itWake('resolves at the timeout when the key is never released', async () => {
       const key = t.key('timeout')
