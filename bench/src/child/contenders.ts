@@ -262,7 +262,7 @@ export async function openContenders(
   if (backends.includes('sqlite')) {
     contenders.push(
       lockworkContender(
-        { name: 'sqlite.lockwork', backend: 'sqlite', label: 'lockwork (polling, no wake-up)', role: 'ours' },
+        { name: 'sqlite.lockwork', backend: 'sqlite', label: 'lockwork (wake file)', role: 'ours' },
         targetOf('sqlite'),
       ),
     )

@@ -10,6 +10,7 @@ import type {
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
 import { Database } from './driver-types.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
+import { SqliteWakeFile, WAKE_FILE_SUFFIX } from './sqlite-wake.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.lockwork.sqlite'
@@ -58,9 +59,16 @@ export interface SqliteBackendOptions {
   readonly retainFreeFor?: Duration
   /** How often (at most) each instance sweeps expired rows, piggybacked on a write. Default `'1m'`. */
   readonly sweepInterval?: Duration
-  /** The longest pause between two polls of `waitForRelease` (it starts near 1 ms). Default 50 ms. */
+  /**
+   * The longest pause between two polls of `waitForRelease` (it starts near
+   * 1 ms) where the wake file cannot be watched. Where it can, polls are only
+   * a safety net and their pause grows to the larger of this and 1 s. Default 50 ms.
+   */
   readonly pollMax?: Duration
 }
+
+/** The longest pause between two safety polls of a `waitForRelease` that watches the wake file, in ms. */
+const WATCHED_POLL_MAX_MS = 1_000
 
 /** The longest pause between two `SQLITE_BUSY` retries, in ms. */
 const BUSY_RETRY_MAX_DELAY_MS = 20
@@ -200,6 +208,8 @@ export class SqliteBackend implements LockBackend {
   readonly #sweepIntervalMs: number
   readonly #pollMaxMs: number
   readonly #pendingWaits = new Set<() => void>()
+  /** Cross-process wake-up; `undefined` for an in-memory database (no other process can open it). */
+  readonly #wake: SqliteWakeFile | undefined
   #connection: Connection | undefined
   #lastSweep = Number.NEGATIVE_INFINITY
   #closed = false
@@ -241,11 +251,14 @@ export class SqliteBackend implements LockBackend {
     if (options.database === undefined) {
       this.#path = options.path ?? DEFAULT_SQLITE_PATH
       this.#channel = `${resolvePath(this.#path)}\u0000${table}`
+      this.#wake = new SqliteWakeFile(resolvePath(this.#path) + WAKE_FILE_SUFFIX)
     } else {
       this.#supplied = options.database
       const db = options.database
-      const file = db.memory || db.name === '' ? memoryChannel(db) : resolvePath(db.name)
+      const inMemory = db.memory || db.name === ''
+      const file = inMemory ? memoryChannel(db) : resolvePath(db.name)
       this.#channel = `${file}\u0000${table}`
+      this.#wake = inMemory ? undefined : new SqliteWakeFile(file + WAKE_FILE_SUFFIX)
     }
   }
 
@@ -269,7 +282,10 @@ export class SqliteBackend implements LockBackend {
       true,
       (s) => s.release.run({ key, owner, now: Date.now() }).changes === 1,
     )
-    if (released) notify(this.#channel, key)
+    if (released) {
+      notify(this.#channel, key)
+      this.#wake?.touch()
+    }
     return released
   }
 
@@ -314,9 +330,11 @@ export class SqliteBackend implements LockBackend {
    * holder), when `timeoutMs` ends, or when `signal` aborts; it never rejects
    * for those, nor for a failed poll (the caller's next attempt reports it).
    * A release through any instance on the same file in this process wakes it
-   * at once; a release in another process is seen by polling, with a pause
-   * that starts near 1 ms, doubles up to `pollMax`, and never outlasts the
-   * holder's remaining lease. Rejects with a `BackendError` only when called
+   * at once; a release in another process touches the wake file, which this
+   * process watches, and wakes it within about a millisecond. Polls remain as
+   * a safety net (and the only way where the wake file cannot be watched):
+   * their pause starts near 1 ms, doubles up to 1 s (`pollMax` without a
+   * watch), and never outlasts the holder's remaining lease. Rejects with a `BackendError` only when called
    * after {@link close}; waits pending at `close()` resolve.
    */
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -331,6 +349,7 @@ export class SqliteBackend implements LockBackend {
         clearTimeout(pollTimer)
         clearTimeout(deadline)
         unsubscribe()
+        unwatch?.()
         signal?.removeEventListener('abort', finish)
         this.#pendingWaits.delete(finish)
         resolve()
@@ -343,13 +362,24 @@ export class SqliteBackend implements LockBackend {
 
       let pause = 1
       let seenFence: number | undefined
+      let polling = false
+      let pollAgain = false
       const poll = async (): Promise<void> => {
+        if (polling) {
+          // A wake-up during a poll: look once more when it ends.
+          pollAgain = true
+          return
+        }
+        polling = true
+        clearTimeout(pollTimer)
         let holder: LockInfo | null
         try {
           holder = await this.peek(key)
         } catch {
           finish()
           return
+        } finally {
+          polling = false
         }
         if (done) return
         if (holder === null || (seenFence !== undefined && holder.fence !== seenFence)) {
@@ -357,9 +387,18 @@ export class SqliteBackend implements LockBackend {
           return
         }
         seenFence = holder.fence
+        if (pollAgain) {
+          pollAgain = false
+          void poll()
+          return
+        }
         pollTimer = setTimeout(poll, Math.min(jitter(pause), holder.remainingMs))
-        pause = Math.min(pause * 2, this.#pollMaxMs)
+        pause = Math.min(pause * 2, maxPause)
       }
+      // Watch before the first look, like the subscription above.
+      const unwatch = this.#wake?.watch(() => void poll())
+      const maxPause =
+        unwatch === undefined ? this.#pollMaxMs : Math.max(this.#pollMaxMs, WATCHED_POLL_MAX_MS)
       void poll()
     })
   }
@@ -373,6 +412,7 @@ export class SqliteBackend implements LockBackend {
     if (this.#closed) return
     this.#closed = true
     for (const finish of [...this.#pendingWaits]) finish()
+    this.#wake?.close()
     const connection = this.#connection
     this.#connection = undefined
     if (connection !== undefined && this.#supplied === undefined && connection.pid === process.pid) {
