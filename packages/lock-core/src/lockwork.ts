@@ -391,6 +391,8 @@ export class Lockwork implements AsyncDisposable {
         ttlMs: request.ttlMs,
         waitMs,
         signal: request.signal,
+        // The first round starts with this call; a later one reads the clock itself.
+        start: waitMs === request.waitMs ? start : undefined,
       })
       const acquisition = leaseFresh(acquired)
         ? acquired

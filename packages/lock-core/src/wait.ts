@@ -28,6 +28,13 @@ export interface AcquireAttempt {
   /** How long to keep trying, in ms; 0 tries once. */
   readonly waitMs: number
   readonly signal?: AbortSignal | undefined
+  /**
+   * `performance.now()` when the caller began, if it read it just before:
+   * the wait counts from it, and a first attempt sent straight away uses it
+   * as its `sentAt` (earlier than the send, so never later than the lease).
+   * Saves a clock read per call on the common path. Default: read here.
+   */
+  readonly start?: number | undefined
 }
 
 /**
@@ -50,11 +57,11 @@ export interface AcquireAttempt {
  */
 export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisition> {
   const { backend, key, owner, ttlMs, waitMs, signal } = attempt
-  const start = performance.now()
+  const start = attempt.start ?? performance.now()
   let holder: LockInfo | undefined
   if (waitMs === 0 || WaiterQueue.find(backend, key) === undefined) {
     signal?.throwIfAborted()
-    const sentAt = performance.now()
+    const sentAt = start
     const result = await backend.acquire(key, owner, ttlMs)
     if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
     signal?.throwIfAborted()
