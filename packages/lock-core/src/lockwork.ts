@@ -15,7 +15,7 @@ import { joinKey, validateKey, validatePrefix } from './key.js'
 import { Lock } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
 import { optionalBoolean, optionalSignal, optionsObject, requireFunction } from './options.js'
-import { acquireWithWait } from './wait.js'
+import { type Acquisition, acquireWithWait, firstAttemptGoesStraight } from './wait.js'
 
 /** Options of {@link createLockwork}. */
 export interface LockworkOptions {
@@ -383,7 +383,20 @@ export class Lockwork implements AsyncDisposable {
     const owner = randomUUID()
     const start = performance.now()
     for (let waitMs = request.waitMs; ; waitMs = Math.max(0, request.waitMs - (performance.now() - start))) {
-      const acquired = await acquireWithWait({
+      const firstRound = waitMs === request.waitMs
+      let acquired: Acquisition | undefined
+      let heldBy: LockInfo | undefined
+      if (firstRound && firstAttemptGoesStraight(this.backend, fullKey, waitMs)) {
+        // acquireWithWait's first attempt, sent from here: one promise fewer on the common path.
+        const result = await this.backend.acquire(fullKey, owner, request.ttlMs)
+        if (result.acquired) acquired = { fence: result.fence, ttlMs: result.ttlMs, sentAt: start }
+        else {
+          request.signal?.throwIfAborted()
+          if (waitMs === 0) throw new LockBusyError(request.key, result.holder.remainingMs)
+          heldBy = result.holder
+        }
+      }
+      acquired ??= await acquireWithWait({
         backend: this.backend,
         key: fullKey,
         displayKey: request.key,
@@ -392,7 +405,8 @@ export class Lockwork implements AsyncDisposable {
         waitMs,
         signal: request.signal,
         // The first round starts with this call; a later one reads the clock itself.
-        start: waitMs === request.waitMs ? start : undefined,
+        start: firstRound ? start : undefined,
+        heldBy,
       })
       const acquisition = leaseFresh(acquired)
         ? acquired

@@ -35,6 +35,22 @@ export interface AcquireAttempt {
    * Saves a clock read per call on the common path. Default: read here.
    */
   readonly start?: number | undefined
+  /**
+   * Set when the caller already made the first attempt itself (see
+   * {@link firstAttemptGoesStraight}) and found the key held by this holder:
+   * waiting starts at once.
+   */
+  readonly heldBy?: LockInfo | undefined
+}
+
+/**
+ * Whether {@link acquireWithWait}'s first attempt would go straight to the
+ * backend: `waitMs` is 0, or no caller of this process waits for the key. A
+ * caller may then send that attempt itself (one promise fewer on the common
+ * path) and call {@link acquireWithWait} with `heldBy` only if it failed.
+ */
+export function firstAttemptGoesStraight(backend: LockBackend, key: string, waitMs: number): boolean {
+  return waitMs === 0 || WaiterQueue.find(backend, key) === undefined
 }
 
 /**
@@ -58,8 +74,8 @@ export interface AcquireAttempt {
 export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisition> {
   const { backend, key, owner, ttlMs, waitMs, signal } = attempt
   const start = attempt.start ?? performance.now()
-  let holder: LockInfo | undefined
-  if (waitMs === 0 || WaiterQueue.find(backend, key) === undefined) {
+  let holder = attempt.heldBy
+  if (holder === undefined && firstAttemptGoesStraight(backend, key, waitMs)) {
     signal?.throwIfAborted()
     const sentAt = start
     const result = await backend.acquire(key, owner, ttlMs)
