@@ -1,0 +1,48 @@
+import { Etcd3, type IOptions } from 'etcd3'
+
+/** Default deadline of each etcd call the backend makes, in ms. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 3_000
+
+/**
+ * Settings of the client the backend opens from `endpoints`: every unary call
+ * gets a deadline of `operationTimeoutMs` (so a cluster without quorum fails a
+ * call instead of holding it), HTTP/2 keepalive pings every second so a dead
+ * or paused member is noticed within about two seconds, and no retries of
+ * calls that were sent (a retried release or extension could report a wrong
+ * answer); the client still skips a member whose calls keep failing.
+ */
+export function ownClientOptions(
+  endpoints: readonly string[],
+  operationTimeoutMs: number,
+  etcdOptions: Partial<IOptions> | undefined,
+): IOptions {
+  return {
+    dialTimeout: operationTimeoutMs,
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 1_000,
+      'grpc.keepalive_timeout_ms': 1_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+      'grpc.initial_reconnect_backoff_ms': 100,
+    },
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + operationTimeoutMs }),
+    faultHandling: {
+      global: {
+        // One attempt: the backend reports a failure and the core decides whether to try again.
+        execute: (fn, signal) => fn({ signal: signal ?? new AbortController().signal }),
+      } as NonNullable<IOptions['faultHandling']>['global'],
+    },
+    ...etcdOptions,
+    hosts: [...endpoints],
+  }
+}
+
+/** Opens the backend's own client. */
+export function openClient(options: IOptions): Etcd3 {
+  return new Etcd3(options)
+}
+
+/** Endpoints for messages: `127.0.0.1:2379,127.0.0.1:22379`. */
+export function describeEndpoints(endpoints: readonly string[]): string {
+  return endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')
+}
