@@ -27,14 +27,40 @@ export function ownClientOptions(
     },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + operationTimeoutMs }),
     faultHandling: {
-      global: {
-        // One attempt: the backend reports a failure and the core decides whether to try again.
-        execute: (fn, signal) => fn({ signal: signal ?? new AbortController().signal }),
-      } as NonNullable<IOptions['faultHandling']>['global'],
+      global: notSentRetry(endpoints.length) as NonNullable<IOptions['faultHandling']>['global'],
     },
     ...etcdOptions,
     hosts: [...endpoints],
   }
+}
+
+/**
+ * etcd3's global fault-handling policy for the backend's own client: a call
+ * that failed because no connection to its member could be established (so
+ * it was never sent) goes to the next member, up to once per member. A call
+ * that was sent is never repeated: its failure reaches the caller as a
+ * `BackendError`, and the core decides whether to try again.
+ */
+function notSentRetry(members: number): {
+  execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T>
+} {
+  return {
+    async execute(fn, signal) {
+      const context = { signal: signal ?? new AbortController().signal }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn(context)
+        } catch (error) {
+          if (attempt >= members || !neverSent(error)) throw error
+        }
+      }
+    },
+  }
+}
+
+/** Whether gRPC failed a call before sending it: no connection to the member could be made. */
+function neverSent(error: unknown): boolean {
+  return error instanceof Error && /No connection established|ECONNREFUSED/.test(error.message)
 }
 
 /** Opens the backend's own client. */

@@ -247,7 +247,7 @@ export class EtcdBackend implements LockBackend {
   async peek(key: string): Promise<LockInfo | null> {
     const keys = this.#lockKeys('peek', key)
     try {
-      return this.#peekKeys(keys)
+      return await this.#peekKeys(keys)
     } catch (error) {
       throw this.#fail('peek', error)
     }
