@@ -265,6 +265,7 @@ export class EtcdBackend implements LockBackend {
     }
   }
 
+  /** Reads the cache key; an entry past its deadline is a miss. */
   async getCached(key: string): Promise<StoredCacheEntry | undefined> {
     const stored = cacheKey(this.#prefix, this.#check('getCached', key))
     try {
@@ -280,6 +281,7 @@ export class EtcdBackend implements LockBackend {
     }
   }
 
+  /** Puts the cache key with its deadline, under an etcd lease that collects it; the old entry's lease is revoked. */
   async setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
     const stored = cacheKey(this.#prefix, this.#check('setCached', key))
     const deadline = Date.now() + ttlMs
@@ -305,6 +307,7 @@ export class EtcdBackend implements LockBackend {
     }
   }
 
+  /** Deletes the cache key; true only when an entry before its deadline was there. */
   async deleteCached(key: string): Promise<boolean> {
     const stored = cacheKey(this.#prefix, this.#check('deleteCached', key))
     try {
