@@ -7,6 +7,8 @@ import {
   type LockBackend,
   type LockInfo,
   LockworkError,
+  type PermitAcquireResult,
+  type PermitHolders,
   type StoredCacheEntry,
   validatePrefix,
 } from '@lockwork/core'
@@ -17,6 +19,7 @@ import {
   openClient,
   ownClientOptions,
 } from './connection.js'
+import { EtcdSemaphores } from './etcd-semaphore.js'
 import { ReleaseWatch } from './etcd-wake.js'
 import {
   cacheKey,
@@ -91,6 +94,7 @@ export class EtcdBackend implements LockBackend {
   readonly #toleranceMs: number
   readonly #leases: LeasePool
   readonly #watch: ReleaseWatch
+  readonly #semaphores: EtcdSemaphores
   #closing: Promise<void> | undefined
 
   constructor(options: EtcdBackendOptions) {
@@ -119,6 +123,13 @@ export class EtcdBackend implements LockBackend {
     }
     this.#leases = new LeasePool(this.#client)
     this.#watch = new ReleaseWatch(this.#client)
+    this.#semaphores = new EtcdSemaphores({
+      client: this.#client,
+      leases: this.#leases,
+      watch: this.#watch,
+      prefix: this.#prefix,
+      toleranceMs: this.#toleranceMs,
+    })
   }
 
   /**
@@ -349,6 +360,69 @@ export class EtcdBackend implements LockBackend {
       )
     } catch (error) {
       throw this.#fail('waitForRelease', error)
+    }
+  }
+
+  /** Takes `permits` of semaphore `key` (see `etcd-semaphore.ts`: a read, then one transaction that commits only if no holder changed). */
+  async acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    this.#check('acquirePermits', key)
+    try {
+      return await this.#semaphores.acquire(key, owner, permits, limit, ttlMs)
+    } catch (error) {
+      throw this.#fail('acquirePermits', error)
+    }
+  }
+
+  /** Moves `owner`'s holder key of `key` to a new lease and deadline, if its deadline has not passed. */
+  async extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#check('extendPermits', key)
+    try {
+      return await this.#semaphores.extend(key, owner, ttlMs)
+    } catch (error) {
+      throw this.#fail('extendPermits', error)
+    }
+  }
+
+  /** Deletes `owner`'s holder key of `key` in one transaction, if its deadline has not passed. */
+  async releasePermits(key: string, owner: string): Promise<boolean> {
+    this.#check('releasePermits', key)
+    try {
+      return await this.#semaphores.release(key, owner)
+    } catch (error) {
+      throw this.#fail('releasePermits', error)
+    }
+  }
+
+  /** The holders of semaphore `key` whose deadline has not passed. */
+  async peekPermits(key: string): Promise<PermitHolders> {
+    this.#check('peekPermits', key)
+    try {
+      return await this.#semaphores.peek(key)
+    } catch (error) {
+      throw this.#fail('peekPermits', error)
+    }
+  }
+
+  /** Reads the holders, then watches the semaphore's range from the next revision for a release; wakes at the first deadline. */
+  async waitForPermits(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    this.#check('waitForPermits', key)
+    if (signal?.aborted) return
+    try {
+      await this.#semaphores.wait(key, permits, limit, timeoutMs, signal)
+    } catch (error) {
+      throw this.#fail('waitForPermits', error)
     }
   }
 

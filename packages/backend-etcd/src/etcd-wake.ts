@@ -26,11 +26,11 @@ export class ReleaseWatch {
   }
 
   /**
-   * Resolves when `key` is deleted, when the holder's deadline passes, after
+   * Resolves when the key `target` (or a key under the prefix `target.key`) is deleted, when the holder's deadline passes, after
    * `timeoutMs`, or when `signal` aborts. Rejects only when the first read fails.
    */
   async wait(
-    key: Buffer,
+    target: Buffer | { readonly key: Buffer; readonly prefix: true },
     read: () => Promise<LockState>,
     timeoutMs: number,
     signal: AbortSignal | undefined,
@@ -55,9 +55,10 @@ export class ReleaseWatch {
       const timer = setTimeout(finish, left)
       signal?.addEventListener('abort', finish, { once: true })
       this.#waiters.add(finish)
-      this.#client
-        .watch()
-        .key(key)
+      const builder = this.#client.watch()
+      if (Buffer.isBuffer(target)) builder.key(target)
+      else builder.prefix(target.key)
+      builder
         .startRevision(String(BigInt(state.revision) + 1n))
         .only('delete')
         .create()
