@@ -12,7 +12,7 @@ import {
   type StoredCacheEntry,
   validatePrefix,
 } from '@lockwork/core'
-import type { Etcd3, IKeyValue, IOptions, IRequestOp, ITxnResponse } from 'etcd3'
+import type { Etcd3, IOptions, IRequestOp, ITxnResponse } from 'etcd3'
 import {
   DEFAULT_OPERATION_TIMEOUT_MS,
   describeEndpoints,
@@ -21,16 +21,9 @@ import {
 } from './connection.js'
 import { EtcdSemaphores } from './etcd-semaphore.js'
 import { ReleaseWatch } from './etcd-wake.js'
-import {
-  cacheKey,
-  decodeCacheEntry,
-  decodeDeadline,
-  encodeCacheEntry,
-  encodeDeadline,
-  type LockKeys,
-  lockKeys,
-} from './key-layout.js'
+import { cacheKey, decodeCacheEntry, encodeCacheEntry, type LockKeys, lockKeys } from './key-layout.js'
 import { LeasePool } from './lease-pool.js'
+import { deleteLock, heldBy, heldLock, putLock, readLock } from './lock-requests.js'
 
 /** Options of {@link createEtcdBackend}: pass either `client` or `endpoints`. */
 export interface EtcdBackendOptions {
@@ -467,56 +460,6 @@ export class EtcdBackend implements LockBackend {
       cause: error,
     })
   }
-}
-
-/** The owner and deadline keys as read back by {@link readLock}. */
-interface HeldLock {
-  readonly owner: IKeyValue
-  readonly deadlineValue: Buffer
-  readonly deadline: number
-}
-
-/** Reads of both keys of a lock. */
-function readLock(keys: LockKeys): IRequestOp[] {
-  return [{ request_range: { key: keys.owner } }, { request_range: { key: keys.deadline } }]
-}
-
-/** The lock read by {@link readLock}, or undefined when either key is missing. */
-function heldLock(reply: ITxnResponse): HeldLock | undefined {
-  const owner = reply.responses[0]?.response_range?.kvs[0]
-  const deadline = reply.responses[1]?.response_range?.kvs[0]
-  if (owner === undefined || deadline === undefined) return undefined
-  return { owner, deadlineValue: deadline.value, deadline: decodeDeadline(deadline.value) }
-}
-
-/** Puts of both keys of a lock under `lease`. */
-function putLock(
-  keys: LockKeys,
-  owner: Buffer,
-  deadline: number,
-  lease: string,
-  prevKv = false,
-): IRequestOp[] {
-  return [
-    { request_put: { key: keys.owner, value: owner, lease, prev_kv: prevKv } },
-    { request_put: { key: keys.deadline, value: encodeDeadline(deadline), lease } },
-  ]
-}
-
-/** Deletes of both keys of a lock (the first returns the owner key, for its lease). */
-function deleteLock(keys: LockKeys): IRequestOp[] {
-  return [
-    { request_delete_range: { key: keys.owner, prev_kv: true } },
-    { request_delete_range: { key: keys.deadline } },
-  ]
-}
-
-/** Compares that hold when `owner` holds the lock and its deadline is after `now`. */
-function heldBy(keys: LockKeys, owner: Buffer, now: number) {
-  return [
-    { key: keys.owner, target: 'Value' as const, result: 'Equal' as const, value: owner },
-    { key: keys.deadline, target: 'Value' as const, result: 'Greater' as const, value: encodeDeadline(now) },
-  ]
 }
 
 function positive(name: string, value: number): number {
