@@ -9,6 +9,7 @@ import { Mutex } from 'redis-semaphore'
 import type { BackendName } from '../cli.js'
 import { postgresUrl } from '../services.js'
 import { TTL_MS } from '../suites/common.js'
+import { connectEtcd } from '../suites/etcd.js'
 import { openPostgresBackend } from '../suites/postgres.js'
 import { connectRedis } from '../suites/redis.js'
 import type { RunConfig, Target } from '../targets.js'
@@ -289,6 +290,37 @@ function sqliteWakeFloor(config: RunConfig): Contender {
   }
 }
 
+/** The etcd contenders: the watch wake floor (a put seen by the other process's watch) and lockwork. */
+async function etcdContenders(config: RunConfig, targetOf: TargetOf): Promise<Contender[]> {
+  const endpoints = config.etcdEndpoints
+  if (endpoints === undefined) throw new Error('etcd has no endpoints in this run')
+  const client = connectEtcd(endpoints)
+  const prefix = `bench-${config.runId}/wake/`
+  const wakeups = new Wakeups()
+  const watcher = await client.watch().prefix(prefix).create()
+  watcher.on('put', (kv) => wakeups.fire(kv.key.toString().slice(prefix.length)))
+  const floor: Contender = {
+    name: 'etcd.watch',
+    backend: 'etcd',
+    label: 'put → watcher (wake floor)',
+    role: 'floor',
+    hold: async () => {},
+    wait: (key) => wakeups.next(key),
+    async release(key) {
+      await client.put(`${prefix}${key}`).value('x')
+    },
+    close: async () => {
+      await watcher.cancel().catch(() => undefined)
+      client.close()
+    },
+  }
+  const ours = lockworkContender(
+    { name: 'etcd.lockwork', backend: 'etcd', label: 'lockwork', role: 'ours' },
+    targetOf('etcd'),
+  )
+  return [floor, ours]
+}
+
 /** Opens every contender of `backends` (memory has none: it is one process). */
 export async function openContenders(
   config: RunConfig,
@@ -307,5 +339,6 @@ export async function openContenders(
   }
   if (backends.includes('redis')) contenders.push(...(await redisContenders(config, targetOf)))
   if (backends.includes('postgres')) contenders.push(...(await postgresContenders(config, targetOf)))
+  if (backends.includes('etcd')) contenders.push(...(await etcdContenders(config, targetOf)))
   return contenders
 }
