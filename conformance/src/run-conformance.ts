@@ -6,6 +6,7 @@ import { helperCases } from './helper-cases.js'
 import { keyCases } from './key-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
+import { listCases } from './list-cases.js'
 import { createSuiteContext } from './suite-context.js'
 import { waitCases } from './wait-cases.js'
 
@@ -29,5 +30,6 @@ export function runConformance(options: ConformanceOptions): void {
     handleCases(t)
     lifecycleCases(t)
     helperCases(t)
+    listCases(t)
   })
 }

@@ -3,12 +3,15 @@ import type {
   AcquireResult,
   CacheEntry,
   Duration,
+  ListOptions,
+  ListPage,
   LockBackend,
   LockInfo,
   StoredCacheEntry,
 } from '@lockwork/core'
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
 import { Database } from './driver-types.js'
+import { listSqlite, type SqliteListStatements, sqliteListStatements } from './list-statements.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */
@@ -192,6 +195,7 @@ export class SqliteBackend implements LockBackend {
   readonly #path: string | undefined
   readonly #supplied: Database.Database | undefined
   readonly #schema: SqliteSchema
+  readonly #listStatements: SqliteListStatements
   readonly #channel: string
   readonly #synchronous: 'NORMAL' | 'FULL' | undefined
   readonly #busyTimeoutMs: number
@@ -231,6 +235,7 @@ export class SqliteBackend implements LockBackend {
       throw new InvalidArgumentError('options.synchronous', `expected 'NORMAL' or 'FULL'`)
     }
     this.#schema = sqliteSchema(table)
+    this.#listStatements = sqliteListStatements(table)
     this.#synchronous = options.database === undefined ? (synchronous ?? 'NORMAL') : synchronous
     this.#busyTimeoutMs = toMs(options.busyTimeout ?? 5, 'options.busyTimeout', true)
     this.#busyRetryForMs = toMs(options.busyRetryFor ?? '10s', 'options.busyRetryFor')
@@ -307,6 +312,15 @@ export class SqliteBackend implements LockBackend {
       const row = s.deleteCached.get({ key }) as { expires_at: number } | undefined
       return row !== undefined && row.expires_at > Date.now()
     })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.list} Keyset paging over the primary key, in code point order. */
+  list(options: ListOptions): Promise<ListPage> {
+    return listSqlite(
+      (operation, body) => this.#run(operation, false, () => body((this.#connection as Connection).db)),
+      this.#listStatements,
+      options,
+    )
   }
 
   /**
