@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto'
-import type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from '@lockwork/core'
+import type {
+  AcquireResult,
+  CacheEntry,
+  ListOptions,
+  ListPage,
+  LockBackend,
+  LockInfo,
+  StoredCacheEntry,
+} from '@lockwork/core'
 import {
   BackendError,
   backendClosedError,
@@ -10,6 +18,7 @@ import {
 import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from './driver-types.js'
 import { Pool } from './driver-types.js'
 import { endpointOf } from './endpoint.js'
+import { listPostgres, type PostgresListStatements, postgresListStatements } from './list-statements.js'
 import { ReleaseListener } from './release-listener.js'
 import type { Durability, ResolvedNames, Statements } from './schema.js'
 import { buildStatements, resolveNames, SWEEP_BATCH } from './schema.js'
@@ -166,6 +175,7 @@ export class PostgresBackend implements LockBackend {
   readonly #ownsPool: boolean
   readonly #names: ResolvedNames
   readonly #sql: Statements
+  readonly #listSql: PostgresListStatements
   readonly #createSchema: boolean
   readonly #prepared: boolean
   readonly #listenerConfig: ClientConfig
@@ -188,6 +198,7 @@ export class PostgresBackend implements LockBackend {
   constructor(options: PostgresBackendOptions) {
     this.#names = resolveNames({ schema: options.schema, table: options.table })
     this.#sql = buildStatements(this.#names, options.durability ?? 'durable')
+    this.#listSql = postgresListStatements(this.#names)
     this.#createSchema = options.createSchema ?? true
     this.#prepared = options.preparedStatements ?? true
     this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
@@ -286,6 +297,11 @@ export class PostgresBackend implements LockBackend {
   async deleteCached(key: string): Promise<boolean> {
     const { rows } = await this.#run<{ live: boolean }>('deleteCached', this.#sql.deleteCached, [key], false)
     return rows[0]?.live === true
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.list} Keyset paging in code point order (`COLLATE "C"`). */
+  list(options: ListOptions): Promise<ListPage> {
+    return listPostgres(this.#run, this.#listSql, options)
   }
 
   /**
