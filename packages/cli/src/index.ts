@@ -1,4 +1,3 @@
-export type { CommandResult } from './command-result.js'
 export type { ExitCode } from './exit-codes.js'
 export { EXIT_CODES } from './exit-codes.js'
 export { runCli } from './run-cli.js'
