@@ -7,6 +7,8 @@ import { keyCases } from './key-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
 import { listCases } from './list-cases.js'
+import { rwlockCases } from './rwlock-cases.js'
+import { semaphoreCases } from './semaphore-cases.js'
 import { createSuiteContext } from './suite-context.js'
 import { waitCases } from './wait-cases.js'
 
@@ -31,5 +33,7 @@ export function runConformance(options: ConformanceOptions): void {
     lifecycleCases(t)
     helperCases(t)
     listCases(t)
+    semaphoreCases(t)
+    rwlockCases(t)
   })
 }
