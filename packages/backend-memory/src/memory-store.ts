@@ -1,3 +1,4 @@
+import type { ListedCacheEntry, ListedLock } from '@lockwork/core'
 import NodeCache from 'node-cache'
 import { MemorySemaphores } from './memory-semaphores.js'
 
@@ -121,6 +122,29 @@ export class MemoryStore {
     const existed = this.getCached(key) !== undefined
     this.#cache.del(key)
     return existed
+  }
+
+  /** Every unexpired lease whose key starts with `prefix`, with its waiters (for `list`). */
+  listLeases(prefix: string): ListedLock[] {
+    const listed: ListedLock[] = []
+    for (const key of this.#leases.keys()) {
+      if (!key.startsWith(prefix)) continue
+      const holder = this.peek(key)
+      if (holder !== null) listed.push({ key, ...holder, waiting: this.#waiters.get(key)?.size ?? 0 })
+    }
+    return listed
+  }
+
+  /** Every unexpired cache entry whose key starts with `prefix`, with its size in UTF-8 bytes (for `list`). */
+  listCached(prefix: string): ListedCacheEntry[] {
+    const listed: ListedCacheEntry[] = []
+    for (const key of this.#cache.keys()) {
+      if (!key.startsWith(prefix)) continue
+      const entry = this.getCached(key)
+      if (entry !== undefined)
+        listed.push({ key, size: Buffer.byteLength(entry.value, 'utf8'), remainingMs: entry.remainingMs })
+    }
+    return listed
   }
 
   /** The live lease of `key` at `now`, dropping it when expired. */

@@ -5,6 +5,8 @@ import {
   backendClosedError,
   type CacheEntry,
   InvalidArgumentError,
+  type ListOptions,
+  type ListPage,
   type LockBackend,
   type LockInfo,
   LockworkError,
@@ -21,6 +23,7 @@ import {
   LOCK_CONNECTION_DEFAULTS,
   parseRedisUrl,
 } from './connection-settings.js'
+import { listRedis } from './list-scan.js'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
 import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
 import {
@@ -335,6 +338,24 @@ export class RedisBackend implements LockBackend {
     } catch (error) {
       throw this.#fail('deleteCached', error)
     }
+  }
+
+  /**
+   * {@inheritDoc @lockwork/core#LockBackend.list} `SCAN … MATCH` over every
+   * master with the prefix escaped (no pattern characters from the caller),
+   * then one script call per key found for its owner, fence and `PTTL`.
+   */
+  list(options: ListOptions): Promise<ListPage> {
+    if (this.#closing !== undefined) return Promise.reject(backendClosedError(this.name, 'list'))
+    return listRedis(
+      {
+        client: this.#client,
+        keyPrefix: this.#keyPrefix,
+        evaluate: (script, args) => this.#eval('list', script, args),
+        fail: (error) => this.#fail('list', error),
+      },
+      options,
+    )
   }
 
   /**

@@ -3,6 +3,8 @@ import type {
   AcquireResult,
   CacheEntry,
   Duration,
+  ListOptions,
+  ListPage,
   LockBackend,
   LockInfo,
   PermitAcquireResult,
@@ -11,6 +13,7 @@ import type {
 } from '@lockwork/core'
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
 import { Database } from './driver-types.js'
+import { listSqlite, type SqliteListStatements, sqliteListStatements } from './list-statements.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 import { prepareSemaphoreStatements, type SemaphoreStatements } from './semaphore-statements.js'
 import { jitter, notify, pollUntilFree } from './sqlite-wake.js'
@@ -166,6 +169,7 @@ export class SqliteBackend implements LockBackend {
   readonly #path: string | undefined
   readonly #supplied: Database.Database | undefined
   readonly #schema: SqliteSchema
+  readonly #listStatements: SqliteListStatements
   readonly #channel: string
   /** The in-process wake-up channel of the semaphores (their keys are a namespace of their own). */
   readonly #semaphoreChannel: string
@@ -211,6 +215,7 @@ export class SqliteBackend implements LockBackend {
       throw new InvalidArgumentError('options.synchronous', `expected 'NORMAL' or 'FULL'`)
     }
     this.#schema = sqliteSchema(table)
+    this.#listStatements = sqliteListStatements(table)
     this.#synchronous = options.database === undefined ? (synchronous ?? 'NORMAL') : synchronous
     this.#busyTimeoutMs = toMs(options.busyTimeout ?? 5, 'options.busyTimeout', true)
     this.#busyRetryForMs = toMs(options.busyRetryFor ?? '10s', 'options.busyRetryFor')
@@ -294,6 +299,15 @@ export class SqliteBackend implements LockBackend {
       const row = s.deleteCached.get({ key }) as { expires_at: number } | undefined
       return row !== undefined && row.expires_at > Date.now()
     })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.list} Keyset paging over the primary key, in code point order. */
+  list(options: ListOptions): Promise<ListPage> {
+    return listSqlite(
+      (operation, body) => this.#run(operation, false, () => body((this.#connection as Connection).db)),
+      this.#listStatements,
+      options,
+    )
   }
 
   /**

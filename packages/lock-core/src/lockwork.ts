@@ -18,6 +18,7 @@ import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import { lockOperations } from './lease-operations.js'
+import { type LockworkListOptions, type LockworkListPage, listPage } from './list.js'
 import { Lock, type LockInit } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
@@ -235,6 +236,26 @@ export class Lockwork implements AsyncDisposable {
   async peek(key: string): Promise<LockInfo | null> {
     this.#throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
+  }
+
+  /**
+   * One page of the locks held and the cache entries stored under this
+   * client's prefix, for operators: keys come back without the prefix, with
+   * owner, fence and remaining lease (size and remaining lifetime for cache
+   * entries). Pass the page's `cursor` back for the next page; a page may be
+   * short, or empty, while more follow. Needs a backend with `list`.
+   *
+   * ```ts
+   * const page = await lw.list({ prefix: 'orders:', limit: 50 })
+   * for (const lock of page.locks) console.log(lock.key, lock.fence, lock.remainingMs)
+   * ```
+   *
+   * @throws InvalidArgumentError for a bad option or a cursor from elsewhere.
+   * @throws BackendError when the backend fails or has no `list`.
+   */
+  async list(options?: LockworkListOptions): Promise<LockworkListPage> {
+    this.#throwIfClosed('list')
+    return listPage(this.backend, this.prefix, options)
   }
 
   /** Whether `key` is held right now. */
