@@ -26,7 +26,7 @@ interface CacheRecord {
  * strictly increase per key without keeping anything per key after release.
  */
 export class MemoryStore {
-  /** The semaphores (their own namespace: semaphore `k` and lock `k` are unrelated). */
+  /** @internal The semaphores (their own namespace: semaphore `k` and lock `k` are unrelated). */
   readonly semaphores = new MemorySemaphores()
   readonly #leases = new Map<string, Lease>()
   readonly #waiters = new Map<string, Set<() => void>>()

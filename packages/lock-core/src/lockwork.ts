@@ -1,4 +1,10 @@
-import { acquireLease, type LeaseHost, resolveLeaseOptions, runHolding } from './acquire-lease.js'
+import {
+  acquireLease,
+  type LeaseHost,
+  type ResolvedLease,
+  resolveLeaseOptions,
+  runHolding,
+} from './acquire-lease.js'
 import type { LockBackend, LockInfo } from './backend.js'
 import {
   type CachedFunction,
@@ -64,15 +70,6 @@ export interface AcquireOptions {
 
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
-
-/** A validated request to acquire. */
-interface ResolvedAcquire {
-  readonly key: string
-  readonly ttlMs: number
-  readonly waitMs: number
-  readonly signal: AbortSignal | undefined
-  readonly autoExtend: boolean
-}
 
 /**
  * The lockwork client: locks, and the helpers built on them, over one backend.
@@ -198,7 +195,7 @@ export class Lockwork implements AsyncDisposable {
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
     // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
-    let request: ResolvedAcquire
+    let request: ResolvedLease
     try {
       request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
@@ -406,23 +403,29 @@ export class Lockwork implements AsyncDisposable {
     return new ReadWriteLock(this.#host, name)
   }
 
-  /** Validates a key and acquire options. */
+  /** Validates a key and acquire options into a request for a lock's lease. */
   #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
     autoExtendDefault: boolean,
-  ): ResolvedAcquire {
+  ): ResolvedLease {
     const validKey = validateKey(key)
+    const resolved = resolveLeaseOptions(this, optionsObject(options, argument), autoExtendDefault, argument)
     return {
+      operations: lockOperations,
       key: validKey,
-      ...resolveLeaseOptions(this, optionsObject(options, argument), autoExtendDefault, argument),
+      fullKey: this.fullKey(validKey),
+      ttlMs: resolved.ttlMs,
+      waitMs: resolved.waitMs,
+      signal: resolved.signal,
+      autoExtend: resolved.autoExtend,
     }
   }
 
   /** Acquires with already-validated options (see {@link acquireLease}). */
-  #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
-    return acquireLease(this.#host, { ...request, fullKey, operations: lockOperations }, newLock)
+  #acquireResolved(request: ResolvedLease): Promise<Lock> {
+    return acquireLease(this.#host, request, newLock)
   }
 }
 
