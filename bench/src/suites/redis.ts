@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { createLockwork } from '@lockwork/core'
 import { createRedisBackend } from '@lockwork/redis'
 import { Redlock } from '@sesamecare-oss/redlock'
+import { LockFactory } from '@verrou/core'
+import { redisStore } from '@verrou/core/drivers/redis'
 import { Redis } from 'ioredis'
 import { Mutex } from 'redis-semaphore'
 import type { BackendSuite, PairVariant } from '../pairs.js'
@@ -36,8 +38,26 @@ export async function deleteRedisKeys(client: Redis, marker: string): Promise<vo
  * variant has its own connection to the same server.
  */
 export async function redisSuite(marker: string): Promise<BackendSuite> {
-  const clients = await Promise.all([connectRedis(), connectRedis(), connectRedis(), connectRedis()])
-  const [lwClient, rawClient, semaphoreClient, redlockClient] = clients as [Redis, Redis, Redis, Redis]
+  const clients = await Promise.all([
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+  ])
+  const [lwClient, rawClient, semaphoreClient, redlockClient, verrouClient] = clients as [
+    Redis,
+    Redis,
+    Redis,
+    Redis,
+    Redis,
+  ]
+  // verrou types its peer ioredis 5; the connection's runtime surface is the same.
+  const verrou = new LockFactory(
+    redisStore({
+      connection: verrouClient as unknown as Parameters<typeof redisStore>[0]['connection'],
+    }).factory(),
+  )
   const backend = createRedisBackend({ client: lwClient })
   const releaseSha = String(await rawClient.script('LOAD', RAW_RELEASE_LUA))
   const redlock = new Redlock([redlockClient])
@@ -77,6 +97,17 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     },
   }
 
+  const verrouVariant: PairVariant = {
+    id: 'verrou',
+    label: '@verrou/core redis store',
+    role: 'peer',
+    async pair(key) {
+      const lock = verrou.createLock(key, TTL_MS)
+      if (!(await lock.acquireImmediately())) throw new Error(`verrou: ${key} is held`)
+      await lock.release()
+    },
+  }
+
   return {
     variants: [
       lockworkVariant(createLockwork({ backend })),
@@ -84,6 +115,7 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       raw,
       semaphore,
       redlockVariant,
+      verrouVariant,
     ],
     floorId: 'raw',
     async close() {
