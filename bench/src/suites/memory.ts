@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { createLockwork, type LockBackend } from '@lockwork/core'
 import { createMemoryBackend } from '@lockwork/memory'
-import { LockFactory } from '@verrou/core'
 import { memoryStore } from '@verrou/core/drivers/memory'
 import { Mutex } from 'async-mutex'
 import NodeCache from 'node-cache'
 import type { BackendSuite, PairVariant } from '../pairs.js'
-import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+import { bareVariant, lockworkVariant } from './common.js'
+import { verrouVariant } from './verrou.js'
 
 /**
  * The memory backend against node-cache doing the same lease bookkeeping by
@@ -45,25 +45,13 @@ export async function memorySuite(): Promise<BackendSuite> {
     },
   }
 
-  const verrou = new LockFactory(memoryStore().factory())
-  const verrouVariant: PairVariant = {
-    id: 'verrou',
-    label: '@verrou/core memory store',
-    role: 'peer',
-    async pair(key) {
-      const lock = verrou.createLock(key, TTL_MS)
-      if (!(await lock.acquireImmediately())) throw new Error(`verrou: ${key} is held`)
-      await lock.release()
-    },
-  }
-
   return {
     variants: [
       lockworkVariant(createLockwork({ backend })),
       bareVariant(backend),
       nodeCache,
       asyncMutex,
-      verrouVariant,
+      verrouVariant(memoryStore().factory(), 'memory store'),
     ],
     floorId: 'node-cache',
     async close() {

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { createLockwork } from '@lockwork/core'
 import { createRedisBackend } from '@lockwork/redis'
 import { Redlock } from '@sesamecare-oss/redlock'
-import { LockFactory } from '@verrou/core'
 import { redisStore } from '@verrou/core/drivers/redis'
 import { Redis } from 'ioredis'
 import { Mutex } from 'redis-semaphore'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { redisUrl } from '../services.js'
 import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+import { verrouVariant } from './verrou.js'
 
 /** Compare-and-delete: the least a safe Redis release can do. */
 export const RAW_RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
@@ -53,11 +53,9 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     Redis,
   ]
   // verrou types its peer ioredis 5; the connection's runtime surface is the same.
-  const verrou = new LockFactory(
-    redisStore({
-      connection: verrouClient as unknown as Parameters<typeof redisStore>[0]['connection'],
-    }).factory(),
-  )
+  const verrouStore = redisStore({
+    connection: verrouClient as unknown as Parameters<typeof redisStore>[0]['connection'],
+  }).factory()
   const backend = createRedisBackend({ client: lwClient })
   const releaseSha = String(await rawClient.script('LOAD', RAW_RELEASE_LUA))
   const redlock = new Redlock([redlockClient])
@@ -97,17 +95,6 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     },
   }
 
-  const verrouVariant: PairVariant = {
-    id: 'verrou',
-    label: '@verrou/core redis store',
-    role: 'peer',
-    async pair(key) {
-      const lock = verrou.createLock(key, TTL_MS)
-      if (!(await lock.acquireImmediately())) throw new Error(`verrou: ${key} is held`)
-      await lock.release()
-    },
-  }
-
   return {
     variants: [
       lockworkVariant(createLockwork({ backend })),
@@ -115,7 +102,7 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       raw,
       semaphore,
       redlockVariant,
-      verrouVariant,
+      verrouVariant(verrouStore, 'redis store'),
     ],
     floorId: 'raw',
     async close() {
