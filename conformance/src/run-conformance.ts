@@ -6,6 +6,8 @@ import { helperCases } from './helper-cases.js'
 import { keyCases } from './key-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
+import { rwlockCases } from './rwlock-cases.js'
+import { semaphoreCases } from './semaphore-cases.js'
 import { createSuiteContext } from './suite-context.js'
 import { waitCases } from './wait-cases.js'
 
@@ -29,5 +31,7 @@ export function runConformance(options: ConformanceOptions): void {
     handleCases(t)
     lifecycleCases(t)
     helperCases(t)
+    semaphoreCases(t)
+    rwlockCases(t)
   })
 }

@@ -1,4 +1,5 @@
 import NodeCache from 'node-cache'
+import { MemorySemaphores } from './memory-semaphores.js'
 
 /** One lease as the memory store keeps it. */
 interface Lease {
@@ -25,6 +26,8 @@ interface CacheRecord {
  * strictly increase per key without keeping anything per key after release.
  */
 export class MemoryStore {
+  /** @internal The semaphores (their own namespace: semaphore `k` and lock `k` are unrelated). */
+  readonly semaphores = new MemorySemaphores()
   readonly #leases = new Map<string, Lease>()
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #cache = new NodeCache({ useClones: false, stdTTL: 0, checkperiod: 60 })

@@ -8,6 +8,8 @@ import {
   type LockBackend,
   type LockInfo,
   LockworkError,
+  type PermitAcquireResult,
+  type PermitHolders,
   type StoredCacheEntry,
   validatePrefix,
 } from '@lockwork/core'
@@ -30,6 +32,7 @@ import {
   RELEASE,
   type ScriptDefinition,
 } from './scripts.js'
+import { SemaphoreCommands } from './semaphore-commands.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
 export interface RedisBackendOptions {
@@ -61,7 +64,8 @@ export interface RedisBackendOptions {
   readonly keyPrefix?: string
   /**
    * Narrows the failover window (standalone Redis with replicas only): after
-   * each successful `acquire` and `extend`, send `WAIT replicas timeoutMs` and
+   * each successful `acquire` and `extend` (and `acquirePermits` and
+   * `extendPermits`), send `WAIT replicas timeoutMs` and
    * count the operation as done only once that many replicas have received
    * it. An acquisition they do not acknowledge in time is released again and
    * rejects with a `BackendError`; such an extension rejects with a
@@ -133,6 +137,10 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  *   is subscribed and found `k` held; the next release deletes it and publishes;
  * - channel `<keyPrefix>{t}:released:<k>`: a message on each release that
  *   found the waiting marker.
+ *
+ * A semaphore `k` (a namespace of its own) uses `semholders:`, `sempermits:`,
+ * `semfence:` and the channel `semreleased:` under the same tag; see
+ * `semaphore-commands.ts`.
  */
 export class RedisBackend implements LockBackend {
   /** `'redis'`, also for a Cluster. */
@@ -154,6 +162,8 @@ export class RedisBackend implements LockBackend {
   /** Ids of release calls, for their release records. */
   readonly #releaseId = releaseIds()
   #closing: Promise<void> | undefined
+  /** The counting semaphores (`acquirePermits` and the rest). */
+  readonly #semaphores: SemaphoreCommands
 
   constructor(options: RedisBackendOptions) {
     const { client, url } = options
@@ -199,6 +209,20 @@ export class RedisBackend implements LockBackend {
     }
     const source = this.#client
     this.#subscriber = new ReleaseSubscriber(() => duplicateForSubscriber(source))
+    this.#semaphores = new SemaphoreCommands(
+      {
+        client: this.#client,
+        waitForReplicas: this.#waitForReplicas,
+        subscriber: this.#subscriber,
+        waiters: this.#waiters,
+        base: (operation, key) => this.#base(operation, key),
+        load,
+        run: (operation, script, args) => this.#eval(operation, script, args),
+        fail: (operation, error) => this.#fail(operation, error),
+        releaseId: () => this.#releaseId(),
+      },
+      RELEASE_RECORD_TTL_MS,
+    )
   }
 
   /**
@@ -357,6 +381,51 @@ export class RedisBackend implements LockBackend {
         })
         .catch(finish)
     })
+  }
+
+  /**
+   * One script call: drops expired holders, then takes `permits` if the
+   * unexpired holders leave room under `limit` (or answers `owner`'s own
+   * fence again), else lists the holders. Expiry is on the server's clock.
+   */
+  acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    return this.#semaphores.acquire(key, owner, permits, limit, ttlMs)
+  }
+
+  /** One script call: a new expiry for `owner`'s unexpired permits. */
+  extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#semaphores.extend(key, owner, ttlMs)
+  }
+
+  /** One script call: drops `owner`'s unexpired permits and `PUBLISH`es on the semaphore's channel. */
+  releasePermits(key: string, owner: string): Promise<boolean> {
+    return this.#semaphores.release(key, owner)
+  }
+
+  /** One script call: the unexpired holders with their permits, fences and remaining leases. */
+  peekPermits(key: string): Promise<PermitHolders> {
+    return this.#semaphores.peek(key)
+  }
+
+  /**
+   * Subscribes to the semaphore's release channel, then peeks once: resolves
+   * when `permits` of `limit` are free, on a release, when enough leases have
+   * run out, at `timeoutMs` or on abort.
+   */
+  waitForPermits(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.#semaphores.wait(key, permits, limit, timeoutMs, signal)
   }
 
   /**

@@ -1,204 +1,147 @@
-import {
-  closeSync,
-  constants,
-  type FSWatcher,
-  fstatSync,
-  openSync,
-  statSync,
-  watch,
-  writeSync,
-} from 'node:fs'
-
-/** The suffix of the wake file, next to the database file: `<database>-wake`. */
-export const WAKE_FILE_SUFFIX = '-wake'
-
-/** How often (at most) a writer checks that its open wake file is still the one at the path, in ms. */
-const REVALIDATE_MS = 1_000
-
-/** The one byte written on every touch (its value carries nothing: the write is the signal). */
-const WAKE_BYTE = new Uint8Array([0x0a])
-
-/** One `fs.watch` of a wake file, shared by every waiter of this process on it. */
-interface SharedWatch {
-  readonly watcher: FSWatcher
-  readonly listeners: Set<() => void>
-}
-
-/** The watches of this process, by wake file path. */
-const watches = new Map<string, SharedWatch>()
-
-/** Stops `shared` and forgets it (its listeners keep their own safety polls). */
-function stopWatch(path: string, shared: SharedWatch): void {
-  if (watches.get(path) === shared) watches.delete(path)
-  try {
-    shared.watcher.close()
-  } catch {
-    // Already closed.
-  }
-}
-
-/** Calls every listener of `shared`; one that throws does not stop the others. */
-function wakeAll(shared: SharedWatch): void {
-  for (const listener of [...shared.listeners]) {
-    try {
-      listener()
-    } catch {
-      // A listener only schedules a poll; it must not break the watch.
-    }
-  }
-}
-
 /**
- * Starts watching `path` (inotify on Linux, kqueue/FSEvents on macOS,
- * ReadDirectoryChangesW on Windows), or returns `undefined` where the
- * platform or file system cannot (the caller then polls).
- */
-function startWatch(path: string): SharedWatch | undefined {
-  let watcher: FSWatcher
-  try {
-    // Not persistent: a watch alone never keeps the process alive.
-    watcher = watch(path, { persistent: false })
-  } catch {
-    return undefined
-  }
-  const shared: SharedWatch = { watcher, listeners: new Set() }
-  watcher.on('change', (eventType) => {
-    wakeAll(shared)
-    // The file was deleted or replaced: this watch follows the old file, so
-    // drop it; the next waiter starts a new one on the file at the path.
-    if (eventType === 'rename') stopWatch(path, shared)
-  })
-  watcher.on('error', () => {
-    wakeAll(shared)
-    stopWatch(path, shared)
-  })
-  return shared
-}
-
-/**
- * Cross-process wake-up for one SQLite database, with no server and no
- * daemon: a small file next to the database (`<database>-wake`). A release
- * writes one byte to it; every process waiting on the database watches it
- * with `fs.watch` and re-checks its keys when it changes, so an idle waiter
- * costs no CPU and a release in another process is seen within a
- * millisecond or so.
+ * Waiting and wake-up for the SQLite backend.
  *
- * Best effort by design: the lease table stays the only truth. Where the
- * file cannot be created or written (a read-only directory) or watched (no
- * `fs.watch` on this platform or file system, the inotify watch limit
- * reached), waiters keep polling as they would without it; a missed or
- * spurious notification costs only an extra or a later poll.
+ * SQLite has no way to notify another process. Within one process a release
+ * wakes waiters at once through an in-process channel: every backend instance
+ * on the same file and table shares one, so a release through any instance
+ * wakes this process's waiters, whatever instance they wait through. Across
+ * processes a release touches the wake file next to the database
+ * (`sqlite-wake-file.ts`), which waiting processes watch; polls of the
+ * database remain as a safety net, and as the only way where the wake file
+ * cannot be watched.
  */
-export class SqliteWakeFile {
-  /** The wake file's path. */
-  readonly path: string
-  #fd: number | undefined
-  /** Set once opening failed: touches are skipped (waiters poll). */
-  #unavailable = false
-  #checkedAt = 0
-  #closed = false
 
-  /** Nothing is opened until the first {@link touch} or {@link watch}. */
-  constructor(path: string) {
-    this.path = path
+/** In-process wake-up channels: channel name → key → waiters. */
+const channels = new Map<string, Map<string, Set<() => void>>>()
+
+/** Adds a waiter for `key` on `channel`; returns its removal. */
+export function subscribe(channel: string, key: string, wake: () => void): () => void {
+  let keys = channels.get(channel)
+  if (keys === undefined) {
+    keys = new Map()
+    channels.set(channel, keys)
   }
-
-  /**
-   * Signals "something was released" to every process watching the file:
-   * one `pwrite` of one byte on a descriptor kept open. Never throws.
-   */
-  touch(): void {
-    const fd = this.#open()
-    if (fd === undefined) return
-    try {
-      writeSync(fd, WAKE_BYTE, 0, 1, 0)
-    } catch {
-      this.#drop()
-    }
+  let waiters = keys.get(key)
+  if (waiters === undefined) {
+    waiters = new Set()
+    keys.set(key, waiters)
   }
-
-  /**
-   * Calls `onChange` whenever the wake file changes (any process's
-   * {@link touch}), until the returned function is called. Returns
-   * `undefined` when the file cannot be watched: the caller then polls.
-   */
-  watch(onChange: () => void): (() => void) | undefined {
-    if (this.#closed) return undefined
-    let shared = watches.get(this.path)
-    if (shared === undefined) {
-      // The file must exist to be watched; creating it is also how a reader
-      // without a writer of its own gets one for the others.
-      if (this.#open() === undefined && !exists(this.path)) return undefined
-      shared = startWatch(this.path)
-      if (shared === undefined) return undefined
-      watches.set(this.path, shared)
-    }
-    const watching = shared
-    watching.listeners.add(onChange)
-    return () => {
-      watching.listeners.delete(onChange)
-      if (watching.listeners.size === 0) stopWatch(this.path, watching)
-    }
-  }
-
-  /** Closes the descriptor; later touches and watches do nothing. Idempotent. */
-  close(): void {
-    this.#closed = true
-    this.#drop()
-  }
-
-  /**
-   * The open descriptor, opening (and creating) the file on first use and
-   * reopening it at most once per second if the file at the path was
-   * deleted or replaced. `undefined` when it cannot be opened.
-   */
-  #open(): number | undefined {
-    if (this.#closed || this.#unavailable) return undefined
-    const now = performance.now()
-    if (this.#fd !== undefined) {
-      if (now - this.#checkedAt < REVALIDATE_MS) return this.#fd
-      this.#checkedAt = now
-      if (sameFile(this.#fd, this.path)) return this.#fd
-      this.#drop()
-    }
-    try {
-      this.#fd = openSync(this.path, constants.O_WRONLY | constants.O_CREAT, 0o666)
-      this.#checkedAt = now
-      return this.#fd
-    } catch {
-      this.#unavailable = true
-      return undefined
-    }
-  }
-
-  #drop(): void {
-    const fd = this.#fd
-    this.#fd = undefined
-    if (fd === undefined) return
-    try {
-      closeSync(fd)
-    } catch {
-      // Already closed.
-    }
+  waiters.add(wake)
+  return () => {
+    waiters.delete(wake)
+    if (waiters.size === 0 && keys.get(key) === waiters) keys.delete(key)
+    if (keys.size === 0 && channels.get(channel) === keys) channels.delete(channel)
   }
 }
 
-/** Whether `fd` is still the file at `path` (not deleted or replaced since it was opened). */
-function sameFile(fd: number, path: string): boolean {
-  try {
-    const open = fstatSync(fd)
-    const named = statSync(path)
-    return open.ino === named.ino && open.dev === named.dev
-  } catch {
-    return false
-  }
+/** Wakes every waiter for `key` on `channel`. */
+export function notify(channel: string, key: string): void {
+  const waiters = channels.get(channel)?.get(key)
+  if (waiters === undefined) return
+  for (const wake of [...waiters]) wake()
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path)
-    return true
-  } catch {
-    return false
-  }
+/** A delay between `ms / 2` and `ms`, at least 1 ms. */
+export function jitter(ms: number): number {
+  return Math.max(1, Math.round(ms / 2 + (Math.random() * ms) / 2))
+}
+
+/** What {@link pollUntilFree} needs. */
+export interface PollWait {
+  /** The in-process channel a release on this file and table notifies. */
+  readonly channel: string
+  /** The key (lock or semaphore) waited for. */
+  readonly key: string
+  readonly timeoutMs: number
+  readonly signal: AbortSignal | undefined
+  /** The longest pause between two polls. */
+  readonly pollMaxMs: number
+  /**
+   * Watches the wake file: calls `onChange` on a touch by any process and
+   * returns the unwatch, or `undefined` where the file cannot be watched.
+   */
+  readonly watch?: ((onChange: () => void) => (() => void) | undefined) | undefined
+  /** The longest pause between two safety polls while the wake file is watched. */
+  readonly watchedPollMaxMs?: number
+  /** The backend's set of pending waits: `close()` calls each to resolve it. */
+  readonly pending: Set<() => void>
+  /**
+   * One look at the file: `undefined` when the wait is over (free, changed
+   * hands, or the look failed: the caller's next attempt reports it), else
+   * the milliseconds until the earliest lease that stands in the way runs
+   * out (the next poll never comes later than that).
+   */
+  readonly look: () => Promise<number | undefined>
+}
+
+/**
+ * Resolves when `look` says the wait is over, when a release on `channel`
+ * for `key` is notified in this process, when `timeoutMs` ends, or when
+ * `signal` aborts; never rejects. It subscribes first and looks second, so
+ * a release between the two is not missed. The pause between polls starts
+ * near 1 ms, doubles up to `pollMaxMs`, and never outlasts the lease that
+ * stands in the way, so an expiry is seen at once.
+ */
+export function pollUntilFree(wait: PollWait): Promise<void> {
+  const { signal, pending } = wait
+  if (signal?.aborted) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    let done = false
+    let pollTimer: NodeJS.Timeout | undefined
+    const finish = (): void => {
+      if (done) return
+      done = true
+      clearTimeout(pollTimer)
+      clearTimeout(deadline)
+      unsubscribe()
+      unwatch?.()
+      signal?.removeEventListener('abort', finish)
+      pending.delete(finish)
+      resolve()
+    }
+    const unsubscribe = subscribe(wait.channel, wait.key, finish)
+    signal?.addEventListener('abort', finish, { once: true })
+    pending.add(finish)
+    const deadline = setTimeout(finish, Math.max(0, wait.timeoutMs))
+
+    let pause = 1
+    let polling = false
+    let pollAgain = false
+    const poll = async (): Promise<void> => {
+      if (polling) {
+        // A touch of the wake file during a poll: look once more when it ends.
+        pollAgain = true
+        return
+      }
+      polling = true
+      clearTimeout(pollTimer)
+      let remainingMs: number | undefined
+      try {
+        remainingMs = await wait.look()
+      } catch {
+        remainingMs = undefined
+      } finally {
+        polling = false
+      }
+      if (done) return
+      if (remainingMs === undefined) {
+        finish()
+        return
+      }
+      if (pollAgain) {
+        pollAgain = false
+        void poll()
+        return
+      }
+      pollTimer = setTimeout(poll, Math.min(jitter(pause), remainingMs))
+      pause = Math.min(pause * 2, maxPause)
+    }
+    // Watch before the first look, like the subscription above.
+    const unwatch = wait.watch?.(() => void poll())
+    const maxPause =
+      unwatch === undefined
+        ? wait.pollMaxMs
+        : Math.max(wait.pollMaxMs, wait.watchedPollMaxMs ?? wait.pollMaxMs)
+    void poll()
+  })
 }

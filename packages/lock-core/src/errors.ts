@@ -63,10 +63,12 @@ export class LockBusyError extends LockworkError {
   /** The holder's remaining lease in ms when the attempt failed, if known. */
   readonly remainingMs: number | undefined
 
-  constructor(key: string, remainingMs?: number) {
+  /** `options.message` replaces the default message (a semaphore says how many permits are in use). */
+  constructor(key: string, remainingMs?: number, options?: { message?: string }) {
     super(
       'LOCKWORK_BUSY',
-      `lock "${key}" is held${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
+      options?.message ??
+        `lock "${key}" is held${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
     )
     this.key = key
     this.remainingMs = remainingMs
@@ -84,8 +86,9 @@ export class LockTimeoutError extends LockworkError {
   /** How long the caller waited, in ms. */
   readonly waitedMs: number
 
-  constructor(key: string, waitedMs: number) {
-    super('LOCKWORK_TIMEOUT', `lock "${key}" was still held after waiting ${waitedMs} ms`)
+  /** `options.message` replaces the default message (a semaphore says how many permits are in use). */
+  constructor(key: string, waitedMs: number, options?: { message?: string }) {
+    super('LOCKWORK_TIMEOUT', options?.message ?? `lock "${key}" was still held after waiting ${waitedMs} ms`)
     this.key = key
     this.waitedMs = waitedMs
   }

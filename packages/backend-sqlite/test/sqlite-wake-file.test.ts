@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSqliteBackend } from '../src/index.js'
-import { SqliteWakeFile } from '../src/sqlite-wake.js'
+import { SqliteWakeFile } from '../src/sqlite-wake-file.js'
 
 let dir: string
 
