@@ -112,6 +112,7 @@ export async function acquireLease<H extends Lock>(
     limit: request.limit,
     signal: request.signal,
     waitMs: request.waitMs,
+    start,
   }
   for (;;) {
     const acquired = await acquireWithWait(attempt)
@@ -143,7 +144,7 @@ export async function acquireLease<H extends Lock>(
     const refused = { acquired: false, holders: { inUse: 0, holders: [] } } as const
     if (request.waitMs === 0) throw operations.busyError(attempt, refused)
     if (waited >= request.waitMs) throw operations.timeoutError(attempt, Math.round(waited), undefined)
-    attempt = { ...attempt, waitMs: request.waitMs - waited }
+    attempt = { ...attempt, waitMs: request.waitMs - waited, start: undefined }
   }
 }
 
