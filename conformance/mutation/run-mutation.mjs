@@ -49,14 +49,18 @@ const group = (file) =>
       ? '@lockwork/sqlite'
       : '@lockwork/core (wait.ts, lock.ts)'
 
-/** Survivors shown to be equivalent (no test can tell them from the original), with the reason. */
+/**
+ * Survivors shown to be equivalent (no test can tell them from the original), with the reason.
+ * An entry matches a mutant by file, mutator, replacement (when given) and a part of its line
+ * (the whole line, trimmed, with `wholeLine: true`).
+ */
 const equivalents = JSON.parse(readFileSync(new URL('./equivalent-mutants.json', import.meta.url), 'utf8'))
 const equivalentFor = (s) =>
   equivalents.find(
     (e) =>
       e.file === s.file &&
       e.mutator === s.mutator &&
-      s.original.includes(e.line) &&
+      (e.wholeLine ? s.original === e.line : s.original.includes(e.line)) &&
       (e.replacement === undefined || e.replacement === s.replacement),
   )
 
