@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 
 /** The backends the benchmark knows. */
-export const BACKENDS = ['memory', 'sqlite', 'redis', 'postgres'] as const
+export const BACKENDS = ['memory', 'sqlite', 'redis', 'postgres', 'etcd'] as const
 /** One of {@link BACKENDS}. */
 export type BackendName = (typeof BACKENDS)[number]
 
@@ -35,8 +35,9 @@ export const USAGE = `Usage: pnpm bench [-- options]
   -h, --help           this text
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL
-(default postgres://postgres@127.0.0.1:5432/postgres). A missing server skips its
-rows with a warning, unless CI=true, where it fails the run.`
+(default postgres://postgres@127.0.0.1:5432/postgres), ETCD_ENDPOINTS (default: a
+private fsync'd 3-member cluster of the etcd binary, ETCD_BIN or etcd from the PATH).
+A missing server skips its rows with a warning, unless CI=true, where it fails the run.`
 
 /** Parses `argv` (without the node and script paths); a leading `--` from pnpm is ignored. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {

@@ -47,6 +47,7 @@ const PACKAGES = [
   '@lockwork/sqlite',
   '@lockwork/redis',
   '@lockwork/postgres',
+  '@lockwork/etcd',
   'redis-semaphore',
   '@sesamecare-oss/redlock',
   'async-mutex',
@@ -54,6 +55,7 @@ const PACKAGES = [
   'ioredis',
   'pg',
   'better-sqlite3',
+  'etcd3',
 ] as const
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url))

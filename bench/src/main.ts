@@ -18,6 +18,7 @@ import { fmt, fullReport, goalTable, machineLine, ratio, summaryTable } from './
 import type { Results } from './results.js'
 import { inCi, postgresUrl, probePostgres, probeRedis, redisUrl } from './services.js'
 import { runStampedes, STRATEGIES } from './stampede.js'
+import { type BenchCluster, deleteEtcdKeys, etcdSuite, openBenchCluster } from './suites/etcd.js'
 import { memorySuite } from './suites/memory.js'
 import { dropPostgresObjects, postgresSuite } from './suites/postgres.js'
 import { connectRedis, deleteRedisKeys, redisSuite } from './suites/redis.js'
@@ -52,7 +53,7 @@ async function main(): Promise<number> {
   const runId = randomBytes(4).toString('hex')
   const keyPrefix = `bench-${runId}:`
   const sqlite = sqliteDirectory()
-  const config: RunConfig = { runId, sqliteDir: sqlite.dir }
+  let config: RunConfig = { runId, sqliteDir: sqlite.dir }
   let failures = 0
 
   const results: Results = {
@@ -78,6 +79,7 @@ async function main(): Promise<number> {
 
   // Which backends can run.
   const backends: BackendName[] = []
+  let etcd: BenchCluster | undefined
   for (const backend of options.backends) {
     if (backend === 'redis' || backend === 'postgres') {
       const probe = backend === 'redis' ? await probeRedis() : await probePostgres()
@@ -93,6 +95,19 @@ async function main(): Promise<number> {
       }
       results.servers[backend] = probe.version
     }
+    if (backend === 'etcd') {
+      try {
+        etcd = await openBenchCluster()
+      } catch (error) {
+        const reason = `no etcd cluster (${describeError(error)})`
+        if (inCi) throw new Error(`etcd is required under CI=true: ${reason}`)
+        loud(`SKIPPING every etcd row: ${reason}. Install etcd-server or set ETCD_ENDPOINTS.`)
+        results.skipped.push({ backend, reason })
+        continue
+      }
+      results.servers.etcd = etcd.version
+      config = { ...config, etcdEndpoints: etcd.endpoints }
+    }
     backends.push(backend)
   }
 
@@ -105,6 +120,14 @@ async function main(): Promise<number> {
     })
   }
   if (backends.includes('postgres')) cleanups.push(() => dropPostgresObjects(runId))
+  const etcdCluster = etcd
+  if (etcdCluster !== undefined) {
+    cleanups.push(async () => {
+      await deleteEtcdKeys(etcdCluster.endpoints, `lockwork-bench-${runId}/`)
+      await deleteEtcdKeys(etcdCluster.endpoints, keyPrefix)
+      await etcdCluster.close()
+    })
+  }
 
   try {
     // Uncontended pairs and throughput under concurrency, one backend at a time.
@@ -269,6 +292,9 @@ async function openSuite(
       return redisSuite(keyPrefix.slice(0, -1))
     case 'postgres':
       return postgresSuite(config.runId)
+    case 'etcd':
+      if (config.etcdEndpoints === undefined) throw new Error('etcd has no endpoints in this run')
+      return etcdSuite(config.etcdEndpoints, keyPrefix)
   }
 }
 

@@ -222,6 +222,7 @@ export const FLOOR_LABELS: Record<BackendName, string> = {
   sqlite: 'raw',
   redis: 'raw',
   postgres: 'advisory',
+  etcd: 'raw',
 }
 
 /** The full Markdown report printed at the end of a run. */

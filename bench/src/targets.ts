@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { createLockwork, type LockBackend, type Lockwork } from '@lockwork/core'
+import { createEtcdBackend } from '@lockwork/etcd'
 import { createMemoryBackend } from '@lockwork/memory'
 import { createRedisBackend } from '@lockwork/redis'
 import { createSqliteBackend } from '@lockwork/sqlite'
@@ -13,6 +14,8 @@ export interface RunConfig {
   readonly runId: string
   /** The folder of the run's SQLite files. */
   readonly sqliteDir: string
+  /** The etcd members' client URLs, when etcd is benchmarked. */
+  readonly etcdEndpoints?: readonly string[]
 }
 
 /** A lockwork client over one backend, as a user would set it up. */
@@ -45,5 +48,11 @@ function openBackend(name: BackendName, config: RunConfig): LockBackend {
       return createRedisBackend({ url: redisUrl, keyPrefix: `lockwork-bench-${config.runId}:` })
     case 'postgres':
       return openPostgresBackend(config.runId, 'durable')
+    case 'etcd':
+      if (config.etcdEndpoints === undefined) throw new Error('etcd has no endpoints in this run')
+      return createEtcdBackend({
+        endpoints: config.etcdEndpoints,
+        keyPrefix: `lockwork-bench-${config.runId}/`,
+      })
   }
 }

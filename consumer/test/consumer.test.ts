@@ -29,6 +29,7 @@ const PUBLISHED = [
   'packages/backend-sqlite',
   'packages/backend-redis',
   'packages/backend-postgres',
+  'packages/backend-etcd',
   'packages/cli',
   'conformance',
 ]
@@ -101,6 +102,7 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
       'better-sqlite3': workspaceRange('packages/backend-sqlite', 'better-sqlite3'),
       ioredis: workspaceRange('packages/backend-redis', 'ioredis'),
       pg: workspaceRange('packages/backend-postgres', 'pg'),
+      etcd3: workspaceRange('packages/backend-etcd', 'etcd3'),
     }
     for (const file of readdirSync(tarballs)) {
       const name = `@lockwork/${file.replace(/^lockwork-/, '').replace(/-\d+\.\d+\.\d+.*\.tgz$/, '')}`

@@ -12,6 +12,7 @@ const PUBLISHED = [
   'packages/backend-sqlite',
   'packages/backend-redis',
   'packages/backend-postgres',
+  'packages/backend-etcd',
   'packages/cli',
   'conformance',
 ]

@@ -1,21 +1,22 @@
 /**
  * Runs a semaphore fuzz: worker processes taking and releasing permits of one
- * semaphore (or reads and writes of one reader-writer lock) for a fixed time
- * while holders are SIGKILLed mid-holding and replaced, then returns the
- * merged history for {@link checkOccupancy}.
+ * semaphore and reads and writes of one reader-writer lock (each process runs
+ * both, concurrently) for a fixed time while holders are SIGKILLed
+ * mid-holding and replaced, then returns each merged history for
+ * {@link checkOccupancy}.
  */
 import { randomUUID } from 'node:crypto'
 import { createLockwork } from '@lockwork/core'
 import { type BackendTarget, openBackend, randomPrefix } from './backends.js'
 import { nowUs, sleep } from './clock.js'
 import type { Holding } from './occupancy-checker.js'
-import type { SemaphoreFuzzWorkerConfig } from './semaphore-fuzz-worker.js'
+import type { FuzzMode, SemaphoreFuzzWorkerConfig } from './semaphore-fuzz-worker.js'
 import { startWorker, type WorkerProcess } from './worker-process.js'
 
 /** Options of {@link runSemaphoreFuzz}. */
 export interface SemaphoreFuzzRun {
-  /** `semaphore`: permits of `lw.semaphore`; `rwlock`: reads and writes of `lw.rwlock`. */
-  readonly mode: 'semaphore' | 'rwlock'
+  /** `semaphore`: permits of `lw.semaphore`; `rwlock`: reads and writes of `lw.rwlock`; each worker runs one loop per mode. */
+  readonly modes: readonly FuzzMode[]
   /** How many worker processes contend at any time (a killed one is replaced). */
   readonly workers: number
   /** semaphore: the limit every worker asks with. */
@@ -38,14 +39,14 @@ export interface SemaphoreFuzzRun {
 
 /** What {@link runSemaphoreFuzz} observed. */
 export interface SemaphoreFuzzResult {
-  /** Every holding: released ones, and those whose worker was killed while holding. */
-  readonly history: Holding[]
+  /** Every holding per mode: released ones, and those whose worker was killed while holding. */
+  readonly history: Record<FuzzMode, Holding[]>
   /** How many workers were killed. */
   readonly kills: number
   /** Holdings that outlived their lease (a stalled process) and found their permits gone at release. */
   readonly overran: number
   /**
-   * After the run: how long until every permit (or the write side) could be
+   * After the run: how long until every permit and the write side could be
    * taken again, once the killed holders' leases ran out, in ms. The run
    * rejects with a `LockTimeoutError` if that takes longer than ttl + 5 s.
    */
@@ -56,8 +57,8 @@ export interface SemaphoreFuzzResult {
 
 interface Running {
   readonly worker: WorkerProcess
-  /** Holdings entered and not yet exited, by fence. */
-  readonly open: Map<number, Omit<Holding, 'exit'>>
+  /** Holdings entered and not yet exited, by mode and fence. */
+  readonly open: Map<string, Omit<Holding, 'exit'> & { mode: FuzzMode }>
   /** Set just before the driver kills it. */
   readonly state: { killed: boolean }
   readonly ready: Promise<void>
@@ -67,27 +68,35 @@ interface Running {
 
 type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'enter'; fence: number; permits: number; requested: number; at: number; leaseEnd: number }
-  | { type: 'exit'; fence: number; at: number }
+  | {
+      type: 'enter'
+      mode: FuzzMode
+      fence: number
+      permits: number
+      requested: number
+      at: number
+      leaseEnd: number
+    }
+  | { type: 'exit'; mode: FuzzMode; fence: number; at: number }
   | { type: 'done'; holdings: number; overran: number }
   | { type: 'error'; message: string }
 
 /**
- * Runs `run.workers` worker processes on one semaphore (or rwlock) of
- * `target` for at least `run.durationMs`. `run.kills` times, `killEveryMs`
+ * Runs `run.workers` worker processes on one semaphore and one rwlock of
+ * `target` (as `run.modes` says) for at least `run.durationMs`. `run.kills` times, `killEveryMs`
  * apart, the next worker seen holding permits is SIGKILLed (its holding ends
  * when its exit is seen) and a new worker takes its place; then every worker
- * is told to stop. Afterwards takes every permit (or
- * the write side), waiting up to ttl + 5 s for the killed holders' leases to
+ * is told to stop. Afterwards takes every permit and
+ * the write side, waiting up to ttl + 5 s for the killed holders' leases to
  * run out. The backend must have the semaphore capability.
  */
 export async function runSemaphoreFuzz(
   target: BackendTarget,
   run: SemaphoreFuzzRun,
 ): Promise<SemaphoreFuzzResult> {
-  const name = `${run.mode}:${randomUUID()}`
+  const name = `fuzz:${randomUUID()}`
   const prefix = randomPrefix('semfuzz')
-  const history: Holding[] = []
+  const history: Record<FuzzMode, Holding[]> = { semaphore: [], rwlock: [] }
   const running = new Set<Running>()
   const all: Running[] = []
   let overran = 0
@@ -99,7 +108,7 @@ export async function runSemaphoreFuzz(
       target,
       prefix,
       name,
-      mode: run.mode,
+      modes: run.modes,
       limit: run.limit ?? 1,
       permits: run.permits ?? [1],
       writeEvery: run.writeEvery ?? 4,
@@ -113,7 +122,7 @@ export async function runSemaphoreFuzz(
     const ready = new Promise<void>((resolve) => {
       markReady = resolve
     })
-    const open = new Map<number, Omit<Holding, 'exit'>>()
+    const open = new Map<string, Omit<Holding, 'exit'> & { mode: FuzzMode }>()
     const state = { killed: false }
     const entry: Running = {
       worker,
@@ -129,7 +138,8 @@ export async function runSemaphoreFuzz(
             if (!state.killed) throw error
             // Killed: whatever it held ends now (its lease lives on until its ttl).
             const at = nowUs()
-            for (const holding of open.values()) history.push({ ...holding, exit: at, killed: true })
+            for (const { mode, ...holding } of open.values())
+              history[mode].push({ ...holding, exit: at, killed: true })
             open.clear()
             return 0
           }
@@ -138,7 +148,8 @@ export async function runSemaphoreFuzz(
               markReady()
               break
             case 'enter':
-              open.set(message.fence, {
+              open.set(`${message.mode}:${message.fence}`, {
+                mode: message.mode,
                 worker: id,
                 fence: message.fence,
                 permits: message.permits,
@@ -148,11 +159,12 @@ export async function runSemaphoreFuzz(
               })
               break
             case 'exit': {
-              const holding = open.get(message.fence)
-              if (holding === undefined)
-                throw new Error(`worker ${id} exited fence ${message.fence} it never entered`)
-              open.delete(message.fence)
-              history.push({ ...holding, exit: message.at })
+              const opened = open.get(`${message.mode}:${message.fence}`)
+              if (opened === undefined)
+                throw new Error(`worker ${id} exited ${message.mode} fence ${message.fence} it never entered`)
+              open.delete(`${message.mode}:${message.fence}`)
+              const { mode, ...holding } = opened
+              history[mode].push({ ...holding, exit: message.at })
               break
             }
             case 'done':
@@ -206,16 +218,18 @@ export async function runSemaphoreFuzz(
     await Promise.race([Promise.all(replacementsGoing), Promise.all(all.map((r) => r.finished))])
     for (const r of running) r.worker.send({ type: 'stop' })
     await Promise.all(all.map((r) => r.finished))
-    // The killed holders' permits come back when their leases run out.
+    // Everything (every permit, the write side) can be taken again once the killed holders' leases ran out.
     const started = performance.now()
-    // Everything (every permit, or the write side) can be taken again once the killed holders' leases ran out.
     const wait = run.ttlMs + 5_000
-    const everything =
-      run.mode === 'semaphore'
-        ? await observer.semaphore(name, { limit: run.limit ?? 1 }).acquire({ permits: run.limit ?? 1, wait })
-        : await observer.rwlock(name).write({ wait })
+    const everything = await Promise.all(
+      run.modes.map((mode) =>
+        mode === 'semaphore'
+          ? observer.semaphore(name, { limit: run.limit ?? 1 }).acquire({ permits: run.limit ?? 1, wait })
+          : observer.rwlock(name).write({ wait }),
+      ),
+    )
     const freedAfterMs = performance.now() - started
-    await everything.release()
+    await Promise.all(everything.map((handle) => handle.release()))
     return { history, kills, overran, freedAfterMs, startupMs }
   } finally {
     await Promise.all(all.map((r) => r.worker.kill()))

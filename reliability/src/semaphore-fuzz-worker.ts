@@ -2,16 +2,17 @@
  * A semaphore-fuzz worker process. Run by the tests as
  * `node --import tsx --conditions=@lockwork/source semaphore-fuzz-worker.ts '<json SemaphoreFuzzWorkerConfig>'`.
  *
- * It takes permits the way an application does, through the core: in
- * `semaphore` mode `lw.semaphore(name, { limit }).acquire({ permits })`, in
- * `rwlock` mode `lw.rwlock(name).read()` or `.write()`. Leases are never
+ * It takes permits the way an application does, through the core, in one
+ * loop per mode, concurrently: `semaphore`:
+ * `lw.semaphore(name, { limit }).acquire({ permits })`; `rwlock`:
+ * `lw.rwlock(name).read()` or `.write()`. Leases are never
  * extended (`autoExtend: false`), so each ends at its ttl at the latest.
  *
  * Protocol (JSON lines): prints `{"type":"ready"}` once connected, waits for
  * `{"type":"go"}` on stdin, then until `{"type":"stop"}` arrives repeats:
- * acquire, print `{"type":"enter","fence","permits","requested","at","leaseEnd"}` (for a
+ * acquire, print `{"type":"enter","mode","fence","permits","requested","at","leaseEnd"}` (for a
  * rwlock `permits` is 1 for a reader and `writerWeight` for a writer), hold,
- * print `{"type":"exit","fence","at"}`, release. Then prints
+ * print `{"type":"exit","mode","fence","at"}`, release. Then prints
  * `{"type":"done","holdings":n,"overran":n}` and exits (`overran`: releases
  * that found the lease gone because the holding outlived its ttl, a stall).
  * The parent may SIGKILL it at any moment, typically while it holds. Any
@@ -23,14 +24,18 @@ import { type BackendTarget, openBackend } from './backends.js'
 import { nowUs, sleep, yieldTurn } from './clock.js'
 import { emit, messages } from './worker-process.js'
 
+/** What one loop of a worker takes. */
+export type FuzzMode = 'semaphore' | 'rwlock'
+
 /** The single argument of a semaphore-fuzz worker. */
 export interface SemaphoreFuzzWorkerConfig {
   readonly target: BackendTarget
   /** The lockwork prefix. */
   readonly prefix: string
-  /** The semaphore's or reader-writer lock's name. */
+  /** The semaphore's and the reader-writer lock's names (each is a namespace of its own). */
   readonly name: string
-  readonly mode: 'semaphore' | 'rwlock'
+  /** What the worker takes, each in its own loop, concurrently: semaphore permits, rwlock reads and writes. */
+  readonly modes: readonly FuzzMode[]
   /** semaphore: the limit the worker asks with. */
   readonly limit: number
   /** semaphore: the permit counts it picks from, in turn (starting at its own offset). */
@@ -51,9 +56,10 @@ export interface SemaphoreFuzzWorkerConfig {
 function acquirer(
   lw: Lockwork,
   config: SemaphoreFuzzWorkerConfig,
+  mode: FuzzMode,
 ): (turn: number) => Promise<[Lock, number]> {
   const lease = { ttl: config.ttlMs, wait: '60s', autoExtend: false } as const
-  if (config.mode === 'semaphore') {
+  if (mode === 'semaphore') {
     const semaphore = lw.semaphore(config.name, { limit: config.limit })
     return async (turn) => {
       const permits = config.permits[turn % config.permits.length] as number
@@ -73,9 +79,8 @@ async function main(): Promise<void> {
   const lw = createLockwork({ backend, prefix: config.prefix })
   try {
     await lw.peek(config.name) // connect (and create tables) before the start line
-    const take = acquirer(lw, config)
     emit({ type: 'ready' })
-    // `go` starts the run, `stop` ends it (after the holding in progress).
+    // `go` starts the run, `stop` ends it (after the holdings in progress).
     const incoming = messages()
     for (;;) {
       const next = await incoming.next()
@@ -92,26 +97,30 @@ async function main(): Promise<void> {
     })()
     let holdings = 0
     let overran = 0
-    for (let turn = config.worker; !stopped; turn++) {
-      const requested = nowUs()
-      const [handle, permits] = await take(turn)
-      const at = nowUs()
-      // The handle's deadline is conservative: counted from when its successful attempt was sent.
-      const leaseEnd = at + handle.remainingMs * 1000
-      emit({ type: 'enter', fence: handle.fence, permits, requested, at, leaseEnd })
-      await yieldTurn()
-      const hold = Math.random() * config.holdMs
-      if (hold >= 1) await sleep(hold)
-      emit({ type: 'exit', fence: handle.fence, at: nowUs() })
-      const leftMs = handle.remainingMs
-      if (!(await handle.release())) {
-        // Only a holding near or past its lease's end (a stalled process) may find it gone.
-        if (leftMs > config.ttlMs / 2)
-          throw new Error(`release of fence ${handle.fence} answered false with ${leftMs} ms left`)
-        overran++
+    const loop = async (mode: FuzzMode) => {
+      const take = acquirer(lw, config, mode)
+      for (let turn = config.worker; !stopped; turn++) {
+        const requested = nowUs()
+        const [handle, permits] = await take(turn)
+        const at = nowUs()
+        // The handle's deadline is conservative: counted from when its successful attempt was sent.
+        const leaseEnd = at + handle.remainingMs * 1000
+        emit({ type: 'enter', mode, fence: handle.fence, permits, requested, at, leaseEnd })
+        await yieldTurn()
+        const hold = Math.random() * config.holdMs
+        if (hold >= 1) await sleep(hold)
+        emit({ type: 'exit', mode, fence: handle.fence, at: nowUs() })
+        const leftMs = handle.remainingMs
+        if (!(await handle.release())) {
+          // Only a holding near or past its lease's end (a stalled process) may find it gone.
+          if (leftMs > config.ttlMs / 2)
+            throw new Error(`${mode} release of fence ${handle.fence} answered false with ${leftMs} ms left`)
+          overran++
+        }
+        holdings++
       }
-      holdings++
     }
+    await Promise.all(config.modes.map(loop))
     emit({ type: 'done', holdings, overran })
   } finally {
     await lw.close()

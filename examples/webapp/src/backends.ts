@@ -1,4 +1,5 @@
 import type { LockBackend } from '@lockwork/core'
+import { createEtcdBackend } from '@lockwork/etcd'
 import { createPostgresBackend } from '@lockwork/postgres'
 import { createRedisBackend } from '@lockwork/redis'
 import { createSqliteBackend } from '@lockwork/sqlite'
@@ -25,6 +26,10 @@ export function createBackend(settings: DemoSettings): DemoBackend {
     }
     case 'redis': {
       const backend = createRedisBackend({ url: settings.redisUrl })
+      return { backend, close: () => backend.close() }
+    }
+    case 'etcd': {
+      const backend = createEtcdBackend({ endpoints: settings.etcdEndpoints })
       return { backend, close: () => backend.close() }
     }
     case 'postgres': {
@@ -55,6 +60,8 @@ export function describeStore(settings: DemoSettings): string {
       return `Redis at ${hidePassword(settings.redisUrl)}`
     case 'postgres':
       return `PostgreSQL at ${hidePassword(settings.databaseUrl)}`
+    case 'etcd':
+      return `etcd at ${settings.etcdEndpoints.join(',')}`
   }
 }
 

@@ -4,7 +4,7 @@ import { parseDemoArgs, settingsFromEnv, USAGE } from './settings.js'
 import { runWorker } from './worker.js'
 
 /**
- * `pnpm demo [-- --backend sqlite|redis|postgres]`: a web app on node:cluster
+ * `pnpm demo [-- --backend sqlite|redis|postgres|etcd]`: a web app on node:cluster
  * whose workers share locks, driven by concurrent requests. The primary
  * forks the workers and drives the scenarios; each worker serves HTTP.
  */

@@ -40,6 +40,7 @@ export async function runPrimary(args: DemoArgs): Promise<number> {
     sqlitePath: tempDir === undefined ? undefined : join(tempDir, 'locks.sqlite'),
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    etcdEndpoints: (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(','),
     prefix: `demo-${randomBytes(4).toString('hex')}:`,
   }
   const workers: Worker[] = []
@@ -362,7 +363,9 @@ async function reachable(settings: DemoSettings, say: (text: string) => void): P
         ? 'start Redis (e.g. `docker run --rm -p 6379:6379 redis`) or set REDIS_URL'
         : settings.backend === 'postgres'
           ? 'start PostgreSQL (e.g. `docker run --rm -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres`) or set DATABASE_URL'
-          : 'check that the temporary directory is writable'
+          : settings.backend === 'etcd'
+            ? 'start etcd (e.g. `etcd` after `apt-get install etcd-server`) or set ETCD_ENDPOINTS to its members'
+            : 'check that the temporary directory is writable'
     say(`cannot reach ${describeStore(settings)}: ${error instanceof Error ? error.message : String(error)}`)
     say(`→ ${hint}`)
     return false

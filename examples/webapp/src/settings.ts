@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 
 /** The backends the demo can run on. */
-export const BACKENDS = ['sqlite', 'redis', 'postgres'] as const
+export const BACKENDS = ['sqlite', 'redis', 'postgres', 'etcd'] as const
 
 /** One of {@link BACKENDS}. */
 export type BackendName = (typeof BACKENDS)[number]
@@ -35,6 +35,8 @@ export interface DemoSettings {
   readonly sqlitePath: string | undefined
   readonly redisUrl: string
   readonly databaseUrl: string
+  /** The etcd members' client URLs (etcd only). */
+  readonly etcdEndpoints: readonly string[]
   /** A prefix unique to this run, so runs on a shared server never see each other's keys. */
   readonly prefix: string
 }
@@ -51,11 +53,12 @@ export interface DemoArgs {
 }
 
 /** The usage text. */
-export const USAGE = `Usage: pnpm demo [-- --backend sqlite|redis|postgres] [--workers N] [--keep]
+export const USAGE = `Usage: pnpm demo [-- --backend sqlite|redis|postgres|etcd] [--workers N] [--keep]
 
   --backend   where the locks live (default sqlite: a temporary file, no server).
               redis uses REDIS_URL (default redis://127.0.0.1:6379),
-              postgres uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
+              postgres uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test),
+              etcd uses ETCD_ENDPOINTS (comma-separated, default http://127.0.0.1:2379).
   --workers   how many node:cluster workers serve HTTP (default 4).
   --keep      keep the temporary directory (SQLite file) afterwards.`
 

@@ -38,11 +38,19 @@ export class MemoryStore {
   acquire(key: string, owner: string, ttlMs: number): Lease & { acquired: boolean } {
     const now = performance.now()
     const current = this.#live(key, now)
-    if (current && current.owner !== owner) return { ...current, acquired: false }
-    if (current) return { ...current, acquired: true }
-    const lease: Lease = { owner, fence: ++this.#fence, expiresAt: now + ttlMs }
-    this.#leases.set(key, lease)
-    return { ...lease, acquired: true }
+    // Plain literals of one shape: cheaper than spreading the lease.
+    if (current) {
+      return {
+        owner: current.owner,
+        fence: current.fence,
+        expiresAt: current.expiresAt,
+        acquired: current.owner === owner,
+      }
+    }
+    const fence = ++this.#fence
+    const expiresAt = now + ttlMs
+    this.#leases.set(key, { owner, fence, expiresAt })
+    return { owner, fence, expiresAt, acquired: true }
   }
 
   /** Resets the lease's expiry if `owner` holds it. */

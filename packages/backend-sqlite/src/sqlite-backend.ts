@@ -17,6 +17,7 @@ import { listSqlite, type SqliteListStatements, sqliteListStatements } from './l
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 import { prepareSemaphoreStatements, type SemaphoreStatements } from './semaphore-statements.js'
 import { jitter, notify, pollUntilFree } from './sqlite-wake.js'
+import { SqliteWakeFile, WAKE_FILE_SUFFIX } from './sqlite-wake-file.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.lockwork.sqlite'
@@ -65,9 +66,16 @@ export interface SqliteBackendOptions {
   readonly retainFreeFor?: Duration
   /** How often (at most) each instance sweeps expired rows, piggybacked on a write. Default `'1m'`. */
   readonly sweepInterval?: Duration
-  /** The longest pause between two polls of `waitForRelease` (it starts near 1 ms). Default 50 ms. */
+  /**
+   * The longest pause between two polls of `waitForRelease` (it starts near
+   * 1 ms) where the wake file cannot be watched. Where it can, polls are only
+   * a safety net and their pause grows to the larger of this and 1 s. Default 50 ms.
+   */
   readonly pollMax?: Duration
 }
+
+/** The longest pause between two safety polls of a `waitForRelease` that watches the wake file, in ms. */
+const WATCHED_POLL_MAX_MS = 1_000
 
 /** The longest pause between two `SQLITE_BUSY` retries, in ms. */
 const BUSY_RETRY_MAX_DELAY_MS = 20
@@ -172,6 +180,10 @@ export class SqliteBackend implements LockBackend {
   readonly #sweepIntervalMs: number
   readonly #pollMaxMs: number
   readonly #pendingWaits = new Set<() => void>()
+  /** Watches the wake file for the waits of this instance (`undefined` where it cannot be watched). */
+  readonly #watchWakeFile = (onChange: () => void): (() => void) | undefined => this.#wake?.watch(onChange)
+  /** Cross-process wake-up; `undefined` for an in-memory database (no other process can open it). */
+  readonly #wake: SqliteWakeFile | undefined
   #connection: Connection | undefined
   #lastSweep = Number.NEGATIVE_INFINITY
   #closed = false
@@ -214,11 +226,14 @@ export class SqliteBackend implements LockBackend {
     if (options.database === undefined) {
       this.#path = options.path ?? DEFAULT_SQLITE_PATH
       this.#channel = `${resolvePath(this.#path)}\u0000${table}`
+      this.#wake = new SqliteWakeFile(resolvePath(this.#path) + WAKE_FILE_SUFFIX)
     } else {
       this.#supplied = options.database
       const db = options.database
-      const file = db.memory || db.name === '' ? memoryChannel(db) : resolvePath(db.name)
+      const inMemory = db.memory || db.name === ''
+      const file = inMemory ? memoryChannel(db) : resolvePath(db.name)
       this.#channel = `${file}\u0000${table}`
+      this.#wake = inMemory ? undefined : new SqliteWakeFile(file + WAKE_FILE_SUFFIX)
     }
     this.#semaphoreChannel = `${this.#channel}\u0000semaphore`
   }
@@ -243,7 +258,10 @@ export class SqliteBackend implements LockBackend {
       true,
       (s) => s.release.run({ key, owner, now: Date.now() }).changes === 1,
     )
-    if (released) notify(this.#channel, key)
+    if (released) {
+      notify(this.#channel, key)
+      this.#wake?.touch()
+    }
     return released
   }
 
@@ -297,9 +315,11 @@ export class SqliteBackend implements LockBackend {
    * holder), when `timeoutMs` ends, or when `signal` aborts; it never rejects
    * for those, nor for a failed poll (the caller's next attempt reports it).
    * A release through any instance on the same file in this process wakes it
-   * at once; a release in another process is seen by polling, with a pause
-   * that starts near 1 ms, doubles up to `pollMax`, and never outlasts the
-   * holder's remaining lease. Rejects with a `BackendError` only when called
+   * at once; a release in another process touches the wake file, which this
+   * process watches, and wakes it within about a millisecond. Polls remain as
+   * a safety net (and the only way where the wake file cannot be watched):
+   * their pause starts near 1 ms, doubles up to 1 s (`pollMax` without a
+   * watch), and never outlasts the holder's remaining lease. Rejects with a `BackendError` only when called
    * after {@link close}; waits pending at `close()` resolve.
    */
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -311,6 +331,8 @@ export class SqliteBackend implements LockBackend {
       timeoutMs,
       signal,
       pollMaxMs: this.#pollMaxMs,
+      watch: this.#watchWakeFile,
+      watchedPollMaxMs: WATCHED_POLL_MAX_MS,
       pending: this.#pendingWaits,
       look: async () => {
         const holder = await this.peek(key)
@@ -340,7 +362,10 @@ export class SqliteBackend implements LockBackend {
   /** {@inheritDoc @lockwork/core#LockBackend.releasePermits} */
   async releasePermits(key: string, owner: string): Promise<boolean> {
     const released = await this.#run('releasePermits', true, (s) => s.semaphore.release(key, owner))
-    if (released) notify(this.#semaphoreChannel, key)
+    if (released) {
+      notify(this.#semaphoreChannel, key)
+      this.#wake?.touch()
+    }
     return released
   }
 
@@ -369,6 +394,8 @@ export class SqliteBackend implements LockBackend {
       timeoutMs,
       signal,
       pollMaxMs: this.#pollMaxMs,
+      watch: this.#watchWakeFile,
+      watchedPollMaxMs: WATCHED_POLL_MAX_MS,
       pending: this.#pendingWaits,
       look: async () => {
         const { inUse, holders } = await this.peekPermits(key)
@@ -387,6 +414,7 @@ export class SqliteBackend implements LockBackend {
     if (this.#closed) return
     this.#closed = true
     for (const finish of [...this.#pendingWaits]) finish()
+    this.#wake?.close()
     const connection = this.#connection
     this.#connection = undefined
     if (connection !== undefined && this.#supplied === undefined && connection.pid === process.pid) {

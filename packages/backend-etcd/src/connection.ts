@@ -1,0 +1,75 @@
+import { Etcd3, type IOptions } from 'etcd3'
+
+/** Default deadline of each etcd call the backend makes, in ms. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 3_000
+
+/**
+ * Settings of the client the backend opens from `endpoints`: every unary call
+ * gets a deadline of `operationTimeoutMs` (so a cluster without quorum fails a
+ * call instead of holding it), HTTP/2 keepalive pings every 5 s (etcd's
+ * minimum) so a watch stream to a dead or paused member ends within about
+ * 7 s instead of hanging, and no retries of
+ * calls that were sent (a retried release or extension could report a wrong
+ * answer); the client still skips a member whose calls keep failing.
+ */
+export function ownClientOptions(
+  endpoints: readonly string[],
+  operationTimeoutMs: number,
+  etcdOptions: Partial<IOptions> | undefined,
+): IOptions {
+  return {
+    dialTimeout: operationTimeoutMs,
+    grpcOptions: {
+      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time) by closing the connection.
+      'grpc.keepalive_time_ms': 5_000,
+      'grpc.keepalive_timeout_ms': 2_000,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+      'grpc.initial_reconnect_backoff_ms': 100,
+    },
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + operationTimeoutMs }),
+    faultHandling: {
+      global: notSentRetry(endpoints.length) as NonNullable<IOptions['faultHandling']>['global'],
+    },
+    ...etcdOptions,
+    hosts: [...endpoints],
+  }
+}
+
+/**
+ * etcd3's global fault-handling policy for the backend's own client: a call
+ * that failed because no connection to its member could be established (so
+ * it was never sent) goes to the next member, up to once per member. A call
+ * that was sent is never repeated: its failure reaches the caller as a
+ * `BackendError`, and the core decides whether to try again.
+ */
+function notSentRetry(members: number): {
+  execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T>
+} {
+  return {
+    async execute(fn, signal) {
+      const context = { signal: signal ?? new AbortController().signal }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn(context)
+        } catch (error) {
+          if (attempt >= members || !neverSent(error)) throw error
+        }
+      }
+    },
+  }
+}
+
+/** Whether gRPC failed a call before sending it: no connection to the member could be made. */
+function neverSent(error: unknown): boolean {
+  return error instanceof Error && /No connection established|ECONNREFUSED/.test(error.message)
+}
+
+/** Opens the backend's own client. */
+export function openClient(options: IOptions): Etcd3 {
+  return new Etcd3(options)
+}
+
+/** Endpoints for messages: `127.0.0.1:2379,127.0.0.1:22379`. */
+export function describeEndpoints(endpoints: readonly string[]): string {
+  return endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')
+}
