@@ -213,6 +213,31 @@ for (const makeStore of stores) {
       expect(existsSync(marker)).toBe(true)
       expect(await lw.peek('worker')).toBeNull()
     }, 60_000)
+
+    // The loss path is the core's (lock.signal), the same on every store: one store is enough.
+    it.runIf(store.name === 'sqlite')(
+      'exec stops the command with SIGTERM and exits 6 when the lease is taken away',
+      async () => {
+        const marker = join(work, `${store.name}-lost`)
+        const run = startCli([
+          ...at('exec', 'fragile', '--ttl', '1500ms'),
+          '--',
+          ...node(
+            `process.on('SIGTERM', () => { require('fs').writeFileSync(process.argv[1], 'term'); process.exit(0) })
+            console.log('ready')
+            setInterval(() => {}, 1000)`,
+            marker,
+          ),
+        ])
+        await until('the command to start', () => run.stdout().includes('ready'))
+        expect(await lw.forceRelease('fragile')).toBe(true)
+        const exit = await run.exited
+        expect(exit.code, exit.stderr).toBe(6)
+        expect(exit.stderr).toContain('lost the lease on fragile')
+        expect(existsSync(marker)).toBe(true)
+      },
+      60_000,
+    )
   })
 }
 
