@@ -62,14 +62,17 @@ export class LockBusyError extends LockworkError {
   readonly key: string
   /** The holder's remaining lease in ms when the attempt failed, if known. */
   readonly remainingMs: number | undefined
+  /** Who held the key (its owner label, e.g. `api@pod-7 host=web-3 pid=4121`), if known. */
+  readonly holderLabel: string | undefined
 
-  constructor(key: string, remainingMs?: number) {
+  constructor(key: string, remainingMs?: number, holderLabel?: string) {
     super(
       'LOCKWORK_BUSY',
-      `lock "${key}" is held${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
+      `lock "${key}" is held${holderLabel === undefined ? '' : ` by ${holderLabel}`}${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
     )
     this.key = key
     this.remainingMs = remainingMs
+    this.holderLabel = holderLabel
   }
 }
 
@@ -83,11 +86,17 @@ export class LockTimeoutError extends LockworkError {
   readonly key: string
   /** How long the caller waited, in ms. */
   readonly waitedMs: number
+  /** Who held the key when last seen (its owner label, e.g. `api@pod-7 host=web-3 pid=4121`), if known. */
+  readonly holderLabel: string | undefined
 
-  constructor(key: string, waitedMs: number) {
-    super('LOCKWORK_TIMEOUT', `lock "${key}" was still held after waiting ${waitedMs} ms`)
+  constructor(key: string, waitedMs: number, holderLabel?: string) {
+    super(
+      'LOCKWORK_TIMEOUT',
+      `lock "${key}" was still held${holderLabel === undefined ? '' : ` by ${holderLabel}`} after waiting ${waitedMs} ms`,
+    )
     this.key = key
     this.waitedMs = waitedMs
+    this.holderLabel = holderLabel
   }
 }
 

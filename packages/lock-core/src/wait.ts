@@ -1,6 +1,7 @@
 import { onAbort } from './abort-watch.js'
 import type { LockBackend, LockInfo } from './backend.js'
 import { LockBusyError, LockTimeoutError } from './errors.js'
+import { labelOf } from './owner-label.js'
 import { WaiterQueue } from './waiter-queue.js'
 
 /** The first backoff delay when a backend has no `waitForRelease`, in ms. */
@@ -58,7 +59,12 @@ export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisit
     const result = await backend.acquire(key, owner, ttlMs)
     if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
     signal?.throwIfAborted()
-    if (waitMs === 0) throw new LockBusyError(attempt.displayKey, result.holder.remainingMs)
+    if (waitMs === 0)
+      throw new LockBusyError(
+        attempt.displayKey,
+        result.holder.remainingMs,
+        labelOf(result.holder.owner)?.text,
+      )
     holder = result.holder
   }
   return waitInLine(attempt, start, holder)
@@ -72,9 +78,16 @@ async function waitInLine(
 ): Promise<Acquisition> {
   const { backend, key, owner, ttlMs, signal } = attempt
   const deadline = start + attempt.waitMs
-  const timeout = () => new LockTimeoutError(attempt.displayKey, Math.round(performance.now() - start))
   const { queue, waiter } = WaiterQueue.join(backend, key)
   let holder = firstHolder
+  /** The last holder seen, for the timeout's message. */
+  let lastHolder = firstHolder
+  const timeout = () =>
+    new LockTimeoutError(
+      attempt.displayKey,
+      Math.round(performance.now() - start),
+      lastHolder === undefined ? undefined : labelOf(lastHolder.owner)?.text,
+    )
   let backoff = INITIAL_BACKOFF_MS
   /** Whether the key was last held by a waiter of this process (a local hand-off). */
   let fromLocal = false
@@ -135,6 +148,7 @@ async function waitInLine(
       }
       signal?.throwIfAborted()
       holder = result.holder
+      lastHolder = holder
       fromLocal = false
     }
   } finally {
