@@ -4,6 +4,7 @@ import type { ConformanceOptions } from './conformance-options.js'
 import { handleCases } from './handle-cases.js'
 import { helperCases } from './helper-cases.js'
 import { keyCases } from './key-cases.js'
+import { leaderCases } from './leader-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
 import { createSuiteContext } from './suite-context.js'
@@ -29,5 +30,6 @@ export function runConformance(options: ConformanceOptions): void {
     handleCases(t)
     lifecycleCases(t)
     helperCases(t)
+    leaderCases(t)
   })
 }

@@ -35,6 +35,7 @@ describe('lockwork-conformance runner', () => {
       'waiting in the core',
       'lock handle',
       'lifecycle',
+      'lead',
     ]) {
       expect(good.output).toMatch(new RegExp(`^  ${section} +[1-9]\\d* +0 +0$`, 'm'))
     }
