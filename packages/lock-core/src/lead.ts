@@ -461,13 +461,21 @@ class LeadRunner implements Leadership {
   /**
    * Ends a term: deletes its record if it is still this term's (so a
    * successor need not wait for it to expire), then releases the lease.
+   * (A lease freed under the holder by `forceRelease` a moment before this
+   * may let it delete a successor's fresh record; that only hides `since`
+   * from `leader()` until the successor's next refresh.)
    * Errors are reported; the lease and the record end at their ttl then.
    */
   async #resign(lock: Lock, term: LeaderTerm): Promise<void> {
     try {
-      const entry = await this.#backend.getCached(this.#keys.record)
-      const record = entry === undefined ? undefined : parseRecord(entry.value)
-      if (record?.fence === term.fence) await this.#backend.deleteCached(this.#keys.record)
+      // While this term holds the lease nobody else can have recorded a term: delete
+      // at once. Otherwise only a record that is still this term's.
+      if (!lock.held) {
+        const entry = await this.#backend.getCached(this.#keys.record)
+        const record = entry === undefined ? undefined : parseRecord(entry.value)
+        if (record?.fence !== term.fence) return await this.#releaseLease(lock, term)
+      }
+      await this.#backend.deleteCached(this.#keys.record)
     } catch (error) {
       if (!isClosedError(error)) this.#report(error, term)
     }
