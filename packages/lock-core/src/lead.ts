@@ -444,8 +444,8 @@ class LeadRunner implements Leadership {
       }
     }
     const schedule = (delayMs: number) => {
+      // Not unref'd: a leader keeps the process alive, as a campaign does, until stop().
       refreshTimer = setTimeout(() => void refresh(), Math.max(1, delayMs))
-      refreshTimer.unref()
     }
     armDeadline(firstWrite)
     schedule(ttlMs / 3)
