@@ -157,13 +157,10 @@ export function leaderCases(t: SuiteContext): void {
         await aborted(signal)
       })
       await delay(50)
-      const crashedAt = performance.now()
       await crashing.close()
       await until(() => startedAt > 0, 'a new leader', 10_000)
       expect(abortedAt).toBeGreaterThan(0)
       expect(abortedAt).toBeLessThanOrEqual(startedAt)
-      // Not before the crashed leader's lease could have ended.
-      expect(startedAt - crashedAt).toBeGreaterThan(0)
       expect((await b!.leader('singleton'))?.label?.name).toBe('i1')
       await Promise.all([lb.stop(), la.stop()])
     }, 30_000)

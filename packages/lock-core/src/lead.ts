@@ -438,7 +438,8 @@ class LeadRunner implements Leadership {
         schedule(ttlMs / 3)
       } catch (error) {
         if (stopped || controller.signal.aborted) return
-        if (lastError === undefined) this.#report(error, term)
+        // One report per run of failures; a closed backend is reported once, when campaigning stops.
+        if (lastError === undefined && !isClosedError(error)) this.#report(error, term)
         lastError = error
         schedule(Math.min(ttlMs / 10, 1_000))
       }
