@@ -184,10 +184,11 @@ interface ActiveTerm {
  * written when the term starts and refreshed every ttl/3; it tells `leader()`
  * since when, and it keeps terms from overlapping:
  *
- * - A leader's signal aborts at the earliest of: its lease's conservative
- *   local deadline (so before the lease can end on the backend), a refused
- *   extension, the lease seen freed or taken, and the last successful record
- *   write + ttl (so before its record can expire).
+ * - A leader's signal aborts at the earliest of: a refused extension, the
+ *   lease seen freed or taken, and a safety margin before both its lease's
+ *   conservative local deadline (so before the lease can end on the
+ *   backend) and the last successful record write + ttl (so before its
+ *   record can expire).
  * - A winner starts its term only once no record of an earlier term is left:
  *   the previous leader deletes its record after its function settled, or
  *   the record expires, after which the previous leader's signal has aborted.
@@ -366,7 +367,7 @@ class LeadRunner implements Leadership {
     const controller = new AbortController()
     const signal = AbortSignal.any([this.#stopping.signal, leaseLost, controller.signal])
     this.#active = { term, lock, controller, signal }
-    const keeper = this.#keepRecord(term, controller, recordedAt, value)
+    const keeper = this.#keepRecord(term, lock, controller, recordedAt, value)
     try {
       await this.#init.fn(signal, term)
     } catch (error) {
@@ -401,29 +402,36 @@ class LeadRunner implements Leadership {
   }
 
   /**
-   * Refreshes the term record every ttl/3 while the term lasts, and aborts
-   * the term (through `controller`) when the last successful write is a ttl
-   * old: the record may expire then, and a successor may start.
+   * Refreshes the term record every ttl/3 while the term lasts, and ends the
+   * term (through `controller`) a safety margin before the earlier of: the
+   * last successful write + ttl (the record may expire then, and a successor
+   * may start) and the lease's local deadline. The margin (ttl/20, 5 ms to
+   * 1 s) absorbs the stores' millisecond rounding and timers due in the same
+   * millisecond, so a successor never starts before this signal aborted.
    */
   #keepRecord(
     term: LeaderTerm,
+    lock: Lock,
     controller: AbortController,
     firstWrite: number,
     value: string,
   ): { stop(): void } {
     const { ttlMs } = this.#init
+    const marginMs = Math.min(1_000, Math.max(5, ttlMs / 20))
     let stopped = false
     let refreshTimer: NodeJS.Timeout | undefined
     let deadlineTimer: NodeJS.Timeout | undefined
     let lastError: unknown
     const armDeadline = (writtenAt: number) => {
       clearTimeout(deadlineTimer)
+      const now = performance.now()
+      const due = Math.min(writtenAt + ttlMs, now + lock.remainingMs) - marginMs
       deadlineTimer = setTimeout(
         () => {
           const cause = lastError === undefined ? {} : { cause: lastError }
           controller.abort(new LockLostError(term.name, 'extend-failed', cause))
         },
-        Math.max(0, writtenAt + ttlMs - performance.now()),
+        Math.max(0, due - now),
       )
       deadlineTimer.unref()
     }

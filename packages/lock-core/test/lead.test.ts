@@ -164,6 +164,40 @@ describe('lead', () => {
     await Promise.all([a.close(), b.close(), ops.close()])
   })
 
+  it('a leader that cannot refresh its term record steps down before the record can expire, reporting the error once', async () => {
+    const store = new MemoryStore()
+    const inner = createMemoryBackend({ store })
+    let failWrites = false
+    const failing = new Proxy(inner, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver)
+        if (typeof value !== 'function') return value
+        if (property === 'setCached' && failWrites) return () => Promise.reject(new Error('disk full'))
+        return (value as (...a: unknown[]) => unknown).bind(target)
+      },
+    })
+    const a = createLockwork({ backend: failing, prefix: 'p:' })
+    const errors: unknown[] = []
+    let abortedAfter = 0
+    const la = a.lead(
+      'w',
+      async (signal) => {
+        await until(() => failWrites)
+        const since = performance.now()
+        await aborted(signal)
+        abortedAfter = performance.now() - since
+      },
+      { ttl: 400, pause: 10_000, onError: (error) => errors.push(error) },
+    )
+    await until(() => la.isLeader)
+    failWrites = true
+    await until(() => abortedAfter > 0, 3_000)
+    // The last good write was at most ttl/3 before the failures began; the term ends ttl/20 before it runs out.
+    expect(abortedAfter).toBeLessThan(400)
+    expect(errors.map((error) => (error as Error).message)).toEqual(['disk full'])
+    await a.close()
+  })
+
   it('validates name, function and options at once, and refuses to start on a closed client', async () => {
     const [a] = clients(1)
     if (!a) throw new Error('unreachable')
