@@ -15,6 +15,8 @@ export interface PairVariant {
   /** What the table prints. */
   readonly label: string
   readonly role: Role
+  /** What it takes: a lock (default) or one permit of a semaphore. The summary counts only locks. */
+  readonly primitive?: 'lock' | 'semaphore'
   /** One uncontended acquire + release of `key`; rejects if either step fails. */
   pair(key: string): Promise<void>
 }
@@ -33,6 +35,8 @@ export interface PairFigures {
   readonly id: string
   readonly label: string
   readonly role: Role
+  /** A lock or a semaphore permit (see {@link PairVariant.primitive}). */
+  readonly primitive?: 'lock' | 'semaphore'
   /** Pairs completed in the measured rounds. */
   readonly pairs: number
   /** Pairs per second over the measured time. */
@@ -101,6 +105,7 @@ export async function runPairs(suite: BackendSuite, options: PairRunOptions): Pr
       id: acc.variant.id,
       label: acc.variant.label,
       role: acc.variant.role,
+      ...(acc.variant.primitive === undefined ? {} : { primitive: acc.variant.primitive }),
       pairs: acc.pairs,
       pairsPerSec: (acc.pairs / acc.elapsedMs) * 1000,
       latencyUs: summarize(acc.samples.values()),

@@ -155,7 +155,9 @@ export function goalTable(goals: readonly Goal[]): string {
  */
 export function summaryTable(results: Results): string {
   const rows: string[][] = []
-  for (const [backend, figures] of Object.entries(results.uncontended) as [BackendName, PairFigures[]][]) {
+  for (const [backend, all] of Object.entries(results.uncontended) as [BackendName, PairFigures[]][]) {
+    // Semaphore rows are in the pair tables only: the summary compares locks.
+    const figures = all.filter((f) => f.primitive !== 'semaphore')
     const peers = figures
       .filter((f) => f.role === 'peer')
       .map((f) => `${f.label.split(' ')[0]} ${ratio(f.ratio)}`)

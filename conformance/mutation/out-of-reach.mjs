@@ -140,3 +140,19 @@ const ROOT = new URL('../..', import.meta.url).pathname
 function relativeToRoot(file) {
   return file.startsWith(ROOT) ? file.slice(ROOT.length) : file
 }
+
+/**
+ * The reasons of the rules for `file` that match no code in `source`: a rule
+ * left behind by a rename or a removal, which no longer explains anything.
+ */
+export function unusedRules(file, source) {
+  const rules = RULES.filter((r) => r.file.test(file))
+  const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true)
+  const used = new Set()
+  const visit = (node) => {
+    for (const rule of rules) if (rule.match(node, node.parent, sf)) used.add(rule)
+    ts.forEachChild(node, visit)
+  }
+  visit(sf)
+  return rules.filter((rule) => !used.has(rule)).map((rule) => rule.reason)
+}

@@ -7,6 +7,8 @@ import { keyCases } from './key-cases.js'
 import { leaderCases } from './leader-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
+import { rwlockCases } from './rwlock-cases.js'
+import { semaphoreCases } from './semaphore-cases.js'
 import { createSuiteContext } from './suite-context.js'
 import { waitCases } from './wait-cases.js'
 
@@ -30,6 +32,8 @@ export function runConformance(options: ConformanceOptions): void {
     handleCases(t)
     lifecycleCases(t)
     helperCases(t)
+    semaphoreCases(t)
+    rwlockCases(t)
     leaderCases(t)
   })
 }

@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto'
-import { createLockwork } from '@lockwork/core'
+import { createLockwork, type Semaphore as LockworkSemaphore } from '@lockwork/core'
 import { createRedisBackend } from '@lockwork/redis'
 import { Redlock } from '@sesamecare-oss/redlock'
 import { Redis } from 'ioredis'
-import { Mutex } from 'redis-semaphore'
+import { Mutex, Semaphore } from 'redis-semaphore'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { redisUrl } from '../services.js'
 import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
 
 /** Compare-and-delete: the least a safe Redis release can do. */
 export const RAW_RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+/** The limit of the semaphore rows (every pair takes one permit of it, uncontended). */
+export const SEMAPHORE_LIMIT = 3
 
 /** Opens an ioredis connection to the benchmarked server and waits until it is ready. */
 export async function connectRedis(): Promise<Redis> {
@@ -32,8 +35,11 @@ export async function deleteRedisKeys(client: Redis, marker: string): Promise<vo
 /**
  * The Redis backend against the raw floor (`SET NX PX` + `EVALSHA`
  * compare-and-delete on one ioredis connection) and the peers
- * redis-semaphore (`Mutex`) and @sesamecare-oss/redlock (one client). Every
- * variant has its own connection to the same server.
+ * redis-semaphore (`Mutex`) and @sesamecare-oss/redlock (one client); then
+ * one permit of a semaphore: `lw.semaphore(key, { limit }).acquire()` and
+ * the backend's `acquirePermits` + `releasePermits` against redis-semaphore's
+ * `Semaphore`. Every variant has its own
+ * connection to the same server (the two redis-semaphore rows share one).
  */
 export async function redisSuite(marker: string): Promise<BackendSuite> {
   const clients = await Promise.all([connectRedis(), connectRedis(), connectRedis(), connectRedis()])
@@ -67,6 +73,54 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     },
   }
 
+  const semaphores = new Map<string, LockworkSemaphore>()
+  const lw = createLockwork({ backend })
+  const lockworkSemaphore: PairVariant = {
+    id: 'lockwork-semaphore',
+    label: `lockwork semaphore acquire+release (limit ${SEMAPHORE_LIMIT})`,
+    role: 'ours',
+    primitive: 'semaphore',
+    async pair(key) {
+      // One Semaphore object per name, as an application keeps it.
+      let semaphore = semaphores.get(key)
+      if (semaphore === undefined) {
+        semaphore = lw.semaphore(key, { limit: SEMAPHORE_LIMIT })
+        semaphores.set(key, semaphore)
+      }
+      const permit = await semaphore.acquire({ wait: 0 })
+      if (!(await permit.release())) throw new Error(`lockwork semaphore: release of ${key} returned false`)
+    },
+  }
+
+  const bareSemaphore: PairVariant = {
+    id: 'bare-semaphore',
+    label: 'bare backend semaphore (no core)',
+    role: 'bare',
+    primitive: 'semaphore',
+    async pair(key) {
+      const owner = randomUUID()
+      const result = await backend.acquirePermits(key, owner, 1, SEMAPHORE_LIMIT, TTL_MS)
+      if (!result.acquired) throw new Error(`bare semaphore: ${key} is full (${result.holders.inUse} in use)`)
+      if (!(await backend.releasePermits(key, owner)))
+        throw new Error(`bare semaphore: release of ${key} returned false`)
+    },
+  }
+
+  const semaphorePeer: PairVariant = {
+    id: 'redis-semaphore-semaphore',
+    label: `redis-semaphore Semaphore (limit ${SEMAPHORE_LIMIT})`,
+    role: 'peer',
+    primitive: 'semaphore',
+    async pair(key) {
+      const semaphore = new Semaphore(semaphoreClient, key, SEMAPHORE_LIMIT, {
+        lockTimeout: TTL_MS,
+        acquireAttemptsLimit: 1,
+      })
+      await semaphore.acquire()
+      await semaphore.release()
+    },
+  }
+
   const redlockVariant: PairVariant = {
     id: 'redlock',
     label: '@sesamecare-oss/redlock',
@@ -84,6 +138,9 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       raw,
       semaphore,
       redlockVariant,
+      lockworkSemaphore,
+      bareSemaphore,
+      semaphorePeer,
     ],
     floorId: 'raw',
     async close() {

@@ -1,5 +1,5 @@
 /** The demo's scenarios. */
-export type Scenario = 'shot' | 'check' | 'price' | 'sessions'
+export type Scenario = 'shot' | 'check' | 'price' | 'export' | 'sessions'
 
 /**
  * What a worker tells the primary over the cluster IPC channel. Runs are
@@ -12,7 +12,7 @@ export type WorkerMessage =
       readonly type: 'run'
       readonly phase: 'start' | 'end'
       readonly scenario: Scenario
-      /** The screenshot id, order id, symbol, or tick time. */
+      /** The screenshot id, order id, symbol, export id, or tick time. */
       readonly key: string
       /** Unique per run: `<worker>.<sequence>`. */
       readonly run: string

@@ -246,6 +246,42 @@ export async function runPrimary(args: DemoArgs): Promise<number> {
       })
     }
 
+    // --- POST /exports/:id: semaphore ------------------------------------------
+    {
+      const ids = Array.from({ length: 12 }, (_, i) => `e${i + 1}`)
+      say(
+        `POST /exports/:id — ${ids.length} concurrent exports (one takes ${TIMING.exportMs} ms; at most ${TIMING.exportLimit} at once)`,
+      )
+      const answers = await burst(base, 'POST', ids, (id) => `/exports/${id}`)
+      say(`  → ${summarize(answers)}`)
+      await settle('export')
+      const exports = runsOf('export')
+      const most = maxConcurrent(exports)
+      const fences = new Set(answers.map((a) => a.body.fence))
+      const failure = answers.find((a) => a.status !== 200)
+      results.push({
+        title: 'POST /exports/:id',
+        helper: `\`semaphore\` with \`limit: ${TIMING.exportLimit}\` (at most ${TIMING.exportLimit} exports at once across ${args.workers} workers)`,
+        rowHeader: 'exports',
+        rows: [{ label: 'e1–e12', requests: answers.length, runs: exports.length, expected: ids.length }],
+        checks: [
+          {
+            label: `all ${answers.length} answered 200${failure === undefined ? '' : ` (not: ${String(failure.body.error)})`}`,
+            ok: failure === undefined,
+          },
+          {
+            label: `never more than ${TIMING.exportLimit} exports at once, and ${TIMING.exportLimit} did run together (most seen: ${most})`,
+            ok: most === TIMING.exportLimit,
+          },
+          {
+            label: `every export got its own fence (${fences.size} distinct)`,
+            ok: fences.size === ids.length,
+          },
+          servedBy(answers, args.workers),
+        ],
+      })
+    }
+
     // --- stop halfway between two ticks, so the count has clean edges --------
     const earliest = Math.max(Date.now(), sessionsFrom + 4 * intervalMs)
     let stopAt = Math.floor(earliest / intervalMs) * intervalMs + intervalMs / 2
@@ -389,6 +425,22 @@ function summarize(
 function servedBy(answers: readonly Answer[], workers: number): Check {
   const served = new Set(answers.map((a) => a.body.worker)).size
   return { label: `requests were served by ${served} of ${workers} workers`, ok: served >= 2 }
+}
+
+/** The most runs that were in progress at one moment (an end and a start at the same ms do not overlap). */
+function maxConcurrent(runs: readonly RunRecord[]): number {
+  const events = runs.flatMap((run) => [
+    { at: run.start, delta: 1 },
+    { at: run.end ?? Number.POSITIVE_INFINITY, delta: -1 },
+  ])
+  events.sort((a, b) => a.at - b.at || a.delta - b.delta)
+  let current = 0
+  let most = 0
+  for (const event of events) {
+    current += event.delta
+    most = Math.max(most, current)
+  }
+  return most
 }
 
 /** How many pairs of runs overlap in time. */

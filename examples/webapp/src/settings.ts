@@ -18,6 +18,10 @@ export const TIMING = {
   priceMs: 400,
   /** How long a computed price stays fresh. */
   priceTtlMs: 30_000,
+  /** An export takes this long. */
+  exportMs: 400,
+  /** At most this many exports run at once across every worker (`semaphore`). */
+  exportLimit: 2,
   /** `every('expire-sessions')` ticks this often. */
   sessionsIntervalMs: 2_000,
   /** One session sweep takes this long. */

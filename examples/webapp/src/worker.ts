@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createLockwork, type EveryJob, LockworkError } from '@lockwork/core'
+import { createLockwork, type EveryJob, LockworkError, type Semaphore } from '@lockwork/core'
 import { createBackend } from './backends.js'
 import { isPrimaryMessage, type Scenario, type WorkerMessage } from './messages.js'
 import { type DemoSettings, TIMING } from './settings.js'
@@ -24,6 +24,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * - `POST /orders/:id/check` spawns an order check that never runs twice at
  *   once per order (`once`, skip), answering whether it started.
  * - `GET /price/:sym` computes an expensive price once for a burst of callers (`cached`).
+ * - `POST /exports/:id` runs an export, at most 2 at once across every worker
+ *   (`semaphore`); the others wait for a permit.
  * - `every('expire-sessions')` sweeps sessions once per tick across all workers.
  */
 export async function runWorker(settings: DemoSettings): Promise<void> {
@@ -76,6 +78,22 @@ export async function runWorker(settings: DemoSettings): Promise<void> {
     }),
   )
 
+  // At most 2 exports at once across every worker; the rest wait their turn.
+  // Created on first use, so a backend without semaphores fails this route only, naming what it lacks.
+  let exportSlots: Semaphore | undefined
+  const runExport = (id: string) => {
+    exportSlots ??= lw.semaphore('exports', { limit: TIMING.exportLimit })
+    return exportSlots.withPermit(
+      (permit) =>
+        track('export', id, async () => {
+          await sleep(TIMING.exportMs)
+          log(`export ${id} written (fence ${permit.fence})`)
+          return { id, status: 'exported', fence: permit.fence }
+        }),
+      { wait: '60s' },
+    )
+  }
+
   let sessions: EveryJob | undefined
   const startSessions = () => {
     sessions ??= lw.every(
@@ -123,6 +141,9 @@ export async function runWorker(settings: DemoSettings): Promise<void> {
         run.then((result) => (result === undefined ? ('already-running' as const) : ('started' as const))),
       ])
       return json(res, 202, { order: id, status: outcome })
+    }
+    if (req.method === 'POST' && parts.length === 2 && parts[0] === 'exports') {
+      return json(res, 200, await runExport(parts[1]!))
     }
     if (req.method === 'GET' && parts.length === 2 && parts[0] === 'price') {
       return json(res, 200, await price(parts[1]!))

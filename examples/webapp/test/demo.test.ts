@@ -31,11 +31,12 @@ describe('pnpm demo', () => {
     const { code, output } = await runDemo([])
     if (code !== 0) console.error(output)
     expect(code).toBe(0)
-    expect(output).toMatch(/PASS: every count is right \(4 scenarios/)
+    expect(output).toMatch(/PASS: every count is right \(5 scenarios/)
     for (const title of [
       'GET /shot/:id',
       'POST /orders/:id/check',
       'GET /price/:sym',
+      'POST /exports/:id',
       "every('expire-sessions')",
     ]) {
       expect(output).toContain(`### ${title}`)

@@ -4,6 +4,8 @@ import {
   type CacheEntry,
   type LockBackend,
   type LockInfo,
+  type PermitAcquireResult,
+  type PermitHolders,
   type StoredCacheEntry,
 } from '@lockwork/core'
 import { MemoryStore } from './memory-store.js'
@@ -83,6 +85,44 @@ export class MemoryBackend implements LockBackend {
       const timer = setTimeout(done, Math.min(timeoutMs, holder.remainingMs))
       signal?.addEventListener('abort', done, { once: true })
     })
+  }
+
+  async acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    this.#open()
+    return this.#store.semaphores.acquire(key, owner, permits, limit, ttlMs)
+  }
+
+  async extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#open()
+    return this.#store.semaphores.extend(key, owner, ttlMs)
+  }
+
+  async releasePermits(key: string, owner: string): Promise<boolean> {
+    this.#open()
+    return this.#store.semaphores.release(key, owner)
+  }
+
+  async peekPermits(key: string): Promise<PermitHolders> {
+    this.#open()
+    return this.#store.semaphores.peek(key)
+  }
+
+  /** Resolves when permits of `key` are released (an in-process event), at the soonest holder's expiry, at the timeout, or on abort. */
+  async waitForPermits(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    this.#open()
+    return this.#store.semaphores.waitForPermits(key, permits, limit, timeoutMs, signal)
   }
 
   async close(): Promise<void> {

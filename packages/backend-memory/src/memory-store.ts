@@ -1,4 +1,5 @@
 import NodeCache from 'node-cache'
+import { MemorySemaphores } from './memory-semaphores.js'
 
 /** One lease as the memory store keeps it. */
 interface Lease {
@@ -25,6 +26,8 @@ interface CacheRecord {
  * strictly increase per key without keeping anything per key after release.
  */
 export class MemoryStore {
+  /** @internal The semaphores (their own namespace: semaphore `k` and lock `k` are unrelated). */
+  readonly semaphores = new MemorySemaphores()
   readonly #leases = new Map<string, Lease>()
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #cache = new NodeCache({ useClones: false, stdTTL: 0, checkperiod: 60 })
@@ -34,11 +37,19 @@ export class MemoryStore {
   acquire(key: string, owner: string, ttlMs: number): Lease & { acquired: boolean } {
     const now = performance.now()
     const current = this.#live(key, now)
-    if (current && current.owner !== owner) return { ...current, acquired: false }
-    if (current) return { ...current, acquired: true }
-    const lease: Lease = { owner, fence: ++this.#fence, expiresAt: now + ttlMs }
-    this.#leases.set(key, lease)
-    return { ...lease, acquired: true }
+    // Plain literals of one shape: cheaper than spreading the lease.
+    if (current) {
+      return {
+        owner: current.owner,
+        fence: current.fence,
+        expiresAt: current.expiresAt,
+        acquired: current.owner === owner,
+      }
+    }
+    const fence = ++this.#fence
+    const expiresAt = now + ttlMs
+    this.#leases.set(key, { owner, fence, expiresAt })
+    return { owner, fence, expiresAt, acquired: true }
   }
 
   /** Resets the lease's expiry if `owner` holds it. */

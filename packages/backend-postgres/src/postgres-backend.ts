@@ -1,18 +1,27 @@
 import { createHash } from 'node:crypto'
-import type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from '@lockwork/core'
-import {
-  BackendError,
-  backendClosedError,
-  InvalidArgumentError,
-  LockworkError,
-  MAX_DURATION_MS,
+import type {
+  AcquireResult,
+  CacheEntry,
+  LockBackend,
+  LockInfo,
+  PermitAcquireResult,
+  PermitHolders,
+  StoredCacheEntry,
 } from '@lockwork/core'
+import { BackendError, backendClosedError, InvalidArgumentError, LockworkError } from '@lockwork/core'
 import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from './driver-types.js'
 import { Pool } from './driver-types.js'
 import { endpointOf } from './endpoint.js'
+import { listenThenLook } from './postgres-wake.js'
 import { ReleaseListener } from './release-listener.js'
 import type { Durability, ResolvedNames, Statements } from './schema.js'
 import { buildStatements, resolveNames, SWEEP_BATCH } from './schema.js'
+import {
+  buildSemaphoreSql,
+  SEMAPHORE_PAYLOAD_PREFIX,
+  SemaphoreQueries,
+  type SemaphoreSql,
+} from './semaphore-statements.js'
 
 /** Options of {@link createPostgresBackend}. */
 export interface PostgresBackendOptions {
@@ -84,16 +93,14 @@ export interface PostgresBackendOptions {
 export interface SweepResult {
   /** Released or expired leases deleted. */
   readonly leases: number
+  /** Semaphore rows deleted (every holder had expired or left). */
+  readonly semaphores: number
   /** Expired cache entries deleted. */
   readonly cacheEntries: number
 }
 
 const NAME = 'postgres'
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000
-/** Extra time a waiter gives an expiring lease before it re-tries (expiry sends no notification). */
-const EXPIRY_SLACK_MS = 25
-/** How long a waiter sleeps between re-tries while the listener is down. */
-const FALLBACK_POLL_MS = 200
 /** Attempts inside one `acquire` when the holder cannot be seen (a race) or the guard needs repair. */
 const ACQUIRE_ATTEMPTS = 5
 /** Pauses before resending an idempotent statement after a connection error (one resend per entry). */
@@ -166,6 +173,8 @@ export class PostgresBackend implements LockBackend {
   readonly #ownsPool: boolean
   readonly #names: ResolvedNames
   readonly #sql: Statements
+  readonly #semaphoreSql: SemaphoreSql
+  readonly #semaphores: SemaphoreQueries
   readonly #createSchema: boolean
   readonly #prepared: boolean
   readonly #listenerConfig: ClientConfig
@@ -188,6 +197,8 @@ export class PostgresBackend implements LockBackend {
   constructor(options: PostgresBackendOptions) {
     this.#names = resolveNames({ schema: options.schema, table: options.table })
     this.#sql = buildStatements(this.#names, options.durability ?? 'durable')
+    this.#semaphoreSql = buildSemaphoreSql(this.#names, options.durability ?? 'durable')
+    this.#semaphores = new SemaphoreQueries(this.#semaphoreSql, this.#run, () => this.#repairGuard(), toFence)
     this.#createSchema = options.createSchema ?? true
     this.#prepared = options.preparedStatements ?? true
     this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
@@ -298,77 +309,99 @@ export class PostgresBackend implements LockBackend {
    */
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError('waitForRelease'))
-    if (signal?.aborted || !(timeoutMs > 0)) return Promise.resolve()
-    this.#listener ??= new ReleaseListener(this.#listenerConfig, this.#names.channel, this.#sql.listen)
-    const listener = this.#listener
-    const started = Date.now()
-    return new Promise<void>((resolve) => {
-      let done = false
-      let timer: NodeJS.Timeout | undefined
-      const finish = (): void => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        unsubscribe()
-        signal?.removeEventListener('abort', finish)
-        this.#waits.delete(finish)
-        resolve()
-      }
-      const wakeWithin = (ms: number): void => {
-        if (done) return
-        clearTimeout(timer)
-        timer = setTimeout(
-          finish,
-          Math.max(0, Math.min(ms, timeoutMs - (Date.now() - started), MAX_DURATION_MS)),
-        )
-      }
-      const unsubscribe = listener.subscribe(key, finish)
-      signal?.addEventListener('abort', finish, { once: true })
-      this.#waits.add(finish)
-      wakeWithin(timeoutMs)
-      const pause = () => FALLBACK_POLL_MS * (0.5 + Math.random())
-      void (async () => {
-        if (!(await listener.ready())) return wakeWithin(pause())
-        if (done) return
-        let holder: LockInfo | null
-        try {
-          holder = await this.#peek('waitForRelease', key, true)
-        } catch {
-          return wakeWithin(pause())
-        }
-        if (holder === null) return finish()
-        wakeWithin(holder.remainingMs + EXPIRY_SLACK_MS)
-      })()
+    return listenThenLook({
+      listener: this.#listen(),
+      payload: key,
+      timeoutMs,
+      signal,
+      pending: this.#waits,
+      look: async () => (await this.#peek('waitForRelease', key, true))?.remainingMs,
     })
   }
 
+  /** {@inheritDoc @lockwork/core#LockBackend.acquirePermits} */
+  acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    return this.#semaphores.acquire(key, owner, permits, limit, ttlMs)
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.extendPermits} */
+  extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#semaphores.extend(key, owner, ttlMs)
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.releasePermits} */
+  releasePermits(key: string, owner: string): Promise<boolean> {
+    return this.#semaphores.release(key, owner)
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.peekPermits} */
+  peekPermits(key: string): Promise<PermitHolders> {
+    return this.#semaphores.peek(key)
+  }
+
   /**
-   * Deletes released and expired leases and expired cache entries now (the
-   * timer calls it too). Lease rows are deleted under a short `SHARE` table
-   * lock, which waits for running acquires: that is what keeps a fence drawn
-   * by a slow acquire from landing after a newer one (see `schema.ts`).
+   * Resolves when `permits` of `limit` of semaphore `key` are free, when a
+   * release of it is notified, when its earliest holder's lease runs out,
+   * when `timeoutMs` ends or `signal` aborts; never rejects for those. Like
+   * {@link waitForRelease}, it listens first, then looks.
+   */
+  waitForPermits(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError('waitForPermits'))
+    return listenThenLook({
+      listener: this.#listen(),
+      payload: SEMAPHORE_PAYLOAD_PREFIX + key,
+      timeoutMs,
+      signal,
+      pending: this.#waits,
+      look: async () => {
+        const { inUse, holders } = await this.#semaphores.peek(key, true, 'waitForPermits')
+        if (inUse + permits <= limit || holders.length === 0) return undefined
+        return Math.min(...holders.map((holder) => holder.remainingMs))
+      },
+    })
+  }
+
+  /** The listening connection, created by the first wait. */
+  #listen(): ReleaseListener {
+    this.#listener ??= new ReleaseListener(this.#listenerConfig, this.#names.channel, this.#sql.listen)
+    return this.#listener
+  }
+
+  /**
+   * Deletes released and expired leases, semaphores without an unexpired
+   * holder and expired cache entries now (the timer calls it too). Lease and
+   * semaphore rows are deleted under a short `SHARE` table lock, which waits
+   * for running acquires: that is what keeps a fence drawn by a slow acquire
+   * from landing after a newer one (see `schema.ts`).
    * Gives up quietly if another instance is sweeping or the lock is not
    * granted within 200 ms.
    */
   async sweep(): Promise<SweepResult> {
     let leases = 0
+    let semaphores = 0
     let cacheEntries = 0
     await this.#ensureReady('sweep')
     try {
       for (let batch = 0; batch < MAX_SWEEP_BATCHES; batch++) {
-        const deleted = await this.#transaction(async (client) => {
-          const { rows } = await client.query<{ locked: boolean }>(this.#sql.sweepLock)
-          if (rows[0]?.locked !== true) return 0
-          await client.query(this.#sql.sweepLockTimeout)
-          try {
-            await client.query(this.#sql.sweepTableLock)
-          } catch (error) {
-            if ((error as { code?: unknown }).code === '55P03') return 0 // lock_not_available
-            throw error
-          }
-          return (await client.query(this.#sql.sweepLeases)).rowCount ?? 0
-        })
+        const deleted = await this.#sweepBatch(this.#sql.sweepTableLock, this.#sql.sweepLeases)
         leases += deleted
+        if (deleted < SWEEP_BATCH) break
+      }
+      for (let batch = 0; batch < MAX_SWEEP_BATCHES; batch++) {
+        const deleted = await this.#sweepBatch(this.#semaphoreSql.sweepTableLock, this.#semaphoreSql.sweep)
+        semaphores += deleted
         if (deleted < SWEEP_BATCH) break
       }
       for (let batch = 0; batch < MAX_SWEEP_BATCHES; batch++) {
@@ -379,7 +412,23 @@ export class PostgresBackend implements LockBackend {
     } catch (error) {
       throw this.#fail('sweep', error)
     }
-    return { leases, cacheEntries }
+    return { leases, semaphores, cacheEntries }
+  }
+
+  /** One sweep transaction: the sweep lock, then `tableLock` (0 if either is not granted at once), then `deleteBatch`. */
+  #sweepBatch(tableLock: string, deleteBatch: string): Promise<number> {
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query<{ locked: boolean }>(this.#sql.sweepLock)
+      if (rows[0]?.locked !== true) return 0
+      await client.query(this.#sql.sweepLockTimeout)
+      try {
+        await client.query(tableLock)
+      } catch (error) {
+        if ((error as { code?: unknown }).code === '55P03') return 0 // lock_not_available
+        throw error
+      }
+      return (await client.query(deleteBatch)).rowCount ?? 0
+    })
   }
 
   /**
@@ -483,12 +532,13 @@ export class PostgresBackend implements LockBackend {
 
   async #prepare(): Promise<void> {
     if (this.#createSchema) {
-      const { lease, cache, fence, guard } = this.#names
+      const { lease, cache, fence, guard, semaphore } = this.#names
       const { rows } = await this.#pool.query<{ ok: boolean }>(this.#sql.objectsExist, [
         lease,
         cache,
         fence,
         guard,
+        semaphore,
       ])
       if (rows[0]?.ok !== true) {
         await this.#transaction(async (client) => {

@@ -19,6 +19,8 @@ import { InvalidArgumentError } from '@lockwork/core'
  *   the row back. So a fence never repeats or goes backwards, whatever the
  *   commit mode.
  * - `lockwork_lease_cache`: the cache store behind `cached`.
+ * - `lockwork_lease_sem`: one row per counting semaphore, its holders in a
+ *   `jsonb` column (see `semaphore-statements.ts`, which has its statements).
  *
  * Keys and owners are always `$n` parameters; schema and table names are
  * validated with {@link IDENTIFIER} and double-quoted.
@@ -76,6 +78,8 @@ export interface ResolvedNames {
   readonly fence: string
   /** The unlogged guard table, quoted and schema-qualified. */
   readonly guard: string
+  /** The semaphore table, quoted and schema-qualified. */
+  readonly semaphore: string
   /** The `regclass` literal of the fence sequence, e.g. `'"public"."lockwork_lease_fence"'`. */
   readonly fenceRegclass: string
   /** The LISTEN/NOTIFY channel: fixed per schema and table. */
@@ -125,6 +129,7 @@ export function resolveNames(names: SchemaNames = {}): ResolvedNames {
     cache: qualified('_cache'),
     fence: qualified('_fence'),
     guard: qualified('_guard'),
+    semaphore: qualified('_sem'),
     fenceRegclass: quoteLiteral(qualified('_fence')),
     channel: `lockwork_release_${digest.subarray(0, 8).toString('hex')}`,
     lockId: digest.readInt32BE(8),
@@ -154,6 +159,12 @@ function ddlStatements(n: ResolvedNames): string[] {
   compute_ms double precision NOT NULL,
   expires_at timestamptz NOT NULL
 )`,
+    `CREATE TABLE IF NOT EXISTS ${n.semaphore} (
+  key text PRIMARY KEY,
+  holders jsonb NOT NULL,
+  expires_at timestamptz NOT NULL,
+  waiters boolean NOT NULL DEFAULT false
+)`,
   ]
 }
 
@@ -174,7 +185,7 @@ export function postgresMigrationSql(names: SchemaNames = {}): string {
 
 /** The SQL texts the backend runs, specialised for one set of names and one durability mode. */
 export interface Statements {
-  /** Whether every object exists: `[lease, cache, fence, guard]` regclass names as `$1..$4`. */
+  /** Whether every object exists: `[lease, cache, fence, guard, semaphore]` regclass names as `$1..$5`. */
   readonly objectsExist: string
   /** The DDL, run in one transaction after {@link Statements.schemaLock}. */
   readonly ddl: readonly string[]
@@ -230,7 +241,7 @@ export function buildStatements(names: ResolvedNames, durability: Durability): S
     `ceil(extract(epoch FROM ${column} - clock_timestamp()) * 1000)::float8`
   return {
     objectsExist: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
-  AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AS ok`,
+  AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL AS ok`,
     ddl: ddlStatements(names),
     schemaLock: `SELECT pg_advisory_xact_lock(${lockId}, 1)`,
     guardRepair: [

@@ -8,6 +8,8 @@ import {
   type LockBackend,
   type LockInfo,
   LockworkError,
+  type PermitAcquireResult,
+  type PermitHolders,
   type StoredCacheEntry,
   validatePrefix,
 } from '@lockwork/core'
@@ -21,7 +23,16 @@ import {
 } from './connection-settings.js'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
 import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
-import { ACQUIRE, EXTEND, GET_CACHED, PEEK, RELEASE, type ScriptDefinition } from './scripts.js'
+import {
+  ACQUIRE,
+  EXTEND,
+  GET_CACHED,
+  PEEK,
+  PEEK_AND_MARK,
+  RELEASE,
+  type ScriptDefinition,
+} from './scripts.js'
+import { SemaphoreCommands } from './semaphore-commands.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
 export interface RedisBackendOptions {
@@ -53,7 +64,8 @@ export interface RedisBackendOptions {
   readonly keyPrefix?: string
   /**
    * Narrows the failover window (standalone Redis with replicas only): after
-   * each successful `acquire` and `extend`, send `WAIT replicas timeoutMs` and
+   * each successful `acquire` and `extend` (and `acquirePermits` and
+   * `extendPermits`), send `WAIT replicas timeoutMs` and
    * count the operation as done only once that many replicas have received
    * it. An acquisition they do not acknowledge in time is released again and
    * rejects with a `BackendError`; such an extension rejects with a
@@ -103,6 +115,7 @@ const SCRIPT_ACQUIRE = load(ACQUIRE)
 const SCRIPT_EXTEND = load(EXTEND)
 const SCRIPT_RELEASE = load(RELEASE)
 const SCRIPT_PEEK = load(PEEK)
+const SCRIPT_PEEK_AND_MARK = load(PEEK_AND_MARK)
 const SCRIPT_GET_CACHED = load(GET_CACHED)
 
 /**
@@ -120,7 +133,14 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  * - `<keyPrefix>{t}:cache:<k>`: a cache entry, `"<computeMs>:<value>"` with `PX`;
  * - `<keyPrefix>{t}:freed:<call id>`: the record of one release call, for
  *   {@link RELEASE_RECORD_TTL_MS} (so a resent release answers truthfully);
- * - channel `<keyPrefix>{t}:released:<k>`: a message on each release.
+ * - `<keyPrefix>{t}:waiting:<k>`: set by a waiter (for its timeout) once it
+ *   is subscribed and found `k` held; the next release deletes it and publishes;
+ * - channel `<keyPrefix>{t}:released:<k>`: a message on each release that
+ *   found the waiting marker.
+ *
+ * A semaphore `k` (a namespace of its own) uses `semholders:`, `sempermits:`,
+ * `semfence:` and the channel `semreleased:` under the same tag; see
+ * `semaphore-commands.ts`.
  */
 export class RedisBackend implements LockBackend {
   /** `'redis'`, also for a Cluster. */
@@ -142,6 +162,8 @@ export class RedisBackend implements LockBackend {
   /** Ids of release calls, for their release records. */
   readonly #releaseId = releaseIds()
   #closing: Promise<void> | undefined
+  /** The counting semaphores (`acquirePermits` and the rest). */
+  readonly #semaphores: SemaphoreCommands
 
   constructor(options: RedisBackendOptions) {
     const { client, url } = options
@@ -187,6 +209,20 @@ export class RedisBackend implements LockBackend {
     }
     const source = this.#client
     this.#subscriber = new ReleaseSubscriber(() => duplicateForSubscriber(source))
+    this.#semaphores = new SemaphoreCommands(
+      {
+        client: this.#client,
+        waitForReplicas: this.#waitForReplicas,
+        subscriber: this.#subscriber,
+        waiters: this.#waiters,
+        base: (operation, key) => this.#base(operation, key),
+        load,
+        run: (operation, script, args) => this.#eval(operation, script, args),
+        fail: (operation, error) => this.#fail(operation, error),
+        releaseId: () => this.#releaseId(),
+      },
+      RELEASE_RECORD_TTL_MS,
+    )
   }
 
   /**
@@ -241,7 +277,7 @@ export class RedisBackend implements LockBackend {
 
   /**
    * One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its
-   * release channel. A short-lived record of this call (see
+   * release channel if a waiter has marked it. A short-lived record of this call (see
    * {@link RELEASE_RECORD_TTL_MS}) makes a resend of it after a reconnect
    * answer `true` too, not `false` for the lease it just freed.
    */
@@ -250,6 +286,7 @@ export class RedisBackend implements LockBackend {
     const reply = await this.#eval('release', SCRIPT_RELEASE, [
       `${base}lock:${key}`,
       `${base}freed:${this.#releaseId()}`,
+      `${base}waiting:${key}`,
       owner,
       `${base}released:${key}`,
       RELEASE_RECORD_TTL_MS,
@@ -333,8 +370,9 @@ export class RedisBackend implements LockBackend {
         .then(async (unlisten) => {
           stop = unlisten
           if (settled) return unlisten()
-          // Subscribed: a release from now on wakes us. Check for one that came before.
-          const holder = await this.#peek(base, key)
+          // Subscribed: a release from now on wakes us once marked. Check for one that came
+          // before, and mark the key in the same step so that its release publishes.
+          const holder = await this.#peek(base, key, timeoutMs + EXPIRY_SLACK_MS)
           if (settled) return
           if (holder === null) return finish()
           clearTimeout(timer)
@@ -343,6 +381,51 @@ export class RedisBackend implements LockBackend {
         })
         .catch(finish)
     })
+  }
+
+  /**
+   * One script call: drops expired holders, then takes `permits` if the
+   * unexpired holders leave room under `limit` (or answers `owner`'s own
+   * fence again), else lists the holders. Expiry is on the server's clock.
+   */
+  acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    return this.#semaphores.acquire(key, owner, permits, limit, ttlMs)
+  }
+
+  /** One script call: a new expiry for `owner`'s unexpired permits. */
+  extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#semaphores.extend(key, owner, ttlMs)
+  }
+
+  /** One script call: drops `owner`'s unexpired permits and `PUBLISH`es on the semaphore's channel. */
+  releasePermits(key: string, owner: string): Promise<boolean> {
+    return this.#semaphores.release(key, owner)
+  }
+
+  /** One script call: the unexpired holders with their permits, fences and remaining leases. */
+  peekPermits(key: string): Promise<PermitHolders> {
+    return this.#semaphores.peek(key)
+  }
+
+  /**
+   * Subscribes to the semaphore's release channel, then peeks once: resolves
+   * when `permits` of `limit` are free, on a release, when enough leases have
+   * run out, at `timeoutMs` or on abort.
+   */
+  waitForPermits(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.#semaphores.wait(key, permits, limit, timeoutMs, signal)
   }
 
   /**
@@ -371,8 +454,17 @@ export class RedisBackend implements LockBackend {
     }
   }
 
-  async #peek(base: string, key: string): Promise<LockInfo | null> {
-    const reply = await this.#eval('peek', SCRIPT_PEEK, [`${base}lock:${key}`, `${base}fence:${key}`])
+  /** Owner, fence and `PTTL` of `key`; with `markForMs`, also the waiting marker for that long (see PEEK_AND_MARK). */
+  async #peek(base: string, key: string, markForMs?: number): Promise<LockInfo | null> {
+    const reply =
+      markForMs === undefined
+        ? await this.#eval('peek', SCRIPT_PEEK, [`${base}lock:${key}`, `${base}fence:${key}`])
+        : await this.#eval('waitForRelease', SCRIPT_PEEK_AND_MARK, [
+            `${base}lock:${key}`,
+            `${base}fence:${key}`,
+            `${base}waiting:${key}`,
+            Math.max(1, Math.ceil(markForMs)),
+          ])
     try {
       if (reply === null || reply === undefined) return null
       const [owner, fence, pttl] = asArray(reply)

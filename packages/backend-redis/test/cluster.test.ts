@@ -65,6 +65,33 @@ describe.skipIf(!enabled)('redis cluster', () => {
       await backend.close()
     })
 
+    it('puts every key of one semaphore in one slot, and wakes a semaphore waiter across nodes', async () => {
+      const client = newCluster()
+      const own = randomPrefix('semslots')
+      const backend = createRedisBackend({ client, keyPrefix: own })
+      const waiter = createRedisBackend({ client: newCluster(), keyPrefix: own })
+      const slots = new Set<number>()
+      for (const key of ['}{', '{}', 'a{b}c', '{hash}{tag}', 'plain', 'exports', 'doc:42']) {
+        const taken = await backend.acquirePermits(key, 'me', 2, 2, 30_000)
+        expect(taken.acquired).toBe(true)
+        const found = await scanAll(client, `${own}{*}:sem*:${escapeGlob(key)}`)
+        expect(found.length).toBe(3)
+        const keySlots = new Set(await Promise.all(found.map((k) => client.call('CLUSTER', 'KEYSLOT', k))))
+        expect(keySlots.size).toBe(1)
+        slots.add(Number([...keySlots][0]))
+        const waiting = waiter.waitForPermits(key, 1, 2, 20_000)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        const releasedAt = performance.now()
+        expect(await backend.releasePermits(key, 'me')).toBe(true)
+        await waiting
+        expect(performance.now() - releasedAt).toBeLessThan(1_000)
+        expect(await waiter.peekPermits(key)).toEqual({ inUse: 0, holders: [] })
+      }
+      expect(slots.size).toBeGreaterThan(3)
+      await backend.close()
+      await waiter.close()
+    })
+
     it('wakes a waiter subscribed on one node when the release runs on another', async () => {
       const lw = createLockwork({ backend: createRedisBackend({ client: newCluster(), keyPrefix }) })
       const other = createLockwork({ backend: createRedisBackend({ client: newCluster(), keyPrefix }) })

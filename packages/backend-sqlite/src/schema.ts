@@ -14,7 +14,12 @@
  * - `<table>_cache`: the cache store behind `cached`.
  * - `<table>_meta`: one row; `fence_floor` is the highest fence ever swept
  *   away, so a key whose row was deleted restarts above every fence it had.
+ *
+ * The semaphore tables (`<table>_sem`, `<table>_sem_holder`) are described,
+ * and their statements kept, in `semaphore-statements.ts`; {@link SqliteSchema.create}
+ * creates them with the others.
  */
+import { type SemaphoreSql, semaphoreSql } from './semaphore-statements.js'
 
 /**
  * What a table name must look like: an SQL identifier of at most 48 ASCII
@@ -54,6 +59,8 @@ export interface SqliteSchema {
   readonly setCached: string
   /** Deletes a cache entry and returns its expiry (to tell whether it was still live). */
   readonly deleteCached: string
+  /** The statements of the counting semaphores. */
+  readonly semaphore: SemaphoreSql
 }
 
 /** Quotes a validated identifier. */
@@ -70,6 +77,7 @@ export function sqliteSchema(table: string): SqliteSchema {
   const cache = quote(`${table}_cache`)
   const meta = quote(`${table}_meta`)
   const cacheExpiresIndex = quote(`${table}_cache_expires_at`)
+  const semaphore = semaphoreSql(table)
 
   return {
     create: `
@@ -91,6 +99,7 @@ export function sqliteSchema(table: string): SqliteSchema {
         fence_floor INTEGER NOT NULL
       );
       INSERT OR IGNORE INTO ${meta} (id, fence_floor) VALUES (1, 0);
+      ${semaphore.create}
     `,
 
     // A new key starts above the fence floor. An existing row is taken when
@@ -158,5 +167,7 @@ export function sqliteSchema(table: string): SqliteSchema {
     `,
 
     deleteCached: `DELETE FROM ${cache} WHERE key = @key RETURNING expires_at`,
+
+    semaphore,
   }
 }

@@ -5,11 +5,16 @@ import type {
   Duration,
   LockBackend,
   LockInfo,
+  PermitAcquireResult,
+  PermitHolders,
   StoredCacheEntry,
 } from '@lockwork/core'
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
 import { Database } from './driver-types.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
+import { prepareSemaphoreStatements, type SemaphoreStatements } from './semaphore-statements.js'
+import { jitter, notify, pollUntilFree } from './sqlite-wake.js'
+import { SqliteWakeFile, WAKE_FILE_SUFFIX } from './sqlite-wake-file.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.lockwork.sqlite'
@@ -58,9 +63,16 @@ export interface SqliteBackendOptions {
   readonly retainFreeFor?: Duration
   /** How often (at most) each instance sweeps expired rows, piggybacked on a write. Default `'1m'`. */
   readonly sweepInterval?: Duration
-  /** The longest pause between two polls of `waitForRelease` (it starts near 1 ms). Default 50 ms. */
+  /**
+   * The longest pause between two polls of `waitForRelease` (it starts near
+   * 1 ms) where the wake file cannot be watched. Where it can, polls are only
+   * a safety net and their pause grows to the larger of this and 1 s. Default 50 ms.
+   */
   readonly pollMax?: Duration
 }
+
+/** The longest pause between two safety polls of a `waitForRelease` that watches the wake file, in ms. */
+const WATCHED_POLL_MAX_MS = 1_000
 
 /** The longest pause between two `SQLITE_BUSY` retries, in ms. */
 const BUSY_RETRY_MAX_DELAY_MS = 20
@@ -98,40 +110,7 @@ interface Statements {
   readonly getCached: Database.Statement
   readonly setCached: Database.Statement
   readonly deleteCached: Database.Statement
-}
-
-/**
- * In-process wake-up channels: every backend instance on the same file and
- * table shares one, so a release in this process wakes this process's
- * waiters at once, whatever instance they wait through.
- */
-const channels = new Map<string, Map<string, Set<() => void>>>()
-
-/** Adds a waiter for `key` on `channel`; returns its removal. */
-function subscribe(channel: string, key: string, wake: () => void): () => void {
-  let keys = channels.get(channel)
-  if (keys === undefined) {
-    keys = new Map()
-    channels.set(channel, keys)
-  }
-  let waiters = keys.get(key)
-  if (waiters === undefined) {
-    waiters = new Set()
-    keys.set(key, waiters)
-  }
-  waiters.add(wake)
-  return () => {
-    waiters.delete(wake)
-    if (waiters.size === 0 && keys.get(key) === waiters) keys.delete(key)
-    if (keys.size === 0 && channels.get(channel) === keys) channels.delete(channel)
-  }
-}
-
-/** Wakes every waiter for `key` on `channel`. */
-function notify(channel: string, key: string): void {
-  const waiters = channels.get(channel)?.get(key)
-  if (waiters === undefined) return
-  for (const wake of [...waiters]) wake()
+  readonly semaphore: SemaphoreStatements
 }
 
 /** Channel names of in-memory databases, which have no path: one per `Database` object. */
@@ -165,11 +144,6 @@ function isBusy(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
 }
 
-/** A delay between `ms / 2` and `ms`, at least 1 ms. */
-function jitter(ms: number): number {
-  return Math.max(1, Math.round(ms / 2 + (Math.random() * ms) / 2))
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -193,6 +167,8 @@ export class SqliteBackend implements LockBackend {
   readonly #supplied: Database.Database | undefined
   readonly #schema: SqliteSchema
   readonly #channel: string
+  /** The in-process wake-up channel of the semaphores (their keys are a namespace of their own). */
+  readonly #semaphoreChannel: string
   readonly #synchronous: 'NORMAL' | 'FULL' | undefined
   readonly #busyTimeoutMs: number
   readonly #busyRetryForMs: number
@@ -200,6 +176,10 @@ export class SqliteBackend implements LockBackend {
   readonly #sweepIntervalMs: number
   readonly #pollMaxMs: number
   readonly #pendingWaits = new Set<() => void>()
+  /** Watches the wake file for the waits of this instance (`undefined` where it cannot be watched). */
+  readonly #watchWakeFile = (onChange: () => void): (() => void) | undefined => this.#wake?.watch(onChange)
+  /** Cross-process wake-up; `undefined` for an in-memory database (no other process can open it). */
+  readonly #wake: SqliteWakeFile | undefined
   #connection: Connection | undefined
   #lastSweep = Number.NEGATIVE_INFINITY
   #closed = false
@@ -241,12 +221,16 @@ export class SqliteBackend implements LockBackend {
     if (options.database === undefined) {
       this.#path = options.path ?? DEFAULT_SQLITE_PATH
       this.#channel = `${resolvePath(this.#path)}\u0000${table}`
+      this.#wake = new SqliteWakeFile(resolvePath(this.#path) + WAKE_FILE_SUFFIX)
     } else {
       this.#supplied = options.database
       const db = options.database
-      const file = db.memory || db.name === '' ? memoryChannel(db) : resolvePath(db.name)
+      const inMemory = db.memory || db.name === ''
+      const file = inMemory ? memoryChannel(db) : resolvePath(db.name)
       this.#channel = `${file}\u0000${table}`
+      this.#wake = inMemory ? undefined : new SqliteWakeFile(file + WAKE_FILE_SUFFIX)
     }
+    this.#semaphoreChannel = `${this.#channel}\u0000semaphore`
   }
 
   /** {@inheritDoc @lockwork/core#LockBackend.acquire} */
@@ -269,7 +253,10 @@ export class SqliteBackend implements LockBackend {
       true,
       (s) => s.release.run({ key, owner, now: Date.now() }).changes === 1,
     )
-    if (released) notify(this.#channel, key)
+    if (released) {
+      notify(this.#channel, key)
+      this.#wake?.touch()
+    }
     return released
   }
 
@@ -314,53 +301,93 @@ export class SqliteBackend implements LockBackend {
    * holder), when `timeoutMs` ends, or when `signal` aborts; it never rejects
    * for those, nor for a failed poll (the caller's next attempt reports it).
    * A release through any instance on the same file in this process wakes it
-   * at once; a release in another process is seen by polling, with a pause
-   * that starts near 1 ms, doubles up to `pollMax`, and never outlasts the
-   * holder's remaining lease. Rejects with a `BackendError` only when called
+   * at once; a release in another process touches the wake file, which this
+   * process watches, and wakes it within about a millisecond. Polls remain as
+   * a safety net (and the only way where the wake file cannot be watched):
+   * their pause starts near 1 ms, doubles up to 1 s (`pollMax` without a
+   * watch), and never outlasts the holder's remaining lease. Rejects with a `BackendError` only when called
    * after {@link close}; waits pending at `close()` resolve.
    */
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError('waitForRelease'))
-    if (signal?.aborted) return Promise.resolve()
-    return new Promise<void>((resolve) => {
-      let done = false
-      let pollTimer: NodeJS.Timeout | undefined
-      const finish = (): void => {
-        if (done) return
-        done = true
-        clearTimeout(pollTimer)
-        clearTimeout(deadline)
-        unsubscribe()
-        signal?.removeEventListener('abort', finish)
-        this.#pendingWaits.delete(finish)
-        resolve()
-      }
-      // Subscribe first, then look: a release between the two is not missed.
-      const unsubscribe = subscribe(this.#channel, key, finish)
-      signal?.addEventListener('abort', finish, { once: true })
-      this.#pendingWaits.add(finish)
-      const deadline = setTimeout(finish, Math.max(0, timeoutMs))
-
-      let pause = 1
-      let seenFence: number | undefined
-      const poll = async (): Promise<void> => {
-        let holder: LockInfo | null
-        try {
-          holder = await this.peek(key)
-        } catch {
-          finish()
-          return
-        }
-        if (done) return
-        if (holder === null || (seenFence !== undefined && holder.fence !== seenFence)) {
-          finish()
-          return
-        }
+    let seenFence: number | undefined
+    return pollUntilFree({
+      channel: this.#channel,
+      key,
+      timeoutMs,
+      signal,
+      pollMaxMs: this.#pollMaxMs,
+      watch: this.#watchWakeFile,
+      watchedPollMaxMs: WATCHED_POLL_MAX_MS,
+      pending: this.#pendingWaits,
+      look: async () => {
+        const holder = await this.peek(key)
+        if (holder === null || (seenFence !== undefined && holder.fence !== seenFence)) return undefined
         seenFence = holder.fence
-        pollTimer = setTimeout(poll, Math.min(jitter(pause), holder.remainingMs))
-        pause = Math.min(pause * 2, this.#pollMaxMs)
-      }
-      void poll()
+        return holder.remainingMs
+      },
+    })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.acquirePermits} */
+  acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    return this.#run('acquirePermits', true, (s) => s.semaphore.acquire(key, owner, permits, limit, ttlMs))
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.extendPermits} */
+  extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#run('extendPermits', true, (s) => s.semaphore.extend(key, owner, ttlMs))
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.releasePermits} */
+  async releasePermits(key: string, owner: string): Promise<boolean> {
+    const released = await this.#run('releasePermits', true, (s) => s.semaphore.release(key, owner))
+    if (released) {
+      notify(this.#semaphoreChannel, key)
+      this.#wake?.touch()
+    }
+    return released
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.peekPermits} */
+  peekPermits(key: string): Promise<PermitHolders> {
+    return this.#run('peekPermits', false, (s) => s.semaphore.peek(key))
+  }
+
+  /**
+   * Resolves when `permits` of `limit` of semaphore `key` are free, when
+   * `timeoutMs` ends, or when `signal` aborts; like {@link waitForRelease}, a
+   * release in this process wakes it at once and one elsewhere is seen by
+   * polling, never later than the earliest holder's expiry.
+   */
+  waitForPermits(
+    key: string,
+    permits: number,
+    limit: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError('waitForPermits'))
+    return pollUntilFree({
+      channel: this.#semaphoreChannel,
+      key,
+      timeoutMs,
+      signal,
+      pollMaxMs: this.#pollMaxMs,
+      watch: this.#watchWakeFile,
+      watchedPollMaxMs: WATCHED_POLL_MAX_MS,
+      pending: this.#pendingWaits,
+      look: async () => {
+        const { inUse, holders } = await this.peekPermits(key)
+        if (inUse + permits <= limit) return undefined
+        return Math.min(...holders.map((holder) => holder.remainingMs))
+      },
     })
   }
 
@@ -373,6 +400,7 @@ export class SqliteBackend implements LockBackend {
     if (this.#closed) return
     this.#closed = true
     for (const finish of [...this.#pendingWaits]) finish()
+    this.#wake?.close()
     const connection = this.#connection
     this.#connection = undefined
     if (connection !== undefined && this.#supplied === undefined && connection.pid === process.pid) {
@@ -509,10 +537,12 @@ export class SqliteBackend implements LockBackend {
         holder: { owner: row.owner, fence: row.fence, remainingMs: row.expires_at - now },
       }
     })
+    const semaphore = prepareSemaphoreStatements(db, schema.semaphore)
     const sweep = db.transaction((now: number, cutoff: number) => {
       raiseFenceFloor.run({ cutoff })
       sweepLocks.run({ cutoff })
       sweepCache.run({ now })
+      semaphore.sweep(now, cutoff)
     })
 
     return {
@@ -532,6 +562,7 @@ export class SqliteBackend implements LockBackend {
       getCached: prepare(schema.getCached),
       setCached: prepare(schema.setCached),
       deleteCached: prepare(schema.deleteCached),
+      semaphore,
     }
   }
 

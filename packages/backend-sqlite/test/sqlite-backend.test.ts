@@ -74,7 +74,7 @@ describe('sqlite: options', () => {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       .pluck()
       .all()
-    expect(tables).toEqual(['jobs', 'jobs_cache', 'jobs_meta'])
+    expect(tables).toEqual(['jobs', 'jobs_cache', 'jobs_meta', 'jobs_sem', 'jobs_sem_holder'])
   })
 
   it('different table names on one file are separate lock spaces', async () => {

@@ -258,8 +258,8 @@ export function createCached<A extends unknown[], T>(
       const elapsed = performance.now() - startedAt
       if (waitMs !== undefined && elapsed >= waitMs) {
         const holderLabel = labelOf(attempt.holder.owner)?.text
-        if (waitMs === 0) throw new LockBusyError(keys.key, attempt.holder.remainingMs, holderLabel)
-        throw new LockTimeoutError(keys.key, Math.round(elapsed), holderLabel)
+        if (waitMs === 0) throw new LockBusyError(keys.key, attempt.holder.remainingMs, { holderLabel })
+        throw new LockTimeoutError(keys.key, Math.round(elapsed), { holderLabel })
       }
       const leftMs = waitMs === undefined ? Number.POSITIVE_INFINITY : waitMs - elapsed
       await waitForHolder(backend, keys.lock, attempt.holder, leftMs, backoff)

@@ -65,10 +65,16 @@ export class LockBusyError extends LockworkError {
   /** Who held the key (its owner label, e.g. `api@pod-7 host=web-3 pid=4121`), if known. */
   readonly holderLabel: string | undefined
 
-  constructor(key: string, remainingMs?: number, holderLabel?: string) {
+  /**
+   * `options.holderLabel` names who holds the key; `options.message` replaces
+   * the default message (a semaphore says how many permits are in use).
+   */
+  constructor(key: string, remainingMs?: number, options?: { message?: string | undefined; holderLabel?: string | undefined }) {
+    const holderLabel = options?.holderLabel
     super(
       'LOCKWORK_BUSY',
-      `lock "${key}" is held${holderLabel === undefined ? '' : ` by ${holderLabel}`}${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
+      options?.message ??
+        `lock "${key}" is held${holderLabel === undefined ? '' : ` by ${holderLabel}`}${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
     )
     this.key = key
     this.remainingMs = remainingMs
@@ -89,10 +95,16 @@ export class LockTimeoutError extends LockworkError {
   /** Who held the key when last seen (its owner label, e.g. `api@pod-7 host=web-3 pid=4121`), if known. */
   readonly holderLabel: string | undefined
 
-  constructor(key: string, waitedMs: number, holderLabel?: string) {
+  /**
+   * `options.holderLabel` names who held the key last; `options.message`
+   * replaces the default message (a semaphore says how many permits are in use).
+   */
+  constructor(key: string, waitedMs: number, options?: { message?: string | undefined; holderLabel?: string | undefined }) {
+    const holderLabel = options?.holderLabel
     super(
       'LOCKWORK_TIMEOUT',
-      `lock "${key}" was still held${holderLabel === undefined ? '' : ` by ${holderLabel}`} after waiting ${waitedMs} ms`,
+      options?.message ??
+        `lock "${key}" was still held${holderLabel === undefined ? '' : ` by ${holderLabel}`} after waiting ${waitedMs} ms`,
     )
     this.key = key
     this.waitedMs = waitedMs

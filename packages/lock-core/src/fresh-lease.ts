@@ -1,4 +1,5 @@
 import type { LockBackend } from './backend.js'
+import { type LeaseOperations, lockOperations } from './lease-operations.js'
 import type { Acquisition } from './wait.js'
 
 /** How many extensions {@link renewIfExpired} tries before giving up on a lease. */
@@ -14,7 +15,7 @@ export function leaseFresh(acquisition: Acquisition): boolean {
 }
 
 /**
- * Makes sure a lease that was just acquired is still held by its
+ * Makes sure a lease (a lock, or a semaphore's permits: `operations`) that was just acquired is still held by its
  * conservative local deadline (`sentAt + ttlMs`) before a `Lock` is handed
  * out. When the reply came so late that the deadline has passed, the lease
  * may be gone: it is extended at once, which succeeds only if the backend
@@ -31,19 +32,20 @@ export async function renewIfExpired(
   key: string,
   owner: string,
   acquisition: Acquisition,
+  operations: LeaseOperations = lockOperations,
 ): Promise<Acquisition | undefined> {
   let current = acquisition
   for (let renewal = 0; performance.now() >= current.sentAt + current.ttlMs; renewal++) {
     if (renewal === MAX_RENEWALS) {
-      await backend.release(key, owner).catch(() => false)
+      await operations.release(backend, key, owner).catch(() => false)
       return undefined
     }
     const sentAt = performance.now()
     let extended: boolean
     try {
-      extended = await backend.extend(key, owner, current.ttlMs)
+      extended = await operations.extend(backend, key, owner, current.ttlMs)
     } catch (error) {
-      await backend.release(key, owner).catch(() => false)
+      await operations.release(backend, key, owner).catch(() => false)
       throw error
     }
     if (!extended) return undefined

@@ -124,7 +124,8 @@ export function newBackoff(): Backoff {
  * Waits until `holder` may have let go of `fullKey`: the backend's
  * wake-on-release where it has one, otherwise jittered exponential backoff
  * (the same schedule `acquire` uses). Never waits longer than `maxMs` nor
- * past the holder's remaining lease. May return early; the caller re-checks.
+ * past the holder's remaining lease, and returns when `signal` aborts. May
+ * return early; the caller re-checks.
  */
 export async function waitForHolder(
   backend: LockBackend,
@@ -132,13 +133,14 @@ export async function waitForHolder(
   holder: LockInfo,
   maxMs: number,
   backoff: Backoff,
+  signal?: AbortSignal,
 ): Promise<void> {
   const bound = Math.max(1, Math.min(maxMs, holder.remainingMs + 1))
   if (backend.waitForRelease) {
-    await backend.waitForRelease(fullKey, Math.ceil(bound))
+    await backend.waitForRelease(fullKey, Math.ceil(bound), signal)
     return
   }
-  await sleep(Math.min(jitter(backoff.nextMs), bound))
+  await sleep(Math.min(jitter(backoff.nextMs), bound), signal)
   backoff.nextMs = Math.min(backoff.nextMs * 2, MAX_BACKOFF_MS)
 }
 

@@ -1,6 +1,7 @@
 import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
+import { type LeaseOperations, lockOperations } from './lease-operations.js'
 import type { Acquisition } from './wait.js'
 import { wakeLocalWaiter } from './waiter-queue.js'
 
@@ -13,6 +14,8 @@ export interface LockInit {
   readonly key: string
   readonly owner: string
   readonly acquisition: Acquisition
+  /** The kind of lease held: a lock (the default) or a semaphore's permits. */
+  readonly operations?: LeaseOperations
   readonly autoExtend: boolean
   /** Called once when the handle stops holding: released or lost (the client's tracking of held locks). */
   readonly onSettled?: (lock: Lock) => void
@@ -51,6 +54,7 @@ export class Lock implements AsyncDisposable {
   readonly owner: string
 
   #backend: LockBackend
+  readonly #operations: LeaseOperations
   #fullKey: string
   #ttlMs: number
   #deadline: number
@@ -81,6 +85,7 @@ export class Lock implements AsyncDisposable {
     this.owner = init.owner
     this.fence = init.acquisition.fence
     this.#backend = init.backend
+    this.#operations = init.operations ?? lockOperations
     this.#fullKey = init.fullKey
     this.#ttlMs = init.acquisition.ttlMs
     this.#deadline = init.acquisition.sentAt + init.acquisition.ttlMs
@@ -136,7 +141,7 @@ export class Lock implements AsyncDisposable {
     this.#checkDeadline()
     if (this.#state !== 'held') throw this.#lostError(this.#state === 'released' ? 'released' : undefined)
     const sentAt = performance.now()
-    const extended = await this.#backend.extend(this.#fullKey, this.owner, ttlMs)
+    const extended = await this.#operations.extend(this.#backend, this.#fullKey, this.owner, ttlMs)
     if (!extended) {
       this.#markLost('extend-failed')
       throw this.#lostError()
@@ -168,10 +173,11 @@ export class Lock implements AsyncDisposable {
     this.#state = 'released'
     this.#releaseFailed = undefined
     this.#stopTimers()
-    const releasing = this.#backend.release(this.#fullKey, this.owner).then(
+    const operations = this.#operations
+    const releasing = operations.release(this.#backend, this.#fullKey, this.owner).then(
       (released) => {
         this.#settled()
-        wakeLocalWaiter(this.#backend, this.#fullKey)
+        wakeLocalWaiter(this.#backend, operations.queueKey(this.#fullKey))
         return released && wasHeld
       },
       (error: unknown) => {
@@ -266,7 +272,7 @@ export class Lock implements AsyncDisposable {
     if (this.#state !== 'held') return
     const sentAt = performance.now()
     try {
-      const extended = await this.#backend.extend(this.#fullKey, this.owner, this.#ttlMs)
+      const extended = await this.#operations.extend(this.#backend, this.#fullKey, this.owner, this.#ttlMs)
       if (this.#state !== 'held') return
       if (!extended) return this.#markLost('extend-failed')
       this.#lastExtendError = undefined
@@ -292,18 +298,18 @@ export class Lock implements AsyncDisposable {
     const watch = new AbortController()
     this.#watch = watch
     const pollMs = Math.min(MAX_POLL_MS, Math.max(MIN_POLL_MS, this.#ttlMs / 4))
+    const operations = this.#operations
+    const waitForChange = operations.watchWait(this.#backend)
     const loop = async (): Promise<void> => {
       while (this.#state === 'held' && !watch.signal.aborted) {
         try {
           const left = Math.max(1, Math.ceil(this.#deadline - performance.now()))
-          if (this.#backend.waitForRelease)
-            await this.#backend.waitForRelease(this.#fullKey, left, watch.signal)
+          if (waitForChange) await waitForChange(this.#fullKey, left, watch.signal)
           else await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)).unref())
           if (this.#state !== 'held' || watch.signal.aborted) return
-          const holder = await this.#backend.peek(this.#fullKey)
+          const lost = await operations.lostReason(this.#backend, this.#fullKey, this.owner)
           if (this.#state !== 'held') return
-          if (holder === null) this.#markLost('released-elsewhere')
-          else if (holder.owner !== this.owner) this.#markLost('taken')
+          if (lost !== undefined) this.#markLost(lost)
         } catch {
           // A failing backend is not proof of loss; the local deadline still applies.
           await new Promise((resolve) => setTimeout(resolve, pollMs).unref())

@@ -1,3 +1,10 @@
+import {
+  acquireLease,
+  type LeaseHost,
+  type ResolvedLease,
+  resolveLeaseOptions,
+  runHolding,
+} from './acquire-lease.js'
 import type { LockBackend } from './backend.js'
 import {
   type CachedFunction,
@@ -7,9 +14,8 @@ import {
 } from './cached.js'
 import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
-import { InvalidArgumentError, LockBusyError, LockTimeoutError } from './errors.js'
+import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
-import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import {
   type LeaderInfo,
@@ -19,11 +25,13 @@ import {
   readLeader,
   startLead,
 } from './lead.js'
-import { Lock } from './lock.js'
+import { lockOperations } from './lease-operations.js'
+import { Lock, type LockInit } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
-import { optionalBoolean, optionalSignal, optionsObject, requireFunction } from './options.js'
-import { createOwnerLabel, type HolderInfo, holderInfo, type OwnerLabel, ownerToken } from './owner-label.js'
-import { acquireWithWait } from './wait.js'
+import { optionalBoolean, optionsObject, requireFunction } from './options.js'
+import { createOwnerLabel, type HolderInfo, holderInfo, type OwnerLabel } from './owner-label.js'
+import { ReadWriteLock } from './rwlock.js'
+import { Semaphore, type SemaphoreOptions } from './semaphore.js'
 
 /** Options of {@link createLockwork}. */
 export interface LockworkOptions {
@@ -80,15 +88,6 @@ export interface AcquireOptions {
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
 
-/** A validated request to acquire. */
-interface ResolvedAcquire {
-  readonly key: string
-  readonly ttlMs: number
-  readonly waitMs: number
-  readonly signal: AbortSignal | undefined
-  readonly autoExtend: boolean
-}
-
 /**
  * The lockwork client: locks, and the helpers built on them, over one backend.
  * Create it with {@link createLockwork}; end it with {@link Lockwork.close} or
@@ -115,6 +114,8 @@ export class Lockwork implements AsyncDisposable {
   readonly #forgetLock = (lock: Lock): void => {
     this.#locks.delete(lock)
   }
+  /** What semaphores and reader-writer locks created by this client use of it. */
+  readonly #host: LeaseHost
   /** `every` jobs and `lead` campaigns started by this client and not stopped. */
   readonly #jobs = new Set<{ stop(): Promise<void> }>()
   #closing: Promise<void> | undefined
@@ -138,6 +139,29 @@ export class Lockwork implements AsyncDisposable {
     if (opts.onReleaseError !== undefined) requireFunction(opts.onReleaseError, 'options.onReleaseError')
     this.onReleaseError = opts.onReleaseError
     this.label = createOwnerLabel(opts.label)
+    this.#host = this.#createHost()
+  }
+
+  #createHost(): LeaseHost {
+    const locks = this.#locks
+    const client = this
+    return {
+      backend: this.backend,
+      prefix: this.prefix,
+      defaultTtlMs: this.defaultTtlMs,
+      defaultWaitMs: this.defaultWaitMs,
+      onReleaseError: this.onReleaseError,
+      label: this.label,
+      fullKey: (key) => this.fullKey(key),
+      throwIfClosed: (operation) => this.#throwIfClosed(operation),
+      get closed() {
+        return client.closed
+      },
+      track: (handle) => {
+        locks.add(handle)
+      },
+      forget: this.#forgetLock,
+    }
   }
 
   /** Whether {@link Lockwork.close} has been called. */
@@ -147,8 +171,9 @@ export class Lockwork implements AsyncDisposable {
 
   /**
    * Ends the client so the process can exit: stops every `every` job (waiting
-   * for runs in progress) and every `lead` campaign (resigning), releases the locks acquired through this client
-   * that are still held, then closes the backend (unless `closeBackend: false`).
+   * for runs in progress) and every `lead` campaign (resigning), releases the locks, semaphore permits and
+   * reader-writer locks acquired through this client that are still held,
+   * then closes the backend (unless `closeBackend: false`).
    * Idempotent: later calls return the same promise. Afterwards every method
    * rejects with a `BackendError` ("the lockwork client is closed"). Work still
    * running under a released lock is no longer protected: finish it first.
@@ -191,7 +216,7 @@ export class Lockwork implements AsyncDisposable {
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
     // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
-    let request: ResolvedAcquire
+    let request: ResolvedLease
     try {
       request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
@@ -224,16 +249,7 @@ export class Lockwork implements AsyncDisposable {
    */
   async withLock<T>(key: string, fn: (lock: Lock) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     requireFunction(fn, 'fn')
-    const lock = await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true))
-    let result: T
-    try {
-      result = await fn(lock)
-    } catch (error) {
-      await lock[Symbol.asyncDispose]()
-      throw error
-    }
-    await lock[Symbol.asyncDispose]()
-    return result
+    return runHolding(await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true)), fn)
   }
 
   /**
@@ -424,74 +440,70 @@ export class Lockwork implements AsyncDisposable {
     return readLeader(this, name)
   }
 
-  /** Validates a key and acquire options. */
+  /**
+   * A counting semaphore named `name`: at most `limit` permits held at once
+   * across every process on the backend. Semaphores have their own
+   * namespace: semaphore `k` and lock `k` are unrelated.
+   *
+   * ```ts
+   * const exports = lw.semaphore('exports', { limit: 2 })
+   * await exports.withPermit(async (permit) => runExport({ fence: permit.fence }))
+   * ```
+   *
+   * @throws InvalidArgumentError for a bad name or limit, or when the backend
+   *   lacks the semaphore capability (the message names the missing methods).
+   */
+  semaphore(name: string, options: SemaphoreOptions): Semaphore {
+    this.#throwIfClosed('semaphore')
+    return new Semaphore(this.#host, name, options)
+  }
+
+  /**
+   * A reader-writer lock named `name`: any number of readers at once, or one
+   * writer alone, across every process on the backend; a waiting writer keeps
+   * new readers out (see {@link ReadWriteLock}).
+   *
+   * ```ts
+   * const doc = lw.rwlock('doc:42')
+   * await doc.withRead(async () => render())
+   * await doc.withWrite(async (lock) => save({ fence: lock.fence }), { wait: '5s' })
+   * ```
+   *
+   * @throws InvalidArgumentError for a bad name, or when the backend lacks the semaphore capability.
+   */
+  rwlock(name: string): ReadWriteLock {
+    this.#throwIfClosed('rwlock')
+    return new ReadWriteLock(this.#host, name)
+  }
+
+  /** Validates a key and acquire options into a request for a lock's lease. */
   #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
     autoExtendDefault: boolean,
-  ): ResolvedAcquire {
+  ): ResolvedLease {
     const validKey = validateKey(key)
-    const opts = optionsObject(options, argument)
+    const resolved = resolveLeaseOptions(this, optionsObject(options, argument), autoExtendDefault, argument)
     return {
+      operations: lockOperations,
       key: validKey,
-      ttlMs: opts.ttl === undefined ? this.defaultTtlMs : toMs(opts.ttl, `${argument}.ttl`),
-      waitMs: opts.wait === undefined ? this.defaultWaitMs : toMs(opts.wait, `${argument}.wait`, true),
-      signal: optionalSignal(opts.signal, `${argument}.signal`),
-      autoExtend: optionalBoolean(opts.autoExtend, `${argument}.autoExtend`, autoExtendDefault),
+      fullKey: this.fullKey(validKey),
+      ttlMs: resolved.ttlMs,
+      waitMs: resolved.waitMs,
+      signal: resolved.signal,
+      autoExtend: resolved.autoExtend,
     }
   }
 
-  /**
-   * Acquires with already-validated options.
-   * Never resolves a Lock whose local deadline has already passed: a lease
-   * whose reply came that late is extended at once, or, if it is gone,
-   * acquired again within what is left of the wait.
-   */
-  async #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
-    this.#throwIfClosed('acquire')
-    request.signal?.throwIfAborted()
-    const owner = ownerToken(this.label)
-    const start = performance.now()
-    for (let waitMs = request.waitMs; ; waitMs = Math.max(0, request.waitMs - (performance.now() - start))) {
-      const acquired = await acquireWithWait({
-        backend: this.backend,
-        key: fullKey,
-        displayKey: request.key,
-        owner,
-        ttlMs: request.ttlMs,
-        waitMs,
-        signal: request.signal,
-      })
-      const acquisition = leaseFresh(acquired)
-        ? acquired
-        : await renewIfExpired(this.backend, fullKey, owner, acquired)
-      if (acquisition !== undefined) {
-        const lock = new Lock({
-          backend: this.backend,
-          fullKey,
-          key: request.key,
-          owner,
-          acquisition,
-          autoExtend: request.autoExtend,
-          onReleaseError: this.onReleaseError,
-          onSettled: this.#forgetLock,
-        })
-        if (this.#closing !== undefined) {
-          // Closed while this acquisition was in flight: hand the lease back at once.
-          await lock.release().catch(() => undefined)
-          throw clientClosedError(this.backend.name, 'acquire')
-        }
-        this.#locks.add(lock)
-        return lock
-      }
-      // The lease ran out before its reply arrived: not acquired.
-      const waited = performance.now() - start
-      if (request.waitMs === 0) throw new LockBusyError(request.key)
-      if (waited >= request.waitMs) throw new LockTimeoutError(request.key, Math.round(waited))
-    }
+  /** Acquires with already-validated options (see {@link acquireLease}). */
+  #acquireResolved(request: ResolvedLease): Promise<Lock> {
+    return acquireLease(this.#host, request, newLock)
   }
 }
+
+/** Wraps a lock's lease in its handle. */
+const newLock = (init: LockInit): Lock => new Lock(init)
 
 /** Creates a lockwork client over `options.backend`. */
 export function createLockwork(options: LockworkOptions): Lockwork {

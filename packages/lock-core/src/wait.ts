@@ -1,7 +1,10 @@
 import { onAbort } from './abort-watch.js'
-import type { LockBackend, LockInfo } from './backend.js'
-import { LockBusyError, LockTimeoutError } from './errors.js'
-import { labelOf } from './owner-label.js'
+import {
+  type LeaseOperations,
+  type LeaseRequest,
+  lockOperations,
+  type RefusedAttempt,
+} from './lease-operations.js'
 import { WaiterQueue } from './waiter-queue.js'
 
 /** The first backoff delay when a backend has no `waitForRelease`, in ms. */
@@ -18,21 +21,19 @@ export interface Acquisition {
 }
 
 /** What {@link acquireWithWait} needs. */
-export interface AcquireAttempt {
-  readonly backend: LockBackend
-  /** The full key (prefix included) passed to the backend. */
-  readonly key: string
-  /** The key as the caller named it, for error messages. */
-  readonly displayKey: string
-  readonly owner: string
-  readonly ttlMs: number
+export interface AcquireAttempt extends LeaseRequest {
+  /** The kind of lease: a lock (the default) or a semaphore's permits. */
+  readonly operations?: LeaseOperations
   /** How long to keep trying, in ms; 0 tries once. */
   readonly waitMs: number
   readonly signal?: AbortSignal | undefined
 }
 
 /**
- * Tries to acquire until it succeeds or `waitMs` has passed.
+ * Tries to acquire until it succeeds or `waitMs` has passed: a lock, or a
+ * semaphore's permits (`attempt.operations`; "the key is held" then means
+ * "too few permits are free", and the holder's remaining lease is the
+ * soonest holder's).
  *
  * The first attempt goes straight to the backend. If the key is held, the
  * caller joins this process's queue for the key ({@link WaiterQueue}): only
@@ -50,44 +51,35 @@ export interface AcquireAttempt {
  * @throws LockTimeoutError when the key is still held at the deadline.
  */
 export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisition> {
-  const { backend, key, owner, ttlMs, waitMs, signal } = attempt
+  const { backend, waitMs, signal } = attempt
+  const operations = attempt.operations ?? lockOperations
   const start = performance.now()
-  let holder: LockInfo | undefined
-  if (waitMs === 0 || WaiterQueue.find(backend, key) === undefined) {
+  let refused: RefusedAttempt | undefined
+  if (waitMs === 0 || WaiterQueue.find(backend, operations.queueKey(attempt.key)) === undefined) {
     signal?.throwIfAborted()
     const sentAt = performance.now()
-    const result = await backend.acquire(key, owner, ttlMs)
+    const result = await operations.attempt(attempt)
     if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
     signal?.throwIfAborted()
-    if (waitMs === 0)
-      throw new LockBusyError(
-        attempt.displayKey,
-        result.holder.remainingMs,
-        labelOf(result.holder.owner)?.text,
-      )
-    holder = result.holder
+    if (waitMs === 0) throw operations.busyError(attempt, result)
+    refused = result
   }
-  return waitInLine(attempt, start, holder)
+  return waitInLine(attempt, operations, start, refused)
 }
 
 /** The waiting part of {@link acquireWithWait}: in this process's queue for the key, then as its head. */
 async function waitInLine(
   attempt: AcquireAttempt,
+  operations: LeaseOperations,
   start: number,
-  firstHolder: LockInfo | undefined,
+  firstRefusal: RefusedAttempt | undefined,
 ): Promise<Acquisition> {
-  const { backend, key, owner, ttlMs, signal } = attempt
+  const { backend, signal } = attempt
   const deadline = start + attempt.waitMs
-  const { queue, waiter } = WaiterQueue.join(backend, key)
-  let holder = firstHolder
-  /** The last holder seen, for the timeout's message. */
-  let lastHolder = firstHolder
-  const timeout = () =>
-    new LockTimeoutError(
-      attempt.displayKey,
-      Math.round(performance.now() - start),
-      lastHolder === undefined ? undefined : labelOf(lastHolder.owner)?.text,
-    )
+  let holder = firstRefusal
+  const timeout = () => operations.timeoutError(attempt, Math.round(performance.now() - start), holder)
+  const { queue, waiter } = WaiterQueue.join(backend, operations.queueKey(attempt.key))
+  const canWake = operations.canWake(backend)
   let backoff = INITIAL_BACKOFF_MS
   /** Whether the key was last held by a waiter of this process (a local hand-off). */
   let fromLocal = false
@@ -99,6 +91,7 @@ async function waitInLine(
       // What the holder looked like before our turn says nothing now: try at once,
       // unless a waiter of this process holds the key: then its release wakes us.
       holder = undefined
+      // (Only for an exclusive lease: heldByWaiter is never recorded for a shared one.)
       const heldMs = queue.heldLocallyMs()
       if (heldMs > 0) {
         fromLocal = true
@@ -124,11 +117,11 @@ async function waitInLine(
         const left = deadline - performance.now()
         if (left <= 0) throw timeout()
         // The holder's lease ends by itself after remainingMs: never wait longer than that.
-        const bound = Math.min(left, Math.max(1, holder.remainingMs + 1))
+        const bound = Math.min(left, Math.max(1, operations.heldForMs(holder) + 1))
         const parked = queue.beginPark(signal)
         if (parked !== undefined) {
           try {
-            if (backend.waitForRelease) await backend.waitForRelease(key, Math.ceil(bound), parked.signal)
+            if (canWake) await operations.waitForWake(attempt, Math.ceil(bound), parked.signal)
             else {
               await sleep(Math.min(jitter(backoff), bound), parked.signal)
               backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
@@ -140,15 +133,14 @@ async function waitInLine(
         signal?.throwIfAborted()
       }
       const sentAt = performance.now()
-      const result = await backend.acquire(key, owner, ttlMs)
+      const result = await operations.attempt(attempt)
       queue.noteAttempt(performance.now() - sentAt)
       if (result.acquired) {
-        queue.heldByWaiter(sentAt + result.ttlMs, fromLocal)
+        if (operations.exclusive) queue.heldByWaiter(sentAt + result.ttlMs, fromLocal)
         return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
       }
       signal?.throwIfAborted()
-      holder = result.holder
-      lastHolder = holder
+      holder = result
       fromLocal = false
     }
   } finally {
