@@ -3,8 +3,8 @@ import { type Duration, toMs } from './duration.js'
 import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import type { LeaseOperations } from './lease-operations.js'
 import type { Lock, LockInit } from './lock.js'
-import { type OwnerLabel, ownerToken } from './owner-label.js'
 import { optionalBoolean, optionalSignal } from './options.js'
+import { type OwnerLabel, ownerToken } from './owner-label.js'
 import { type AcquireAttempt, acquireWithWait } from './wait.js'
 
 /**

@@ -69,7 +69,11 @@ export class LockBusyError extends LockworkError {
    * `options.holderLabel` names who holds the key; `options.message` replaces
    * the default message (a semaphore says how many permits are in use).
    */
-  constructor(key: string, remainingMs?: number, options?: { message?: string | undefined; holderLabel?: string | undefined }) {
+  constructor(
+    key: string,
+    remainingMs?: number,
+    options?: { message?: string | undefined; holderLabel?: string | undefined },
+  ) {
     const holderLabel = options?.holderLabel
     super(
       'LOCKWORK_BUSY',
@@ -99,7 +103,11 @@ export class LockTimeoutError extends LockworkError {
    * `options.holderLabel` names who held the key last; `options.message`
    * replaces the default message (a semaphore says how many permits are in use).
    */
-  constructor(key: string, waitedMs: number, options?: { message?: string | undefined; holderLabel?: string | undefined }) {
+  constructor(
+    key: string,
+    waitedMs: number,
+    options?: { message?: string | undefined; holderLabel?: string | undefined },
+  ) {
     const holderLabel = options?.holderLabel
     super(
       'LOCKWORK_TIMEOUT',

@@ -86,7 +86,8 @@ export const lockOperations: LeaseOperations = {
       : new LockBusyError(request.displayKey),
   timeoutError: (request, waitedMs, refused) =>
     new LockTimeoutError(request.displayKey, waitedMs, {
-      holderLabel: refused !== undefined && 'holder' in refused ? labelOf(refused.holder.owner)?.text : undefined,
+      holderLabel:
+        refused !== undefined && 'holder' in refused ? labelOf(refused.holder.owner)?.text : undefined,
     }),
   extend: (backend, key, owner, ttlMs) => backend.extend(key, owner, ttlMs),
   release: (backend, key, owner) => backend.release(key, owner),

@@ -94,7 +94,9 @@ export function createOnce<A extends unknown[], R, L>(
     )
     if (attempt.lock === undefined) {
       if (onLocked === 'throw')
-        throw new LockBusyError(key, attempt.holder.remainingMs, { holderLabel: labelOf(attempt.holder.owner)?.text })
+        throw new LockBusyError(key, attempt.holder.remainingMs, {
+          holderLabel: labelOf(attempt.holder.owner)?.text,
+        })
       return lockedValue
     }
     const lock = attempt.lock
