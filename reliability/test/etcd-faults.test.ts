@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto'
 import { BackendError, createLockwork, type Lock, type LockBackend, LockTimeoutError } from '@lockwork/core'
 import { createEtcdBackend } from '@lockwork/etcd'
+import { Etcd3 } from 'etcd3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EtcdCluster, etcdAvailable } from '../../packages/backend-etcd/test/etcd-cluster.js'
-import { randomPrefix } from '../src/backends.js'
+import { type BackendTarget, randomPrefix } from '../src/backends.js'
 import { sleep } from '../src/clock.js'
+import { runFuzz } from '../src/fuzz-driver.js'
+import { checkHistory, summarize } from '../src/history-checker.js'
 import { figure, spread } from '../src/report.js'
 
 /** The deadline of every etcd call in these tests (the backend's default). */
@@ -237,4 +241,62 @@ describe.skipIf(!enabled)('etcd: a private 3-member cluster that loses members',
     expect(await held.release()).toBe(true)
     await heal()
   })
+
+  it('fuzz: 4 worker processes × 100 read–yield–write sections while the leader is SIGKILLed and restarted mid-run: exact count, no overlap, fences increase', async () => {
+    const namespace = `fuzz-${randomBytes(4).toString('hex')}/`
+    const target: BackendTarget = { name: 'etcd', endpoints: cluster.endpoints, namespace }
+    const observer = new Etcd3({ hosts: cluster.endpoints })
+    let faults = 'none'
+    let running = true
+    // Kill the leader one second after the first lock key appears (the workers start slowly under load).
+    const fault = (async () => {
+      while (running) {
+        const keys = await observer
+          .getAll()
+          .prefix(namespace)
+          .keys()
+          .catch(() => [])
+        if (keys.length > 0) break
+        await sleep(100)
+      }
+      if (!running) return
+      await sleep(1_000)
+      const leader = await cluster.leader()
+      if (leader === undefined || !running) return
+      await cluster.signal(leader, 'SIGKILL')
+      await sleep(2_000)
+      cluster.restart(leader)
+      faults = `leader ${leader.name} SIGKILLed, restarted 2 s later`
+    })()
+    try {
+      const sections = 100
+      const result = await runFuzz(target, {
+        workers: 4,
+        sections,
+        ttlMs: 5_000,
+        autoExtend: false,
+        holdMs: 0,
+        waitMs: 60_000,
+        tolerateBackendErrors: true,
+      })
+      running = false
+      await fault
+      const report = checkHistory(result.history, {
+        expectedCount: 4 * sections,
+        finalCount: result.finalCount,
+      })
+      figure(
+        'etcd fuzz with a leader SIGKILL mid-run',
+        `${summarize(report)}, count ${result.finalCount}, ${(result.ms / 1000).toFixed(1)} s; ${faults}`,
+      )
+      expect(faults).not.toBe('none')
+      expect(report.violations.slice(0, 5)).toEqual([])
+      expect(result.finalCount).toBe(4 * sections)
+    } finally {
+      running = false
+      await fault
+      observer.close()
+      await heal()
+    }
+  }, 180_000)
 })
