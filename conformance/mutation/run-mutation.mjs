@@ -4,7 +4,9 @@
 // through), then summarises reports/mutation/mutation.json per package into
 // reports/mutation/summary.md: the score and every mutant that survived.
 //
-// `pnpm mutation --summary-only` re-reads an existing report.
+// `pnpm mutation --summary-only` re-reads an existing report. `pnpm mutation:sqlite`
+// and `pnpm mutation:core` run ./stryker.sqlite.config.mjs and ./stryker.core.config.mjs
+// (one package against the suite on one backend).
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -12,11 +14,17 @@ import { fileURLToPath } from 'node:url'
 import { outOfReach } from './out-of-reach.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const config = relative(root, fileURLToPath(new URL('./stryker.config.mjs', import.meta.url)))
+const argv = process.argv.slice(2).filter((arg) => arg !== '--')
+// `--config <file>`: another configuration (e.g. ./stryker.sqlite.config.mjs) instead of ./stryker.config.mjs.
+const configAt = argv.indexOf('--config')
+const config =
+  configAt === -1
+    ? relative(root, fileURLToPath(new URL('./stryker.config.mjs', import.meta.url)))
+    : argv.splice(configAt, 2)[1]
 const reportDir = join(root, 'reports', 'mutation')
 const report = join(reportDir, 'mutation.json')
 
-const args = process.argv.slice(2).filter((arg) => arg !== '--')
+const args = argv
 const summaryOnly = args.includes('--summary-only')
 
 if (!summaryOnly) {
@@ -41,14 +49,18 @@ const group = (file) =>
       ? '@lockwork/sqlite'
       : '@lockwork/core (wait.ts, lock.ts)'
 
-/** Survivors shown to be equivalent (no test can tell them from the original), with the reason. */
+/**
+ * Survivors shown to be equivalent (no test can tell them from the original), with the reason.
+ * An entry matches a mutant by file, mutator, replacement (when given) and a part of its line
+ * (the whole line, trimmed, with `wholeLine: true`).
+ */
 const equivalents = JSON.parse(readFileSync(new URL('./equivalent-mutants.json', import.meta.url), 'utf8'))
 const equivalentFor = (s) =>
   equivalents.find(
     (e) =>
       e.file === s.file &&
       e.mutator === s.mutator &&
-      s.original.includes(e.line) &&
+      (e.wholeLine ? s.original === e.line : s.original.includes(e.line)) &&
       (e.replacement === undefined || e.replacement === s.replacement),
   )
 
@@ -57,6 +69,7 @@ const UNDETECTED = new Set(['Survived', 'NoCoverage'])
 const { files } = JSON.parse(readFileSync(report, 'utf8'))
 const groups = new Map()
 const survivors = []
+const staticMutants = []
 const unreached = new Map()
 for (const [file, { mutants, source }] of Object.entries(files)) {
   const name = relative(root, join(root, file))
@@ -72,6 +85,20 @@ for (const [file, { mutants, source }] of Object.entries(files)) {
   groups.set(group(name), g)
   const lines = source.split('\n')
   for (const mutant of mutants) {
+    if (mutant.status === 'Ignored' && /static/i.test(mutant.statusReason ?? '')) {
+      // Not run at all (`--ignoreStatic`): counted in no score, listed for judging by reading.
+      g.notRunStatic = (g.notRunStatic ?? 0) + 1
+      const { line } = mutant.location.start
+      staticMutants.push({
+        file: name,
+        line,
+        status: 'static, not run',
+        mutator: mutant.mutatorName,
+        replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
+        original: (lines[line - 1] ?? '').trim().slice(0, 120),
+      })
+      continue
+    }
     if (mutant.status === 'Ignored' && mutant.statusReason !== undefined) {
       // Not mutated at all because out of reach: counted as undetected in Stryker's score, for comparable numbers.
       g.valid++
@@ -145,6 +172,21 @@ out.push('', `## Equivalent survivors (${survivors.length - unexplained.length})
 for (const s of survivors.filter((s) => s.equivalent)) out.push(`${entry(s)}  \n  ${s.equivalent.reason}`)
 out.push('', '## Code out of the suite’s reach (mutants not killed)', '')
 for (const [reason, where] of unreached) out.push(`- ${reason}: ${where.length} (${where.join(', ')})`)
+if (staticMutants.length > 0) {
+  out.push(
+    '',
+    `## Static mutants not run (${staticMutants.length}, \`--ignoreStatic\`; in no score above)`,
+    '',
+    'Code that runs while instances are created, outside any one case: each such mutant would run the',
+    'whole suite. Judge them by reading, or run again without `--ignoreStatic`.',
+    '',
+  )
+  staticMutants.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line)
+  for (const s of staticMutants) {
+    const equivalent = equivalentFor(s)
+    out.push(equivalent ? `${entry(s)}  \n  ${equivalent.reason}` : entry(s))
+  }
+}
 const summary = `${out.join('\n')}\n`
 mkdirSync(reportDir, { recursive: true })
 writeFileSync(join(reportDir, 'summary.md'), summary)

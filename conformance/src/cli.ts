@@ -18,7 +18,8 @@ Runs the lockwork conformance suite against your LockBackend.
 The adapter module (.mjs, .js, or .ts) exports:
   createBackend()   required: returns a new LockBackend (or a promise of one) per call,
                     each with its own connection over the same store
-  capabilities      optional: { sharedAcrossInstances?: boolean, waitForRelease?: boolean }
+  capabilities      optional: { sharedAcrossInstances?: boolean, waitForRelease?: boolean,
+                    wakeUpWithinMs?: number }
   teardown()        optional: runs once after every instance is closed
   name              optional: the name shown in the results (default: the file name)
 

@@ -38,6 +38,16 @@ export interface BackendCapabilities {
   readonly sharedAcrossInstances?: boolean
   /** Whether `waitForRelease` is implemented (wake-on-release). Default: detected. */
   readonly waitForRelease?: boolean
+  /**
+   * A promise about wake-up latency, in ms: a `waitForRelease` on one instance
+   * resolves within this long (the median of several rounds) after another
+   * instance from `createBackend()` releases the key, also when other waiters
+   * on the same or another key gave up meanwhile. The case uses instances of
+   * its own, not the first one. Declare it only when the
+   * backend pushes releases to waiters (an event, a notification) rather
+   * than polling for them; the case is skipped without it.
+   */
+  readonly wakeUpWithinMs?: number
 }
 
 /** Options of {@link runConformance}. */

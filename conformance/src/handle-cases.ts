@@ -33,7 +33,9 @@ export function handleCases(t: SuiteContext): void {
       expect(await other.forceRelease('k')).toBe(true)
       expect(await abortedWithin(signal, 8_000)).toBe(true)
       expect(signal.reason).toBeInstanceOf(LockLostError)
+      expect((signal.reason as LockLostError).reason).toBe('released-elsewhere')
       expect(lock.held).toBe(false)
+      expect(lock.remainingMs).toBe(0)
     })
 
     it('signal aborts when the lease expires and a rival takes it, and is aborted at once when read after the loss', async () => {
@@ -73,10 +75,34 @@ export function handleCases(t: SuiteContext): void {
       expect(await lock.release()).toBe(true)
       expect(await lock.release()).toBe(false)
       const next = await lw.acquire('k', { wait: 0 })
-      expect(await rejection(lock.extend())).toBeInstanceOf(LockLostError)
+      const refused = await rejection(lock.extend())
+      expect(refused).toBeInstanceOf(LockLostError)
+      expect((refused as LockLostError).reason).toBe('released')
       expect(await lock.release()).toBe(false)
       expect((await lw.peek('k'))?.owner).toBe(next.owner)
       await next.release()
+    })
+
+    it('remainingMs counts down from the ttl in whole ms, and is 0 once released', async () => {
+      const lw = t.lockwork()
+      const lock = await lw.acquire('k', { ttl: '5s' })
+      const first = lock.remainingMs
+      expect(Number.isInteger(first)).toBe(true)
+      expect(first).toBeGreaterThan(2_000)
+      expect(first).toBeLessThanOrEqual(5_000)
+      await delay(300)
+      expect(lock.remainingMs).toBeLessThan(first)
+      expect(lock.remainingMs).toBeGreaterThan(0)
+      expect(await lock.release()).toBe(true)
+      expect(lock.remainingMs).toBe(0)
+    })
+
+    it('two release() calls at once: exactly one reports that it freed the lease', async () => {
+      const lw = t.lockwork()
+      const lock = await lw.acquire('k', { ttl: '5s' })
+      const outcomes = await Promise.all([lock.release(), lock.release()])
+      expect([...outcomes].sort()).toEqual([false, true])
+      expect(await lw.isLocked('k')).toBe(false)
     })
 
     it('a released handle never releases a later holder', async () => {

@@ -6,6 +6,7 @@ import { helperCases } from './helper-cases.js'
 import { keyCases } from './key-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
+import { listCases } from './list-cases.js'
 import { rwlockCases } from './rwlock-cases.js'
 import { semaphoreCases } from './semaphore-cases.js'
 import { createSuiteContext } from './suite-context.js'
@@ -31,6 +32,7 @@ export function runConformance(options: ConformanceOptions): void {
     handleCases(t)
     lifecycleCases(t)
     helperCases(t)
+    listCases(t)
     semaphoreCases(t)
     rwlockCases(t)
   })

@@ -16,6 +16,8 @@ export interface SuiteContext extends TestApi {
   lockwork(options?: Partial<LockworkOptions>): Lockwork
   /** Whether the backend implements `waitForRelease`. */
   readonly hasWaitForRelease: () => boolean
+  /** The backend's declared wake-up latency (`capabilities.wakeUpWithinMs`), if any. */
+  readonly wakeUpWithinMs: number | undefined
   /**
    * Marks the running case skipped (a capability the backend lacks), given
    * the arguments the test runner passed the case's body. With vitest the
@@ -70,6 +72,7 @@ export function createSuiteContext(options: ConformanceOptions): SuiteContext {
       }),
     hasWaitForRelease: () =>
       options.capabilities?.waitForRelease ?? typeof backend().waitForRelease === 'function',
+    wakeUpWithinMs: options.capabilities?.wakeUpWithinMs,
     skip: (caseArgs, reason) => {
       // vitest passes a test context (a function object) first; its skip() throws to end the case as skipped.
       const context = caseArgs[0] as { skip?: unknown } | null | undefined

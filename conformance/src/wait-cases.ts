@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events'
-import { LockBusyError, LockTimeoutError } from '@lockwork/core'
+import { BackendError, LockBusyError, LockTimeoutError } from '@lockwork/core'
 import { countingBackend, delay, owner, rejection, type SuiteContext } from './suite-context.js'
 
 /** Waiting: the backend's wake-up when it has one, and the core's wait on top of any backend. */
@@ -130,6 +130,97 @@ export function waitCases(t: SuiteContext): void {
       // It woke at (about) the expiry: a timer may fire a millisecond or so early, a spurious wake-up is allowed.
       const after = await t.backend().peek(key)
       expect(after === null || after.remainingMs <= 100, `still held for ${after?.remainingMs} ms`).toBe(true)
+    })
+
+    itWake(
+      'resolves when the lease expires and another instance takes the key over before the waiter looks again',
+      async () => {
+        const key = t.key('takeover')
+        const first = await t.newBackend()
+        const second = await t.newBackend()
+        // A first wait on a free key sets up whatever the waiting instance needs (a subscriber connection).
+        await t.backend().waitForRelease!(t.key('takeover-warm-up'), 1_000)
+        expect((await first.acquire(key, owner(), 600)).acquired).toBe(true)
+        // The lease ends at the latest 600 ms from now.
+        const expiresAt = Date.now() + 600
+        const started = performance.now()
+        const waiting = t.backend().waitForRelease!(key, 10_000).then(() => performance.now())
+        // Time for the waiter to look once and see the first holder.
+        await delay(300)
+        // Hold this thread past the expiry, then take the key over at once: whatever the waiter
+        // does next (a timer at the expiry, a poll) comes after the takeover. No release happens.
+        while (Date.now() <= expiresAt + 20) {
+          // busy: no timer or I/O callback of this process runs meanwhile
+        }
+        const b = owner()
+        expect((await second.acquire(key, b, 20_000)).acquired).toBe(true)
+        const woke = await waiting
+        expect(woke - started, 'waited').toBeLessThan(3_000)
+        await second.release(key, b)
+      },
+    )
+
+    itWake('resolves at once when its signal is already aborted', async () => {
+      const key = t.key('aborted')
+      const a = owner()
+      await t.backend().acquire(key, a, 20_000)
+      const started = performance.now()
+      await t.backend().waitForRelease!(key, 10_000, AbortSignal.abort())
+      expect(performance.now() - started).toBeLessThan(1_000)
+      await t.backend().release(key, a)
+    })
+
+    it('wakes waiters within the declared wakeUpWithinMs of a release (median of 7 rounds), also after other waiters on the same or another key gave up', async (...caseArgs: unknown[]) => {
+      const within = t.wakeUpWithinMs
+      if (!t.hasWaitForRelease()) return t.skip(caseArgs, 'the backend has no waitForRelease')
+      if (within === undefined) return t.skip(caseArgs, 'the backend declares no wakeUpWithinMs')
+      // Instances made for this case only (the first instance may stand for another process).
+      const holder = await t.newBackend()
+      const waiter = await t.newBackend()
+      const other = await t.newBackend()
+      const latencies: number[] = []
+      for (let round = 0; round < 7; round++) {
+        const key = t.key(`latency-${round}`)
+        const otherKey = t.key(`latency-other-${round}`)
+        const a = owner()
+        await holder.acquire(key, a, 20_000)
+        await holder.acquire(otherKey, a, 20_000)
+        let firstAt = 0
+        let laterAt = 0
+        // Two waiters that stay (on two instances), one on the same key and one on another key that give up.
+        const first = waiter.waitForRelease!(key, 10_000).then(() => {
+          firstAt = performance.now()
+        })
+        const quitting = new AbortController()
+        const sameKeyQuits = other.waitForRelease!(key, 10_000, quitting.signal)
+        const otherKeyQuits = waiter.waitForRelease!(otherKey, 10_000, quitting.signal)
+        const later = other.waitForRelease!(key, 10_000).then(() => {
+          laterAt = performance.now()
+        })
+        // Long enough for any polling behind the wake-up to slow down to its slowest pace.
+        await delay(250)
+        quitting.abort()
+        await Promise.all([sameKeyQuits, otherKeyQuits])
+        const releasedAt = performance.now()
+        expect(await holder.release(key, a)).toBe(true)
+        await Promise.all([first, later])
+        latencies.push(Math.max(firstAt, laterAt) - releasedAt)
+        await holder.release(otherKey, a)
+      }
+      latencies.sort((x, y) => x - y)
+      const median = latencies[Math.floor(latencies.length / 2)]!
+      expect(
+        median,
+        `median wake-up ${median.toFixed(1)} ms of ${latencies.map((l) => l.toFixed(1)).join(', ')}`,
+      ).toBeLessThanOrEqual(within)
+    }, 30_000)
+
+    itWake('after close() rejects with a BackendError, like every other call', async () => {
+      const b = await t.newBackend()
+      await b.close()
+      expect(await rejection(() => b.waitForRelease!(t.key('closed-wait'), 1_000))).toBeInstanceOf(
+        BackendError,
+      )
     })
 
     itWake('resolves at the timeout when the key is never released', async () => {

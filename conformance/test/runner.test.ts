@@ -35,6 +35,9 @@ describe('lockwork-conformance runner', () => {
       'waiting in the core',
       'lock handle',
       'lifecycle',
+      'semaphores',
+      'waitForPermits',
+      'reader-writer locks',
     ]) {
       expect(good.output).toMatch(new RegExp(`^  ${section} +[1-9]\\d* +0 +0$`, 'm'))
     }

@@ -30,6 +30,7 @@ const PUBLISHED = [
   'packages/backend-redis',
   'packages/backend-postgres',
   'packages/backend-etcd',
+  'packages/cli',
   'conformance',
 ]
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -277,6 +278,27 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
     expect(outcome!.message).toContain(`127.0.0.1:${port}`)
     expect(outcome!.ms).toBeLessThan(5_000)
   }, 60_000)
+
+  it('runs the installed lockwork command: exec holds a SQLite lock around a command and passes its exit code and fence', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'lockwork-cli-'))
+    const lockwork = (args: string[]) =>
+      run(join(app, 'node_modules', '.bin', 'lockwork'), args, { cwd, timeoutMs: 60_000 })
+    const exec = await lockwork([
+      'exec',
+      'sqlite:./locks.sqlite',
+      'nightly',
+      '--',
+      process.execPath,
+      '-e',
+      'console.log(process.env.LOCKWORK_FENCE); process.exit(3)',
+    ])
+    expect(exec.code, exec.stderr).toBe(3)
+    expect(Number(exec.stdout.trim())).toBeGreaterThan(0)
+    const locks = await lockwork(['locks', 'sqlite:./locks.sqlite', '--json'])
+    expect(locks.code, locks.stderr).toBe(0)
+    expect(JSON.parse(locks.stdout)).toEqual([])
+    rmSync(cwd, { recursive: true, force: true })
+  }, 120_000)
 
   it('passes npx lockwork-conformance with a third-party adapter written outside the repository', async () => {
     const result = await run('npx', ['lockwork-conformance', './my-adapter.mjs'], {

@@ -13,6 +13,7 @@ const PUBLISHED = [
   'packages/backend-redis',
   'packages/backend-postgres',
   'packages/backend-etcd',
+  'packages/cli',
   'conformance',
 ]
 

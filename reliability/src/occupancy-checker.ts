@@ -14,6 +14,12 @@ export interface Holding {
   readonly permits: number
   /** Just before the acquisition was requested (the lease starts no earlier on the server). */
   readonly requested: number
+  /**
+   * When the lease ends at the earliest unless extended: the holder's own
+   * conservative deadline, counted from when its successful attempt was
+   * sent. Omit when holders extend their leases.
+   */
+  readonly leaseEnd?: number
   /** Just after the acquisition succeeded. */
   readonly enter: number
   /**
@@ -41,16 +47,12 @@ export type OccupancyViolation =
 
 /** What {@link checkOccupancy} checks against. */
 export interface OccupancyExpectations {
-  /** The most permits that may be held at once. */
-  readonly limit: number
   /**
-   * The lease of every acquisition, in ms. A holding counts from `enter` to
-   * `exit`, but no longer than `requested` + ttl: its lease ends by then at
-   * the latest unless extended, so a holder that overran its lease (a stalled
-   * process, a killed one) is not counted beyond it. Omit when holders extend
-   * their leases (then a holding counts until `exit`).
+   * The most permits that may be held at once. A holding counts from `enter`
+   * to `exit`, but no longer than its `leaseEnd`: a holder that overran its
+   * lease (a stalled process, a killed one) no longer holds anything.
    */
-  readonly ttlMs?: number
+  readonly limit: number
   /** Whether to check fences (off for a lock whose fences are not one counter). Default true. */
   readonly fences?: boolean
 }
@@ -83,8 +85,7 @@ export interface OccupancyReport {
  */
 export function checkOccupancy(history: readonly Holding[], expect: OccupancyExpectations): OccupancyReport {
   const violations: OccupancyViolation[] = []
-  const ttlUs = expect.ttlMs === undefined ? Number.POSITIVE_INFINITY : expect.ttlMs * 1000
-  const end = (h: Holding) => Math.min(h.exit, h.requested + ttlUs)
+  const end = (h: Holding) => Math.min(h.exit, h.leaseEnd ?? Number.POSITIVE_INFINITY)
   for (const holding of history) {
     if (!(holding.requested <= holding.enter && holding.enter <= holding.exit))
       violations.push({ kind: 'inverted-interval', holding })
@@ -93,8 +94,10 @@ export function checkOccupancy(history: readonly Holding[], expect: OccupancyExp
   // Sweep over entries and ends; at equal times ends go first.
   const events: { at: number; delta: number; holding: Holding }[] = []
   for (const h of history) {
+    // A holding whose lease had ended by the time it entered held nothing.
+    if (end(h) <= h.enter) continue
     events.push({ at: h.enter, delta: h.permits, holding: h })
-    events.push({ at: Math.max(h.enter, end(h)), delta: -h.permits, holding: h })
+    events.push({ at: end(h), delta: -h.permits, holding: h })
   }
   events.sort((a, b) => a.at - b.at || a.delta - b.delta)
   const holding = new Set<Holding>()

@@ -1,54 +1,64 @@
 /**
  * Runs a semaphore fuzz: worker processes taking and releasing permits of one
- * semaphore for a fixed time while holders are SIGKILLed mid-holding and
- * replaced, then returns the merged history for {@link checkOccupancy}.
+ * semaphore and reads and writes of one reader-writer lock (each process runs
+ * both, concurrently) for a fixed time while holders are SIGKILLed
+ * mid-holding and replaced, then returns each merged history for
+ * {@link checkOccupancy}.
  */
 import { randomUUID } from 'node:crypto'
-import type { LockBackend } from '@lockwork/core'
-import { type BackendTarget, openBackend } from './backends.js'
+import { createLockwork } from '@lockwork/core'
+import { type BackendTarget, openBackend, randomPrefix } from './backends.js'
 import { nowUs, sleep } from './clock.js'
 import type { Holding } from './occupancy-checker.js'
-import type { SemaphoreFuzzWorkerConfig } from './semaphore-fuzz-worker.js'
+import type { FuzzMode, SemaphoreFuzzWorkerConfig } from './semaphore-fuzz-worker.js'
 import { startWorker, type WorkerProcess } from './worker-process.js'
 
 /** Options of {@link runSemaphoreFuzz}. */
 export interface SemaphoreFuzzRun {
+  /** `semaphore`: permits of `lw.semaphore`; `rwlock`: reads and writes of `lw.rwlock`; each worker runs one loop per mode. */
+  readonly modes: readonly FuzzMode[]
   /** How many worker processes contend at any time (a killed one is replaced). */
   readonly workers: number
-  /** The limit every worker asks with. */
-  readonly limit: number
-  /** The permit counts workers pick from. */
-  readonly permits: readonly number[]
+  /** semaphore: the limit every worker asks with. */
+  readonly limit?: number
+  /** semaphore: the permit counts workers pick from. */
+  readonly permits?: readonly number[]
+  /** rwlock: every `writeEvery`-th holding of a worker is a write. */
+  readonly writeEvery?: number
   /** The lease of each acquisition, in ms. */
   readonly ttlMs: number
   /** The longest hold, in ms. */
   readonly holdMs: number
-  /** How long workers keep taking permits, in ms. */
+  /** How long workers keep taking permits at least, in ms (longer if the kills take longer). */
   readonly durationMs: number
-  /** SIGKILL a worker that holds permits this often, in ms; none when omitted. */
+  /** How many workers to SIGKILL while they hold permits, one after another. Default 0. */
+  readonly kills?: number
+  /** The pause before each kill, in ms (then the next worker seen holding is killed). Default 500. */
   readonly killEveryMs?: number
 }
 
 /** What {@link runSemaphoreFuzz} observed. */
 export interface SemaphoreFuzzResult {
-  /** Every holding: released ones, and those whose worker was killed while holding. */
-  readonly history: Holding[]
+  /** Every holding per mode: released ones, and those whose worker was killed while holding. */
+  readonly history: Record<FuzzMode, Holding[]>
   /** How many workers were killed. */
   readonly kills: number
   /** Holdings that outlived their lease (a stalled process) and found their permits gone at release. */
   readonly overran: number
-  /** After the run: how long until every permit was free again (the killed holders' leases ran out), in ms. */
+  /**
+   * After the run: how long until every permit and the write side could be
+   * taken again, once the killed holders' leases ran out, in ms. The run
+   * rejects with a `LockTimeoutError` if that takes longer than ttl + 5 s.
+   */
   readonly freedAfterMs: number
-  /** Permits still in use when the wait for that ended (0 when all came back). */
-  readonly leftInUse: number
   /** How long the first workers took to start and connect, in ms. */
   readonly startupMs: number
 }
 
 interface Running {
   readonly worker: WorkerProcess
-  /** Holdings entered and not yet exited, by fence. */
-  readonly open: Map<number, Omit<Holding, 'exit'>>
+  /** Holdings entered and not yet exited, by mode and fence. */
+  readonly open: Map<string, Omit<Holding, 'exit'> & { mode: FuzzMode }>
   /** Set just before the driver kills it. */
   readonly state: { killed: boolean }
   readonly ready: Promise<void>
@@ -58,38 +68,51 @@ interface Running {
 
 type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'enter'; fence: number; permits: number; requested: number; at: number }
-  | { type: 'exit'; fence: number; at: number }
+  | {
+      type: 'enter'
+      mode: FuzzMode
+      fence: number
+      permits: number
+      requested: number
+      at: number
+      leaseEnd: number
+    }
+  | { type: 'exit'; mode: FuzzMode; fence: number; at: number }
   | { type: 'done'; holdings: number; overran: number }
   | { type: 'error'; message: string }
 
 /**
- * Runs `run.workers` worker processes on one semaphore of `target` for
- * `run.durationMs`. Every `killEveryMs` one worker that holds permits at that
- * moment is SIGKILLed (its holding ends when its exit is seen) and a new
- * worker takes its place. Afterwards waits (up to ttl + 5 s) until the
- * killed holders' permits are free again. The backend must have the
- * semaphore capability.
+ * Runs `run.workers` worker processes on one semaphore and one rwlock of
+ * `target` (as `run.modes` says) for at least `run.durationMs`. `run.kills` times, `killEveryMs`
+ * apart, the next worker seen holding permits is SIGKILLed (its holding ends
+ * when its exit is seen) and a new worker takes its place; then every worker
+ * is told to stop. Afterwards takes every permit and
+ * the write side, waiting up to ttl + 5 s for the killed holders' leases to
+ * run out. The backend must have the semaphore capability.
  */
 export async function runSemaphoreFuzz(
   target: BackendTarget,
   run: SemaphoreFuzzRun,
 ): Promise<SemaphoreFuzzResult> {
-  const key = `rel-semaphore-${randomUUID()}`
-  const history: Holding[] = []
+  const name = `fuzz:${randomUUID()}`
+  const prefix = randomPrefix('semfuzz')
+  const history: Record<FuzzMode, Holding[]> = { semaphore: [], rwlock: [] }
   const running = new Set<Running>()
   const all: Running[] = []
   let overran = 0
   let ids = 0
-  let untilUs = 0
 
   const start = (): Running => {
     const id = ids++
     const config: SemaphoreFuzzWorkerConfig = {
       target,
-      key,
-      limit: run.limit,
-      permits: run.permits,
+      prefix,
+      name,
+      modes: run.modes,
+      limit: run.limit ?? 1,
+      permits: run.permits ?? [1],
+      writeEvery: run.writeEvery ?? 4,
+      writerWeight: writerWeight(run),
       ttlMs: run.ttlMs,
       holdMs: run.holdMs,
       worker: id,
@@ -99,7 +122,7 @@ export async function runSemaphoreFuzz(
     const ready = new Promise<void>((resolve) => {
       markReady = resolve
     })
-    const open = new Map<number, Omit<Holding, 'exit'>>()
+    const open = new Map<string, Omit<Holding, 'exit'> & { mode: FuzzMode }>()
     const state = { killed: false }
     const entry: Running = {
       worker,
@@ -115,7 +138,8 @@ export async function runSemaphoreFuzz(
             if (!state.killed) throw error
             // Killed: whatever it held ends now (its lease lives on until its ttl).
             const at = nowUs()
-            for (const holding of open.values()) history.push({ ...holding, exit: at, killed: true })
+            for (const { mode, ...holding } of open.values())
+              history[mode].push({ ...holding, exit: at, killed: true })
             open.clear()
             return 0
           }
@@ -124,20 +148,23 @@ export async function runSemaphoreFuzz(
               markReady()
               break
             case 'enter':
-              open.set(message.fence, {
+              open.set(`${message.mode}:${message.fence}`, {
+                mode: message.mode,
                 worker: id,
                 fence: message.fence,
                 permits: message.permits,
                 requested: message.requested,
                 enter: message.at,
+                leaseEnd: message.leaseEnd,
               })
               break
             case 'exit': {
-              const holding = open.get(message.fence)
-              if (holding === undefined)
-                throw new Error(`worker ${id} exited fence ${message.fence} it never entered`)
-              open.delete(message.fence)
-              history.push({ ...holding, exit: message.at })
+              const opened = open.get(`${message.mode}:${message.fence}`)
+              if (opened === undefined)
+                throw new Error(`worker ${id} exited ${message.mode} fence ${message.fence} it never entered`)
+              open.delete(`${message.mode}:${message.fence}`)
+              const { mode, ...holding } = opened
+              history[mode].push({ ...holding, exit: message.at })
               break
             }
             case 'done':
@@ -156,7 +183,7 @@ export async function runSemaphoreFuzz(
     return entry
   }
 
-  const observer = openBackend(target)
+  const observer = createLockwork({ backend: openBackend(target), prefix })
   let kills = 0
   try {
     const spawned = performance.now()
@@ -166,45 +193,58 @@ export async function runSemaphoreFuzz(
       Promise.all(all.map((r) => r.finished)), // a worker that failed before ready
     ])
     const startupMs = performance.now() - spawned
-    untilUs = nowUs() + run.durationMs * 1000
-    for (const r of all) r.worker.send({ type: 'go', untilUs })
-    if (run.killEveryMs !== undefined) {
-      while (nowUs() + run.killEveryMs * 1000 < untilUs) {
-        await sleep(run.killEveryMs)
-        // The next worker seen holding permits (on a loaded machine there may be none at this instant).
-        let victim: Running | undefined
-        while (victim === undefined && nowUs() < untilUs) {
-          const holders = [...running].filter((r) => r.open.size > 0)
-          victim = holders[Math.floor(Math.random() * holders.length)]
-          if (victim === undefined) await sleep(2)
-        }
-        if (victim === undefined) break
-        victim.state.killed = true
-        running.delete(victim)
-        await victim.worker.kill()
-        kills++
-        const replacement = start()
-        void replacement.ready.then(() => replacement.worker.send({ type: 'go', untilUs }))
+    const go = performance.now()
+    for (const r of all) r.worker.send({ type: 'go' })
+    const replacementsGoing: Promise<void>[] = []
+    for (let kill = 0; kill < (run.kills ?? 0); kill++) {
+      await sleep(run.killEveryMs ?? 500)
+      // The next worker seen holding permits (on a loaded machine there may be none at this instant).
+      let victim: Running | undefined
+      for (;;) {
+        const holders = [...running].filter((r) => r.open.size > 0)
+        victim = holders[Math.floor(Math.random() * holders.length)]
+        if (victim !== undefined) break
+        await Promise.race([sleep(2), ...[...running].map((r) => r.finished)])
       }
+      victim.state.killed = true
+      running.delete(victim)
+      await victim.worker.kill()
+      kills++
+      const replacement = start()
+      replacementsGoing.push(replacement.ready.then(() => replacement.worker.send({ type: 'go' })))
     }
+    await sleep(Math.max(0, run.durationMs - (performance.now() - go)))
+    // Every replacement has started before the stop, so none misses it.
+    await Promise.race([Promise.all(replacementsGoing), Promise.all(all.map((r) => r.finished))])
+    for (const r of running) r.worker.send({ type: 'stop' })
     await Promise.all(all.map((r) => r.finished))
-    // The killed holders' permits come back when their leases run out.
+    // Everything (every permit, the write side) can be taken again once the killed holders' leases ran out.
     const started = performance.now()
-    let leftInUse = await inUse(observer, key)
-    while (leftInUse > 0 && performance.now() - started < run.ttlMs + 5_000) {
-      await sleep(20)
-      leftInUse = await inUse(observer, key)
-    }
-    return { history, kills, overran, freedAfterMs: performance.now() - started, leftInUse, startupMs }
+    const wait = run.ttlMs + 5_000
+    const everything = await Promise.all(
+      run.modes.map((mode) =>
+        mode === 'semaphore'
+          ? observer.semaphore(name, { limit: run.limit ?? 1 }).acquire({ permits: run.limit ?? 1, wait })
+          : observer.rwlock(name).write({ wait }),
+      ),
+    )
+    const freedAfterMs = performance.now() - started
+    await Promise.all(everything.map((handle) => handle.release()))
+    return { history, kills, overran, freedAfterMs, startupMs }
   } finally {
     await Promise.all(all.map((r) => r.worker.kill()))
     await observer.close()
   }
 }
 
-async function inUse(backend: LockBackend, key: string): Promise<number> {
-  if (backend.peekPermits === undefined) throw new Error(`${backend.name} has no peekPermits`)
-  return (await backend.peekPermits(key)).inUse
+/**
+ * The weight a writer is recorded with, and the limit to check a rwlock
+ * history against: more than every worker reading at once (one more, for a
+ * killed reader whose end is seen a moment after its replacement started),
+ * so a writer together with anyone else exceeds it.
+ */
+export function writerWeight(run: Pick<SemaphoreFuzzRun, 'workers'>): number {
+  return run.workers + 1
 }
 
 /** Whether `target`'s backend has the semaphore capability (all four methods). */

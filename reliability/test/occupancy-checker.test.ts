@@ -44,14 +44,18 @@ describe('occupancy checker (hand-made histories)', () => {
     ])
   })
 
-  it('counts a holding no longer than its lease (requested + ttl) when a ttl is given', () => {
-    // Worker 0, requested at 0 with a 1 ms (1,000 µs) lease, stalled until 5,000 µs: its lease ended at 1,000.
+  it('counts a holding no longer than its lease end, and not at all when that came before its entry', () => {
+    // Worker 0's lease ended at 1,000 µs but it stalled until 5,000 µs (or was killed then).
     const stalled = { ...h(0, 1, 1, 0, 5_000), killed: true }
     const next = h(1, 2, 1, 2_000, 3_000, 1_500)
     expect(checkOccupancy([stalled, next], { limit: 1 }).ok).toBe(false)
-    const report = checkOccupancy([stalled, next], { limit: 1, ttlMs: 1 })
+    const report = checkOccupancy([{ ...stalled, leaseEnd: 1_000 }, next], { limit: 1 })
     expect(report.violations).toEqual([])
     expect(report.killed).toBe(1)
+    const late = { ...h(2, 3, 1, 2_500, 2_600, 2_400), leaseEnd: 2_400 }
+    const counted = checkOccupancy([{ ...stalled, leaseEnd: 1_000 }, next, late], { limit: 1 })
+    expect(counted.violations).toEqual([])
+    expect(counted.maxHolders).toBe(1)
   })
 
   it('reports a fence handed out twice', () => {

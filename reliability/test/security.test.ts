@@ -152,7 +152,7 @@ for (const name of BACKEND_NAMES) {
       await lockA.release()
     })
 
-    it(`${INJECTION_KEYS.length} injection keys work as plain keys and never appear in SQL or Lua text`, async () => {
+    it(`${INJECTION_KEYS.length} injection keys work as plain keys (locks, caches, semaphores, reader-writer locks) and never appear in SQL or Lua text`, async () => {
       const probe = await injectionProbe(name)
       const lw = createLockwork({ backend: probe.backend, prefix: randomPrefix('inject') })
       const sentinel = await lw.acquire('sentinel', { ttl: '30s' })
@@ -168,6 +168,23 @@ for (const name of BACKEND_NAMES) {
         expect((await probe.backend.getCached(full))?.value).toBe(key)
         expect(await probe.backend.deleteCached(full)).toBe(true)
         await probe.backend.waitForRelease?.(full, 5)
+        if (probe.backend.acquirePermits !== undefined) {
+          // Semaphores and reader-writer locks of the same names, where the backend has them.
+          const semaphore = lw.semaphore(key, { limit: 2 })
+          const permit = await semaphore.acquire({ permits: 2, ttl: '10s', wait: 0 })
+          expect((await semaphore.peek()).holders.map((holder) => holder.owner)).toEqual([permit.owner])
+          expect(await semaphore.tryAcquire()).toBeNull()
+          await permit.extend('20s')
+          expect(await permit.release()).toBe(true)
+          await probe.backend.waitForPermits?.(full, 1, 2, 5)
+          const rwlock = lw.rwlock(key)
+          const reader = await rwlock.read({ ttl: '10s', wait: 0 })
+          expect(await rwlock.tryWrite()).toBeNull()
+          expect(await reader.release()).toBe(true)
+          const writer = await rwlock.write({ ttl: '10s', wait: 0 })
+          expect(await rwlock.tryRead()).toBeNull()
+          expect(await writer.release()).toBe(true)
+        }
       }
       // Nothing else was touched: the sentinel is still held, and the store is intact.
       expect((await lw.peek('sentinel'))?.owner).toBe(sentinel.owner)
@@ -281,6 +298,8 @@ async function injectionProbe(name: BackendName): Promise<InjectionProbe> {
             { name: 'lockwork' },
             { name: 'lockwork_cache' },
             { name: 'lockwork_meta' },
+            { name: 'lockwork_sem' },
+            { name: 'lockwork_sem_holder' },
           ])
         },
         spliced: async () => db.prepare(`SELECT '${MARK}'`).get(),
@@ -306,8 +325,10 @@ async function injectionProbe(name: BackendName): Promise<InjectionProbe> {
         },
         extra: () => {
           // The script (or its SHA) is one of a handful, whatever the key: keys travel as KEYS/ARGV only.
+          // Nine scripts (five for locks and caches, four for semaphores), each sent by SHA and, after a
+          // SCRIPT FLUSH by another test, once more as text.
           const distinct = new Set(scripts().map((command) => String(command.args[0])))
-          expect(distinct.size).toBeLessThanOrEqual(10)
+          expect(distinct.size).toBeLessThanOrEqual(18)
           for (const command of scripts()) expect(Number(command.args[1])).toBeGreaterThanOrEqual(1)
         },
         spliced: () => client.eval(`return '${MARK}'`, 0),

@@ -79,6 +79,32 @@ describe.skipIf(!redisEnabled)('redis: waiters after a restart that lost every l
     expect(recoveryMs).toBeLessThan(RECOVERY_BOUND_MS)
   })
 
+  it('a waiter for semaphore permits whose holders vanished gets them within seconds of the server coming back, not at the old ttl', async () => {
+    const prefix = randomPrefix('recover-semaphore')
+    const holder = createLockwork({ backend: backend(), prefix })
+    const waiter = createLockwork({ backend: backend(), prefix })
+    await holder.semaphore('vanishing', { limit: 2 }).acquire({ permits: 2, ttl: HOLDER_TTL_MS })
+    let acquiredAt = 0
+    const wait = (async () => {
+      const permit = await waiter
+        .semaphore('vanishing', { limit: 2 })
+        .acquire({ ttl: '10s', wait: HOLDER_TTL_MS * 2 })
+      acquiredAt = performance.now()
+      await permit.release()
+    })()
+    // The waiter is asleep on the semaphore's release channel.
+    await sleep(500)
+    await server.restart()
+    const upAt = performance.now()
+    await wait
+    const recoveryMs = acquiredAt - upAt
+    figure(
+      'waiter recovery after a Redis restart (semaphore)',
+      `the waiter got its permit ${Math.round(recoveryMs)} ms after the server was up (the vanished holder had ~${Math.round(HOLDER_TTL_MS / 1000)} s left)`,
+    )
+    expect(recoveryMs).toBeLessThan(RECOVERY_BOUND_MS)
+  })
+
   it('a cached caller in another process gets a value within seconds of the restart, not at the compute lock’s ttl', async () => {
     const prefix = randomPrefix('recover-cached')
     const computeMs = 2_000

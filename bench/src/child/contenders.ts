@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { closeSync, constants, openSync, watch, writeSync } from 'node:fs'
+import { join } from 'node:path'
 import { createLockwork, type Lock } from '@lockwork/core'
 import { Redlock, type Lock as RedlockLock } from '@sesamecare-oss/redlock'
 import type { Redis } from 'ioredis'
@@ -253,6 +255,41 @@ async function postgresContenders(config: RunConfig, targetOf: TargetOf): Promis
   return [floor, blocking, ours, fast]
 }
 
+/**
+ * The SQLite wake floor, no lock at all: the releasing process writes one
+ * byte to a file (a `pwrite` on a descriptor kept open), the waiting one's
+ * `fs.watch` of it fires. The bare notification the backend's wake file uses.
+ */
+function sqliteWakeFloor(config: RunConfig): Contender {
+  const path = join(config.sqliteDir, 'floor-wake')
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, 0o666)
+  const byte = new Uint8Array([0x0a])
+  let pending: (() => void) | undefined
+  const watcher = watch(path, { persistent: false }, () => {
+    const wake = pending
+    pending = undefined
+    wake?.()
+  })
+  return {
+    name: 'sqlite.wake-file',
+    backend: 'sqlite',
+    label: 'pwrite → fs.watch (wake floor)',
+    role: 'floor',
+    hold: async () => {},
+    wait: () =>
+      new Promise<void>((resolve) => {
+        pending = resolve
+      }),
+    async release() {
+      writeSync(fd, byte, 0, 1, 0)
+    },
+    async close() {
+      watcher.close()
+      closeSync(fd)
+    },
+  }
+}
+
 /** The etcd contenders: the watch wake floor (a put seen by the other process's watch) and lockwork. */
 async function etcdContenders(config: RunConfig, targetOf: TargetOf): Promise<Contender[]> {
   const endpoints = config.etcdEndpoints
@@ -293,8 +330,9 @@ export async function openContenders(
   const contenders: Contender[] = []
   if (backends.includes('sqlite')) {
     contenders.push(
+      sqliteWakeFloor(config),
       lockworkContender(
-        { name: 'sqlite.lockwork', backend: 'sqlite', label: 'lockwork (polling, no wake-up)', role: 'ours' },
+        { name: 'sqlite.lockwork', backend: 'sqlite', label: 'lockwork (wake file)', role: 'ours' },
         targetOf('sqlite'),
       ),
     )

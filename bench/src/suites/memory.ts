@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { createLockwork, type LockBackend } from '@lockwork/core'
 import { createMemoryBackend } from '@lockwork/memory'
+import { memoryStore } from '@verrou/core/drivers/memory'
 import { Mutex } from 'async-mutex'
 import NodeCache from 'node-cache'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { bareVariant, lockworkVariant } from './common.js'
+import { verrouVariant } from './verrou.js'
 
 /**
  * The memory backend against node-cache doing the same lease bookkeeping by
@@ -44,7 +46,13 @@ export async function memorySuite(): Promise<BackendSuite> {
   }
 
   return {
-    variants: [lockworkVariant(createLockwork({ backend })), bareVariant(backend), nodeCache, asyncMutex],
+    variants: [
+      lockworkVariant(createLockwork({ backend })),
+      bareVariant(backend),
+      nodeCache,
+      asyncMutex,
+      verrouVariant(memoryStore().factory(), 'memory store'),
+    ],
     floorId: 'node-cache',
     async close() {
       await backend.close()

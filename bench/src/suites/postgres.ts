@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { createLockwork, type LockBackend } from '@lockwork/core'
 import { createPostgresBackend, type Durability } from '@lockwork/postgres'
+import { kyselyStore } from '@verrou/core/drivers/kysely'
+import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { postgresUrl } from '../services.js'
 import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+import { verrouVariant } from './verrou.js'
 
 /** The pool size of every PostgreSQL variant: pg's default, which the backend's own pool also uses. */
 export const PG_POOL_SIZE = 10
@@ -31,7 +34,7 @@ export async function dropPostgresObjects(runId: string): Promise<void> {
   try {
     const table = benchTable(runId)
     await client.query(
-      `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_raw" CASCADE`,
+      `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_raw", "${table}_verrou" CASCADE`,
     )
     await client.query(`DROP SEQUENCE IF EXISTS "${table}_fence"`)
   } finally {
@@ -113,6 +116,14 @@ DELETE FROM ${raw} t USING c WHERE t.key = $1 AND t.owner = $2`,
     }
   }
 
+  // verrou's SQL store through Kysely on a pool of the same size, in its own table.
+  const verrouPool = new pg.Pool({ connectionString: postgresUrl, max: PG_POOL_SIZE })
+  verrouPool.on('error', () => {})
+  // biome-ignore lint/suspicious/noExplicitAny: verrou's store takes an untyped Kysely
+  const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool: verrouPool }) })
+  const verrouStore = kyselyStore({ connection: kysely, tableName: `${benchTable(runId)}_verrou` }).factory()
+  await verrouStore.exists('warm-up') // creates its table before timing
+
   const tag = (variant: PairVariant, suffix: string, label: string): PairVariant => ({
     ...variant,
     id: `${variant.id}-${suffix}`,
@@ -128,12 +139,14 @@ DELETE FROM ${raw} t USING c WHERE t.key = $1 AND t.owner = $2`,
       advisory,
       leaseTable('durable'),
       leaseTable('fast'),
+      verrouVariant(verrouStore, 'kysely store (pg, sync commit)'),
     ],
     floorId: 'advisory',
     async close() {
       await durable.close()
       await fast.close()
       await pool.end()
+      await kysely.destroy()
     },
   }
 }

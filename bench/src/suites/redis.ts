@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import { createLockwork } from '@lockwork/core'
+import { createLockwork, type Semaphore as LockworkSemaphore } from '@lockwork/core'
 import { createRedisBackend } from '@lockwork/redis'
 import { Redlock } from '@sesamecare-oss/redlock'
+import { redisStore } from '@verrou/core/drivers/redis'
 import { Redis } from 'ioredis'
 import { Mutex, Semaphore } from 'redis-semaphore'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { redisUrl } from '../services.js'
 import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+import { verrouVariant } from './verrou.js'
 
 /** Compare-and-delete: the least a safe Redis release can do. */
 export const RAW_RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
@@ -35,14 +37,32 @@ export async function deleteRedisKeys(client: Redis, marker: string): Promise<vo
 /**
  * The Redis backend against the raw floor (`SET NX PX` + `EVALSHA`
  * compare-and-delete on one ioredis connection) and the peers
- * redis-semaphore (`Mutex`) and @sesamecare-oss/redlock (one client); then
- * one permit of a semaphore: the backend's `acquirePermits` + `releasePermits`
- * against redis-semaphore's `Semaphore`. Every variant has its own
+ * redis-semaphore (`Mutex`), @sesamecare-oss/redlock (one client) and
+ * verrou's Redis store; then
+ * one permit of a semaphore: `lw.semaphore(key, { limit }).acquire()` and
+ * the backend's `acquirePermits` + `releasePermits` against redis-semaphore's
+ * `Semaphore`. Every variant has its own
  * connection to the same server (the two redis-semaphore rows share one).
  */
 export async function redisSuite(marker: string): Promise<BackendSuite> {
-  const clients = await Promise.all([connectRedis(), connectRedis(), connectRedis(), connectRedis()])
-  const [lwClient, rawClient, semaphoreClient, redlockClient] = clients as [Redis, Redis, Redis, Redis]
+  const clients = await Promise.all([
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+    connectRedis(),
+  ])
+  const [lwClient, rawClient, semaphoreClient, redlockClient, verrouClient] = clients as [
+    Redis,
+    Redis,
+    Redis,
+    Redis,
+    Redis,
+  ]
+  // verrou types its peer ioredis 5; the connection's runtime surface is the same.
+  const verrouStore = redisStore({
+    connection: verrouClient as unknown as Parameters<typeof redisStore>[0]['connection'],
+  }).factory()
   const backend = createRedisBackend({ client: lwClient })
   const releaseSha = String(await rawClient.script('LOAD', RAW_RELEASE_LUA))
   const redlock = new Redlock([redlockClient])
@@ -69,6 +89,25 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       const mutex = new Mutex(semaphoreClient, key, { lockTimeout: TTL_MS })
       await mutex.acquire()
       await mutex.release()
+    },
+  }
+
+  const semaphores = new Map<string, LockworkSemaphore>()
+  const lw = createLockwork({ backend })
+  const lockworkSemaphore: PairVariant = {
+    id: 'lockwork-semaphore',
+    label: `lockwork semaphore acquire+release (limit ${SEMAPHORE_LIMIT})`,
+    role: 'ours',
+    primitive: 'semaphore',
+    async pair(key) {
+      // One Semaphore object per name, as an application keeps it.
+      let semaphore = semaphores.get(key)
+      if (semaphore === undefined) {
+        semaphore = lw.semaphore(key, { limit: SEMAPHORE_LIMIT })
+        semaphores.set(key, semaphore)
+      }
+      const permit = await semaphore.acquire({ wait: 0 })
+      if (!(await permit.release())) throw new Error(`lockwork semaphore: release of ${key} returned false`)
     },
   }
 
@@ -118,6 +157,8 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
       raw,
       semaphore,
       redlockVariant,
+      verrouVariant(verrouStore, 'redis store'),
+      lockworkSemaphore,
       bareSemaphore,
       semaphorePeer,
     ],

@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLockwork } from '@lockwork/core'
 import { createSqliteBackend } from '@lockwork/sqlite'
+import { kyselyStore } from '@verrou/core/drivers/kysely'
 import Database from 'better-sqlite3'
+import { Kysely, SqliteDialect } from 'kysely'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
+import { verrouVariant } from './verrou.js'
 
 /** A temporary folder for the benchmark's SQLite files, removed by the returned function. */
 export function sqliteDirectory(): { readonly dir: string; readonly remove: () => void } {
@@ -44,12 +47,27 @@ export async function sqliteSuite(dir: string): Promise<BackendSuite> {
     },
   }
 
+  // verrou's SQL store through Kysely on its own WAL file, same pragmas.
+  const verrouDb = new Database(join(dir, 'verrou.sqlite'), { timeout: 5 })
+  verrouDb.pragma('journal_mode = WAL')
+  verrouDb.pragma('synchronous = NORMAL')
+  // biome-ignore lint/suspicious/noExplicitAny: verrou's store takes an untyped Kysely
+  const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database: verrouDb }) })
+  const verrouStore = kyselyStore({ connection: kysely }).factory()
+  await verrouStore.exists('warm-up') // creates its table before timing
+
   return {
-    variants: [lockworkVariant(createLockwork({ backend })), bareVariant(backend), raw],
+    variants: [
+      lockworkVariant(createLockwork({ backend })),
+      bareVariant(backend),
+      raw,
+      verrouVariant(verrouStore, 'kysely store (better-sqlite3)'),
+    ],
     floorId: 'raw',
     async close() {
       await backend.close()
       db.close()
+      await kysely.destroy()
     },
   }
 }

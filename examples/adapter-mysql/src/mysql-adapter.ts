@@ -6,7 +6,7 @@
  * ```
  *
  * Connects to `MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`). Each
- * run uses its own pair of tables, created on first use and dropped in
+ * run uses its own set of tables, created on first use and dropped in
  * `teardown`, unless `MYSQL_TABLE` names tables to keep.
  */
 import { randomUUID } from 'node:crypto'
@@ -22,7 +22,7 @@ const table = keep || `lwc_${randomUUID().slice(0, 8)}`
 /** The name shown in the results. */
 export const name = 'mysql'
 
-/** Separate instances are separate pools over one database, like separate processes; no wake-on-release. */
+/** Separate instances are separate pools over one database, like separate processes; no wake-on-release (nor waitForPermits). */
 export const capabilities = { sharedAcrossInstances: true, waitForRelease: false }
 
 /** A new backend with its own connection pool over the same tables. */

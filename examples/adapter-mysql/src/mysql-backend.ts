@@ -5,6 +5,8 @@ import {
   type CacheEntry,
   type LockBackend,
   type LockInfo,
+  type PermitAcquireResult,
+  type PermitHolders,
   type StoredCacheEntry,
   toBackendError,
 } from '@lockwork/core'
@@ -16,6 +18,7 @@ import {
   type RowDataPacket,
 } from 'mysql2/promise'
 import { type Statements, statements } from './schema.js'
+import { acquirePermitsIn, type HolderRow, toHolders } from './semaphore-statements.js'
 
 /** Options of {@link createMysqlBackend}: a connection URI, or a pool you own. */
 export interface MysqlBackendOptions {
@@ -23,7 +26,7 @@ export interface MysqlBackendOptions {
   readonly uri?: string
   /** Your own `mysql2/promise` pool instead of `uri`. `close()` leaves it open. */
   readonly pool?: Pool
-  /** Prefix of the two tables (`<table>_locks`, `<table>_cache`), created on first use. Default `'lockwork'`. */
+  /** Prefix of the tables (`<table>_locks`, `<table>_cache`, `<table>_sem`, `<table>_sem_holders`), created on first use. Default `'lockwork'`. */
   readonly table?: string
   /** Connections in the pool opened from `uri`. Default 5. */
   readonly connectionLimit?: number
@@ -51,12 +54,14 @@ interface CacheRow extends RowDataPacket {
 }
 
 /**
- * A lockwork backend on MySQL 8 / MariaDB 10.6+ through mysql2: one lease
- * table and one cache table, created on first use. Every operation is one
- * atomic statement, except `acquire`: one `INSERT … ON DUPLICATE KEY UPDATE`
- * and a read of the row under its lock, in one short transaction. Time is the
- * server's clock; extend and release check the owner; fences are kept per key
- * after release. No `waitForRelease`: the core waits with jittered backoff.
+ * A lockwork backend on MySQL 8 / MariaDB 10.6+ through mysql2: a lease
+ * table, a cache table and two semaphore tables, created on first use. Every
+ * operation is one atomic statement, except `acquire`: one `INSERT … ON
+ * DUPLICATE KEY UPDATE` and a read of the row under its lock, in one short
+ * transaction, and `acquirePermits`: one short transaction under the
+ * semaphore row's lock. Time is the server's clock; extend and release check
+ * the owner; fences are kept per key after release. No `waitForRelease` nor
+ * `waitForPermits`: the core waits with jittered backoff.
  */
 export class MysqlBackend implements LockBackend {
   readonly name = 'mysql'
@@ -146,6 +151,45 @@ export class MysqlBackend implements LockBackend {
     return result.affectedRows > 0
   }
 
+  /** One transaction: lock the semaphore's row, count the permits in use, add the holder (see `semaphore-statements.ts`). */
+  async acquirePermits(
+    key: string,
+    owner: string,
+    permits: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<PermitAcquireResult> {
+    const hash = keyHash(key)
+    return this.#transaction('acquirePermits', (connection) =>
+      acquirePermitsIn(connection, this.#sql.semaphore, hash, key, owner, permits, limit, ttlMs),
+    )
+  }
+
+  async extendPermits(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const [result] = await this.#execute<ResultSetHeader>(
+      'extendPermits',
+      this.#sql.semaphore.extendPermits,
+      [ttlMs, keyHash(key), owner],
+    )
+    return result.affectedRows > 0
+  }
+
+  async releasePermits(key: string, owner: string): Promise<boolean> {
+    const [result] = await this.#execute<ResultSetHeader>(
+      'releasePermits',
+      this.#sql.semaphore.releasePermits,
+      [keyHash(key), owner],
+    )
+    return result.affectedRows > 0
+  }
+
+  async peekPermits(key: string): Promise<PermitHolders> {
+    const [rows] = await this.#execute<HolderRow[]>('peekPermits', this.#sql.semaphore.peekPermits, [
+      keyHash(key),
+    ])
+    return toHolders(rows)
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#sweep)
@@ -159,6 +203,8 @@ export class MysqlBackend implements LockBackend {
     this.#ready ??= (async () => {
       await this.#pool.query(this.#sql.createLocks)
       await this.#pool.query(this.#sql.createCache)
+      await this.#pool.query(this.#sql.semaphore.createSemaphores)
+      await this.#pool.query(this.#sql.semaphore.createHolders)
     })().catch((error: unknown) => {
       this.#ready = undefined
       throw error

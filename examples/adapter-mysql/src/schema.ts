@@ -1,30 +1,37 @@
 /**
- * Every SQL statement the MySQL/MariaDB adapter sends, in one place. Keys,
- * owners, values and durations are always `?` parameters; only the table
- * names (checked against {@link TABLE_PREFIX}) are part of the text.
+ * Every SQL statement the MySQL/MariaDB adapter sends for locks and the
+ * cache, in one place (the semaphores' are in `semaphore-statements.ts`).
+ * Keys, owners, values and durations are always `?` parameters; only the
+ * table names (checked against {@link TABLE_PREFIX}) are part of the text.
  */
 
-/** What a table prefix may look like: it becomes part of two table names. */
+import { semaphoreStatements } from './semaphore-statements.js'
+import { NOW_MS } from './server-clock.js'
+
+/** What a table prefix may look like: it becomes part of four table names. */
 export const TABLE_PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,50}$/
 
-/**
- * Milliseconds on the database server's clock. `UTC_TIMESTAMP(6)` does not
- * depend on the session time zone (no DST jumps), and it is fixed for the
- * whole statement, so every use inside one statement sees the same instant.
- * Only differences of it are ever compared, so its epoch does not matter.
- */
-const NOW_MS = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)"
-
-/** The two table names for a prefix. */
-export function tableNames(prefix: string): { readonly locks: string; readonly cache: string } {
+/** The table names for a prefix: locks, cache, and the two semaphore tables. */
+export function tableNames(prefix: string): {
+  readonly locks: string
+  readonly cache: string
+  readonly semaphores: string
+  readonly holders: string
+} {
   if (!TABLE_PREFIX.test(prefix))
     throw new TypeError(`table prefix must match ${TABLE_PREFIX}, got "${prefix}"`)
-  return { locks: `${prefix}_locks`, cache: `${prefix}_cache` }
+  return {
+    locks: `${prefix}_locks`,
+    cache: `${prefix}_cache`,
+    semaphores: `${prefix}_sem`,
+    holders: `${prefix}_sem_holders`,
+  }
 }
 
 /** The statements for one table prefix. */
 export function statements(prefix: string) {
-  const { locks, cache } = tableNames(prefix)
+  const { locks, cache, semaphores, holders } = tableNames(prefix)
+  const semaphore = semaphoreStatements(semaphores, holders)
   return {
     /**
      * One row per key ever locked, kept after release so the fence never goes
@@ -106,8 +113,11 @@ VALUES (?, ?, ?, ?, ${NOW_MS} + ?)`,
     /** Removes expired cache entries, a batch at a time. */
     sweepCache: `DELETE FROM \`${cache}\` WHERE expires_ms <= ${NOW_MS} LIMIT 1000`,
 
-    /** Drops both tables (tests and teardown only). */
-    drop: [`DROP TABLE IF EXISTS \`${locks}\``, `DROP TABLE IF EXISTS \`${cache}\``],
+    /** The semaphore statements (see `semaphore-statements.ts`). */
+    semaphore,
+
+    /** Drops every table (tests and teardown only). */
+    drop: [`DROP TABLE IF EXISTS \`${locks}\``, `DROP TABLE IF EXISTS \`${cache}\``, ...semaphore.drop],
   } as const
 }
 

@@ -69,10 +69,13 @@ describe.skipIf(problem !== undefined && !ci)('MySQL adapter through lockwork-co
       'cache store',
       'lock handle',
       'lifecycle',
+      'semaphores',
+      'reader-writer locks',
     ])
       expect(run.output).toMatch(new RegExp(`^  ${section} +[1-9]\\d* +0 +0$`, 'm'))
-    // The adapter has no waitForRelease: those cases are reported as skipped, never as passed.
+    // The adapter has no waitForRelease nor waitForPermits: those cases are reported as skipped, never as passed.
     expect(run.output).toMatch(/^ {2}waitForRelease +0 +0 +[1-9]\d*$/m)
+    expect(run.output).toMatch(/^ {2}waitForPermits +0 +0 +[1-9]\d*$/m)
     expect(run.output).toMatch(/^ {2}total +\d+ +0 +[1-9]\d*$/m)
     expect(run.output).toMatch(/✓ mysql passes the lockwork conformance suite: \d+ cases in [\d.]+ s/)
   }, 180_000)

@@ -2,12 +2,15 @@ import {
   type AcquireResult,
   backendClosedError,
   type CacheEntry,
+  type ListOptions,
+  type ListPage,
   type LockBackend,
   type LockInfo,
   type PermitAcquireResult,
   type PermitHolders,
   type StoredCacheEntry,
 } from '@lockwork/core'
+import { listMemory } from './memory-list.js'
 import { MemoryStore } from './memory-store.js'
 
 /** Options of {@link createMemoryBackend}. */
@@ -85,6 +88,12 @@ export class MemoryBackend implements LockBackend {
       const timer = setTimeout(done, Math.min(timeoutMs, holder.remainingMs))
       signal?.addEventListener('abort', done, { once: true })
     })
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.list} Also reports how many callers wait for each lock. */
+  async list(options: ListOptions): Promise<ListPage> {
+    this.#open()
+    return listMemory(this.#store, options)
   }
 
   async acquirePermits(

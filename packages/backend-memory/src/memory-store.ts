@@ -1,3 +1,4 @@
+import type { ListedCacheEntry, ListedLock } from '@lockwork/core'
 import NodeCache from 'node-cache'
 import { MemorySemaphores } from './memory-semaphores.js'
 
@@ -26,7 +27,7 @@ interface CacheRecord {
  * strictly increase per key without keeping anything per key after release.
  */
 export class MemoryStore {
-  /** The semaphores (their own namespace: semaphore `k` and lock `k` are unrelated). */
+  /** @internal The semaphores (their own namespace: semaphore `k` and lock `k` are unrelated). */
   readonly semaphores = new MemorySemaphores()
   readonly #leases = new Map<string, Lease>()
   readonly #waiters = new Map<string, Set<() => void>>()
@@ -37,11 +38,19 @@ export class MemoryStore {
   acquire(key: string, owner: string, ttlMs: number): Lease & { acquired: boolean } {
     const now = performance.now()
     const current = this.#live(key, now)
-    if (current && current.owner !== owner) return { ...current, acquired: false }
-    if (current) return { ...current, acquired: true }
-    const lease: Lease = { owner, fence: ++this.#fence, expiresAt: now + ttlMs }
-    this.#leases.set(key, lease)
-    return { ...lease, acquired: true }
+    // Plain literals of one shape: cheaper than spreading the lease.
+    if (current) {
+      return {
+        owner: current.owner,
+        fence: current.fence,
+        expiresAt: current.expiresAt,
+        acquired: current.owner === owner,
+      }
+    }
+    const fence = ++this.#fence
+    const expiresAt = now + ttlMs
+    this.#leases.set(key, { owner, fence, expiresAt })
+    return { owner, fence, expiresAt, acquired: true }
   }
 
   /** Resets the lease's expiry if `owner` holds it. */
@@ -113,6 +122,29 @@ export class MemoryStore {
     const existed = this.getCached(key) !== undefined
     this.#cache.del(key)
     return existed
+  }
+
+  /** Every unexpired lease whose key starts with `prefix`, with its waiters (for `list`). */
+  listLeases(prefix: string): ListedLock[] {
+    const listed: ListedLock[] = []
+    for (const key of this.#leases.keys()) {
+      if (!key.startsWith(prefix)) continue
+      const holder = this.peek(key)
+      if (holder !== null) listed.push({ key, ...holder, waiting: this.#waiters.get(key)?.size ?? 0 })
+    }
+    return listed
+  }
+
+  /** Every unexpired cache entry whose key starts with `prefix`, with its size in UTF-8 bytes (for `list`). */
+  listCached(prefix: string): ListedCacheEntry[] {
+    const listed: ListedCacheEntry[] = []
+    for (const key of this.#cache.keys()) {
+      if (!key.startsWith(prefix)) continue
+      const entry = this.getCached(key)
+      if (entry !== undefined)
+        listed.push({ key, size: Buffer.byteLength(entry.value, 'utf8'), remainingMs: entry.remainingMs })
+    }
+    return listed
   }
 
   /** The live lease of `key` at `now`, dropping it when expired. */

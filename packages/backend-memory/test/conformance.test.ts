@@ -8,6 +8,8 @@ runConformance({
   name: 'memory',
   // Every instance shares one store, as separate "clients" in one process would.
   createBackend: () => createMemoryBackend({ store }),
+  // A release wakes the store's waiters at once.
+  capabilities: { wakeUpWithinMs: 5 },
   describe,
   it,
   expect,

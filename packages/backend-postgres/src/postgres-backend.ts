@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import type {
   AcquireResult,
   CacheEntry,
+  ListOptions,
+  ListPage,
   LockBackend,
   LockInfo,
   PermitAcquireResult,
@@ -12,6 +14,7 @@ import { BackendError, backendClosedError, InvalidArgumentError, LockworkError }
 import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from './driver-types.js'
 import { Pool } from './driver-types.js'
 import { endpointOf } from './endpoint.js'
+import { listPostgres, type PostgresListStatements, postgresListStatements } from './list-statements.js'
 import { listenThenLook } from './postgres-wake.js'
 import { ReleaseListener } from './release-listener.js'
 import type { Durability, ResolvedNames, Statements } from './schema.js'
@@ -173,6 +176,7 @@ export class PostgresBackend implements LockBackend {
   readonly #ownsPool: boolean
   readonly #names: ResolvedNames
   readonly #sql: Statements
+  readonly #listSql: PostgresListStatements
   readonly #semaphoreSql: SemaphoreSql
   readonly #semaphores: SemaphoreQueries
   readonly #createSchema: boolean
@@ -197,6 +201,7 @@ export class PostgresBackend implements LockBackend {
   constructor(options: PostgresBackendOptions) {
     this.#names = resolveNames({ schema: options.schema, table: options.table })
     this.#sql = buildStatements(this.#names, options.durability ?? 'durable')
+    this.#listSql = postgresListStatements(this.#names)
     this.#semaphoreSql = buildSemaphoreSql(this.#names, options.durability ?? 'durable')
     this.#semaphores = new SemaphoreQueries(this.#semaphoreSql, this.#run, () => this.#repairGuard(), toFence)
     this.#createSchema = options.createSchema ?? true
@@ -297,6 +302,11 @@ export class PostgresBackend implements LockBackend {
   async deleteCached(key: string): Promise<boolean> {
     const { rows } = await this.#run<{ live: boolean }>('deleteCached', this.#sql.deleteCached, [key], false)
     return rows[0]?.live === true
+  }
+
+  /** {@inheritDoc @lockwork/core#LockBackend.list} Keyset paging in code point order (`COLLATE "C"`). */
+  list(options: ListOptions): Promise<ListPage> {
+    return listPostgres(this.#run, this.#listSql, options)
   }
 
   /**

@@ -5,6 +5,8 @@ import {
   backendClosedError,
   type CacheEntry,
   InvalidArgumentError,
+  type ListOptions,
+  type ListPage,
   type LockBackend,
   type LockInfo,
   LockworkError,
@@ -21,9 +23,18 @@ import {
   LOCK_CONNECTION_DEFAULTS,
   parseRedisUrl,
 } from './connection-settings.js'
+import { listRedis } from './list-scan.js'
 import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
 import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
-import { ACQUIRE, EXTEND, GET_CACHED, PEEK, RELEASE, type ScriptDefinition } from './scripts.js'
+import {
+  ACQUIRE,
+  EXTEND,
+  GET_CACHED,
+  PEEK,
+  PEEK_AND_MARK,
+  RELEASE,
+  type ScriptDefinition,
+} from './scripts.js'
 import { SemaphoreCommands } from './semaphore-commands.js'
 
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
@@ -107,6 +118,7 @@ const SCRIPT_ACQUIRE = load(ACQUIRE)
 const SCRIPT_EXTEND = load(EXTEND)
 const SCRIPT_RELEASE = load(RELEASE)
 const SCRIPT_PEEK = load(PEEK)
+const SCRIPT_PEEK_AND_MARK = load(PEEK_AND_MARK)
 const SCRIPT_GET_CACHED = load(GET_CACHED)
 
 /**
@@ -124,7 +136,10 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  * - `<keyPrefix>{t}:cache:<k>`: a cache entry, `"<computeMs>:<value>"` with `PX`;
  * - `<keyPrefix>{t}:freed:<call id>`: the record of one release call, for
  *   {@link RELEASE_RECORD_TTL_MS} (so a resent release answers truthfully);
- * - channel `<keyPrefix>{t}:released:<k>`: a message on each release.
+ * - `<keyPrefix>{t}:waiting:<k>`: set by a waiter (for its timeout) once it
+ *   is subscribed and found `k` held; the next release deletes it and publishes;
+ * - channel `<keyPrefix>{t}:released:<k>`: a message on each release that
+ *   found the waiting marker.
  *
  * A semaphore `k` (a namespace of its own) uses `semholders:`, `sempermits:`,
  * `semfence:` and the channel `semreleased:` under the same tag; see
@@ -265,7 +280,7 @@ export class RedisBackend implements LockBackend {
 
   /**
    * One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its
-   * release channel. A short-lived record of this call (see
+   * release channel if a waiter has marked it. A short-lived record of this call (see
    * {@link RELEASE_RECORD_TTL_MS}) makes a resend of it after a reconnect
    * answer `true` too, not `false` for the lease it just freed.
    */
@@ -274,6 +289,7 @@ export class RedisBackend implements LockBackend {
     const reply = await this.#eval('release', SCRIPT_RELEASE, [
       `${base}lock:${key}`,
       `${base}freed:${this.#releaseId()}`,
+      `${base}waiting:${key}`,
       owner,
       `${base}released:${key}`,
       RELEASE_RECORD_TTL_MS,
@@ -325,6 +341,24 @@ export class RedisBackend implements LockBackend {
   }
 
   /**
+   * {@inheritDoc @lockwork/core#LockBackend.list} `SCAN … MATCH` over every
+   * master with the prefix escaped (no pattern characters from the caller),
+   * then one script call per key found for its owner, fence and `PTTL`.
+   */
+  list(options: ListOptions): Promise<ListPage> {
+    if (this.#closing !== undefined) return Promise.reject(backendClosedError(this.name, 'list'))
+    return listRedis(
+      {
+        client: this.#client,
+        keyPrefix: this.#keyPrefix,
+        evaluate: (script, args) => this.#eval('list', script, args),
+        fail: (error) => this.#fail('list', error),
+      },
+      options,
+    )
+  }
+
+  /**
    * Subscribes to the key's release channel, then peeks once: resolves at
    * once if the key is free, otherwise on the release message, at the
    * holder's expiry (its remaining lease plus a few ms), at `timeoutMs` or on
@@ -357,8 +391,9 @@ export class RedisBackend implements LockBackend {
         .then(async (unlisten) => {
           stop = unlisten
           if (settled) return unlisten()
-          // Subscribed: a release from now on wakes us. Check for one that came before.
-          const holder = await this.#peek(base, key)
+          // Subscribed: a release from now on wakes us once marked. Check for one that came
+          // before, and mark the key in the same step so that its release publishes.
+          const holder = await this.#peek(base, key, timeoutMs + EXPIRY_SLACK_MS)
           if (settled) return
           if (holder === null) return finish()
           clearTimeout(timer)
@@ -440,8 +475,17 @@ export class RedisBackend implements LockBackend {
     }
   }
 
-  async #peek(base: string, key: string): Promise<LockInfo | null> {
-    const reply = await this.#eval('peek', SCRIPT_PEEK, [`${base}lock:${key}`, `${base}fence:${key}`])
+  /** Owner, fence and `PTTL` of `key`; with `markForMs`, also the waiting marker for that long (see PEEK_AND_MARK). */
+  async #peek(base: string, key: string, markForMs?: number): Promise<LockInfo | null> {
+    const reply =
+      markForMs === undefined
+        ? await this.#eval('peek', SCRIPT_PEEK, [`${base}lock:${key}`, `${base}fence:${key}`])
+        : await this.#eval('waitForRelease', SCRIPT_PEEK_AND_MARK, [
+            `${base}lock:${key}`,
+            `${base}fence:${key}`,
+            `${base}waiting:${key}`,
+            Math.max(1, Math.ceil(markForMs)),
+          ])
     try {
       if (reply === null || reply === undefined) return null
       const [owner, fence, pttl] = asArray(reply)

@@ -68,9 +68,13 @@ return 0
 }
 
 /**
- * KEYS: lock, release record. ARGV: owner, release channel, record ttl ms.
+ * KEYS: lock, release record, waiting marker. ARGV: owner, release channel, record ttl ms.
  *
- * Compare-and-delete, then `PUBLISH` → 1; 0 when `owner` does not hold the key.
+ * Compare-and-delete → 1; 0 when `owner` does not hold the key. It
+ * `PUBLISH`es only when the waiting marker exists (see {@link PEEK_AND_MARK}),
+ * and deletes it: most releases have nobody waiting, and in a Redis Cluster a
+ * classic `PUBLISH` is broadcast to every node. A waiter woken by the message
+ * that still finds the key held waits again, and marks it again.
  * A release also writes a short-lived record under a key unique to this call
  * (`<base>freed:<call id>`): ioredis resends a command whose reply was lost
  * when the connection dropped, and that resend finds the key already freed —
@@ -78,12 +82,12 @@ return 0
  * A second, separate release call has another call id and still gets 0.
  */
 export const RELEASE: ScriptDefinition = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('PUBLISH', ARGV[2], 'released')
+  if redis.call('DEL', KEYS[3]) == 1 then redis.call('PUBLISH', ARGV[2], 'released') end
   return 1
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
@@ -97,6 +101,26 @@ export const PEEK: ScriptDefinition = {
   lua: `
 local owner = redis.call('GET', KEYS[1])
 if not owner then return false end
+return {owner, tonumber(redis.call('GET', KEYS[2])) or 0, redis.call('PTTL', KEYS[1])}
+`,
+}
+
+/**
+ * KEYS: lock, fence counter, waiting marker. ARGV: marker ttl ms.
+ *
+ * {@link PEEK} for a waiter already subscribed to the release channel: when
+ * the key is held it also sets the waiting marker (or lengthens it to at
+ * least the ttl), so the holder's release publishes. One atomic step: a
+ * release either came before (→ nil, the key is free) or sees the marker.
+ */
+export const PEEK_AND_MARK: ScriptDefinition = {
+  numberOfKeys: 3,
+  lua: `
+local owner = redis.call('GET', KEYS[1])
+if not owner then return false end
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+end
 return {owner, tonumber(redis.call('GET', KEYS[2])) or 0, redis.call('PTTL', KEYS[1])}
 `,
 }

@@ -105,6 +105,33 @@ describe.skipIf(!available)('redis backend', () => {
       expect(await connections()).toBe(2)
     })
 
+    it('a release publishes only when a waiter has marked the key, and only once per marking', async () => {
+      const prefix = randomPrefix()
+      const b = backend(prefix)
+      const listener = client()
+      const messages: string[] = []
+      listener.on('pmessage', (_pattern: string, channel: string) => messages.push(channel))
+      await listener.psubscribe(`${prefix}*released:*`)
+      // Nobody waits: no message at all.
+      for (let i = 0; i < 5; i++) {
+        expect((await b.acquire('quiet', 'holder', 30_000)).acquired).toBe(true)
+        expect(await b.release('quiet', 'holder')).toBe(true)
+      }
+      // A waiter marks the key: the release publishes once and clears the mark.
+      expect((await b.acquire('busy', 'holder', 30_000)).acquired).toBe(true)
+      const waiting = b.waitForRelease('busy', 20_000)
+      await delay(200)
+      const started = performance.now()
+      expect(await b.release('busy', 'holder')).toBe(true)
+      await waiting
+      expect(performance.now() - started).toBeLessThan(500)
+      expect((await b.acquire('busy', 'holder', 30_000)).acquired).toBe(true)
+      expect(await b.release('busy', 'holder')).toBe(true)
+      await delay(200)
+      expect(messages.filter((channel) => channel.endsWith(':released:quiet'))).toEqual([])
+      expect(messages.filter((channel) => channel.endsWith(':released:busy'))).toHaveLength(1)
+    })
+
     it('resolves at the holder expiry (plus a few ms) when nobody releases, without a message', async () => {
       const b = backend()
       await b.acquire('k', 'holder', 300)

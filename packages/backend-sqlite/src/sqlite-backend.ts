@@ -3,6 +3,8 @@ import type {
   AcquireResult,
   CacheEntry,
   Duration,
+  ListOptions,
+  ListPage,
   LockBackend,
   LockInfo,
   PermitAcquireResult,
@@ -11,9 +13,11 @@ import type {
 } from '@lockwork/core'
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
 import { Database } from './driver-types.js'
+import { listSqlite, type SqliteListStatements, sqliteListStatements } from './list-statements.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 import { prepareSemaphoreStatements, type SemaphoreStatements } from './semaphore-statements.js'
 import { jitter, notify, pollUntilFree } from './sqlite-wake.js'
+import { SqliteWakeFile, WAKE_FILE_SUFFIX } from './sqlite-wake-file.js'
 
 /** The database file used when neither `path` nor `database` is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.lockwork.sqlite'
@@ -62,9 +66,16 @@ export interface SqliteBackendOptions {
   readonly retainFreeFor?: Duration
   /** How often (at most) each instance sweeps expired rows, piggybacked on a write. Default `'1m'`. */
   readonly sweepInterval?: Duration
-  /** The longest pause between two polls of `waitForRelease` (it starts near 1 ms). Default 50 ms. */
+  /**
+   * The longest pause between two polls of `waitForRelease` (it starts near
+   * 1 ms) where the wake file cannot be watched. Where it can, polls are only
+   * a safety net and their pause grows to the larger of this and 1 s. Default 50 ms.
+   */
   readonly pollMax?: Duration
 }
+
+/** The longest pause between two safety polls of a `waitForRelease` that watches the wake file, in ms. */
+const WATCHED_POLL_MAX_MS = 1_000
 
 /** The longest pause between two `SQLITE_BUSY` retries, in ms. */
 const BUSY_RETRY_MAX_DELAY_MS = 20
@@ -158,6 +169,7 @@ export class SqliteBackend implements LockBackend {
   readonly #path: string | undefined
   readonly #supplied: Database.Database | undefined
   readonly #schema: SqliteSchema
+  readonly #listStatements: SqliteListStatements
   readonly #channel: string
   /** The in-process wake-up channel of the semaphores (their keys are a namespace of their own). */
   readonly #semaphoreChannel: string
@@ -168,6 +180,10 @@ export class SqliteBackend implements LockBackend {
   readonly #sweepIntervalMs: number
   readonly #pollMaxMs: number
   readonly #pendingWaits = new Set<() => void>()
+  /** Watches the wake file for the waits of this instance (`undefined` where it cannot be watched). */
+  readonly #watchWakeFile = (onChange: () => void): (() => void) | undefined => this.#wake?.watch(onChange)
+  /** Cross-process wake-up; `undefined` for an in-memory database (no other process can open it). */
+  readonly #wake: SqliteWakeFile | undefined
   #connection: Connection | undefined
   #lastSweep = Number.NEGATIVE_INFINITY
   #closed = false
@@ -199,6 +215,7 @@ export class SqliteBackend implements LockBackend {
       throw new InvalidArgumentError('options.synchronous', `expected 'NORMAL' or 'FULL'`)
     }
     this.#schema = sqliteSchema(table)
+    this.#listStatements = sqliteListStatements(table)
     this.#synchronous = options.database === undefined ? (synchronous ?? 'NORMAL') : synchronous
     this.#busyTimeoutMs = toMs(options.busyTimeout ?? 5, 'options.busyTimeout', true)
     this.#busyRetryForMs = toMs(options.busyRetryFor ?? '10s', 'options.busyRetryFor')
@@ -209,11 +226,14 @@ export class SqliteBackend implements LockBackend {
     if (options.database === undefined) {
       this.#path = options.path ?? DEFAULT_SQLITE_PATH
       this.#channel = `${resolvePath(this.#path)}\u0000${table}`
+      this.#wake = new SqliteWakeFile(resolvePath(this.#path) + WAKE_FILE_SUFFIX)
     } else {
       this.#supplied = options.database
       const db = options.database
-      const file = db.memory || db.name === '' ? memoryChannel(db) : resolvePath(db.name)
+      const inMemory = db.memory || db.name === ''
+      const file = inMemory ? memoryChannel(db) : resolvePath(db.name)
       this.#channel = `${file}\u0000${table}`
+      this.#wake = inMemory ? undefined : new SqliteWakeFile(file + WAKE_FILE_SUFFIX)
     }
     this.#semaphoreChannel = `${this.#channel}\u0000semaphore`
   }
@@ -238,7 +258,10 @@ export class SqliteBackend implements LockBackend {
       true,
       (s) => s.release.run({ key, owner, now: Date.now() }).changes === 1,
     )
-    if (released) notify(this.#channel, key)
+    if (released) {
+      notify(this.#channel, key)
+      this.#wake?.touch()
+    }
     return released
   }
 
@@ -278,14 +301,25 @@ export class SqliteBackend implements LockBackend {
     })
   }
 
+  /** {@inheritDoc @lockwork/core#LockBackend.list} Keyset paging over the primary key, in code point order. */
+  list(options: ListOptions): Promise<ListPage> {
+    return listSqlite(
+      (operation, body) => this.#run(operation, false, () => body((this.#connection as Connection).db)),
+      this.#listStatements,
+      options,
+    )
+  }
+
   /**
    * Resolves when `key` is free (released, expired, or taken over by a new
    * holder), when `timeoutMs` ends, or when `signal` aborts; it never rejects
    * for those, nor for a failed poll (the caller's next attempt reports it).
    * A release through any instance on the same file in this process wakes it
-   * at once; a release in another process is seen by polling, with a pause
-   * that starts near 1 ms, doubles up to `pollMax`, and never outlasts the
-   * holder's remaining lease. Rejects with a `BackendError` only when called
+   * at once; a release in another process touches the wake file, which this
+   * process watches, and wakes it within about a millisecond. Polls remain as
+   * a safety net (and the only way where the wake file cannot be watched):
+   * their pause starts near 1 ms, doubles up to 1 s (`pollMax` without a
+   * watch), and never outlasts the holder's remaining lease. Rejects with a `BackendError` only when called
    * after {@link close}; waits pending at `close()` resolve.
    */
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -297,6 +331,8 @@ export class SqliteBackend implements LockBackend {
       timeoutMs,
       signal,
       pollMaxMs: this.#pollMaxMs,
+      watch: this.#watchWakeFile,
+      watchedPollMaxMs: WATCHED_POLL_MAX_MS,
       pending: this.#pendingWaits,
       look: async () => {
         const holder = await this.peek(key)
@@ -326,7 +362,10 @@ export class SqliteBackend implements LockBackend {
   /** {@inheritDoc @lockwork/core#LockBackend.releasePermits} */
   async releasePermits(key: string, owner: string): Promise<boolean> {
     const released = await this.#run('releasePermits', true, (s) => s.semaphore.release(key, owner))
-    if (released) notify(this.#semaphoreChannel, key)
+    if (released) {
+      notify(this.#semaphoreChannel, key)
+      this.#wake?.touch()
+    }
     return released
   }
 
@@ -355,6 +394,8 @@ export class SqliteBackend implements LockBackend {
       timeoutMs,
       signal,
       pollMaxMs: this.#pollMaxMs,
+      watch: this.#watchWakeFile,
+      watchedPollMaxMs: WATCHED_POLL_MAX_MS,
       pending: this.#pendingWaits,
       look: async () => {
         const { inUse, holders } = await this.peekPermits(key)
@@ -373,6 +414,7 @@ export class SqliteBackend implements LockBackend {
     if (this.#closed) return
     this.#closed = true
     for (const finish of [...this.#pendingWaits]) finish()
+    this.#wake?.close()
     const connection = this.#connection
     this.#connection = undefined
     if (connection !== undefined && this.#supplied === undefined && connection.pid === process.pid) {

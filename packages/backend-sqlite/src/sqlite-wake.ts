@@ -1,11 +1,14 @@
 /**
  * Waiting and wake-up for the SQLite backend.
  *
- * SQLite has no way to notify another process, so a wait polls the file.
- * Within one process a release wakes waiters at once through an in-process
- * channel: every backend instance on the same file and table shares one, so
- * a release through any instance wakes this process's waiters, whatever
- * instance they wait through.
+ * SQLite has no way to notify another process. Within one process a release
+ * wakes waiters at once through an in-process channel: every backend instance
+ * on the same file and table shares one, so a release through any instance
+ * wakes this process's waiters, whatever instance they wait through. Across
+ * processes a release touches the wake file next to the database
+ * (`sqlite-wake-file.ts`), which waiting processes watch; polls of the
+ * database remain as a safety net, and as the only way where the wake file
+ * cannot be watched.
  */
 
 /** In-process wake-up channels: channel name → key → waiters. */
@@ -53,6 +56,13 @@ export interface PollWait {
   readonly signal: AbortSignal | undefined
   /** The longest pause between two polls. */
   readonly pollMaxMs: number
+  /**
+   * Watches the wake file: calls `onChange` on a touch by any process and
+   * returns the unwatch, or `undefined` where the file cannot be watched.
+   */
+  readonly watch?: ((onChange: () => void) => (() => void) | undefined) | undefined
+  /** The longest pause between two safety polls while the wake file is watched. */
+  readonly watchedPollMaxMs?: number
   /** The backend's set of pending waits: `close()` calls each to resolve it. */
   readonly pending: Set<() => void>
   /**
@@ -84,6 +94,7 @@ export function pollUntilFree(wait: PollWait): Promise<void> {
       clearTimeout(pollTimer)
       clearTimeout(deadline)
       unsubscribe()
+      unwatch?.()
       signal?.removeEventListener('abort', finish)
       pending.delete(finish)
       resolve()
@@ -94,21 +105,43 @@ export function pollUntilFree(wait: PollWait): Promise<void> {
     const deadline = setTimeout(finish, Math.max(0, wait.timeoutMs))
 
     let pause = 1
+    let polling = false
+    let pollAgain = false
     const poll = async (): Promise<void> => {
+      if (polling) {
+        // A touch of the wake file during a poll: look once more when it ends.
+        pollAgain = true
+        return
+      }
+      polling = true
+      clearTimeout(pollTimer)
       let remainingMs: number | undefined
       try {
         remainingMs = await wait.look()
       } catch {
         remainingMs = undefined
+      } finally {
+        polling = false
       }
       if (done) return
       if (remainingMs === undefined) {
         finish()
         return
       }
+      if (pollAgain) {
+        pollAgain = false
+        void poll()
+        return
+      }
       pollTimer = setTimeout(poll, Math.min(jitter(pause), remainingMs))
-      pause = Math.min(pause * 2, wait.pollMaxMs)
+      pause = Math.min(pause * 2, maxPause)
     }
+    // Watch before the first look, like the subscription above.
+    const unwatch = wait.watch?.(() => void poll())
+    const maxPause =
+      unwatch === undefined
+        ? wait.pollMaxMs
+        : Math.max(wait.pollMaxMs, wait.watchedPollMaxMs ?? wait.pollMaxMs)
     void poll()
   })
 }

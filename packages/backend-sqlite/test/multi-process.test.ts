@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -58,6 +58,49 @@ describe('sqlite: several processes on one file', () => {
       for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1] ?? 0)
     }
   }, 180_000)
+
+  it('a release in another process wakes a parked waiter through the wake file, long before its next poll', async () => {
+    const db = join(dir, 'wake.sqlite')
+    const key = `wake:${randomUUID()}`
+    const holder = spawnWorker(['holder', db, key])
+    // Polls only as a last resort: after 3 s parked, the next one is 1–4 s away.
+    const backend = createSqliteBackend({ path: db, pollMax: '1h' })
+    let peeks = 0
+    const peek = backend.peek.bind(backend)
+    backend.peek = (k) => {
+      peeks++
+      return peek(k)
+    }
+    try {
+      const latenciesMs: number[] = []
+      for (let round = 0; round < 3; round++) {
+        holder.child.stdin?.write('take\n')
+        const { fence } = JSON.parse(await holder.nextLine()) as { fence: number }
+        expect(fence).toBeGreaterThanOrEqual(1)
+        peeks = 0
+        const woke = backend
+          .waitForRelease(key, 60_000)
+          .then(() => performance.timeOrigin + performance.now())
+        await new Promise((resolve) => setTimeout(resolve, 3_000))
+        const idlePeeks = peeks
+        holder.child.stdin?.write('release\n')
+        const { releasedAt } = JSON.parse(await holder.nextLine()) as { releasedAt: number }
+        const latencyMs = (await woke) - releasedAt / 1000
+        latenciesMs.push(latencyMs)
+        // The poll pause doubles from 1 ms: about a dozen looks in 3 s, none after the ramp.
+        expect(idlePeeks).toBeLessThanOrEqual(15)
+      }
+      console.info(
+        `wake file: woken ${latenciesMs.map((ms) => ms.toFixed(1)).join(', ')} ms after the release`,
+      )
+      for (const ms of latenciesMs) expect(ms).toBeLessThan(500)
+      expect(existsSync(`${db}-wake`)).toBe(true)
+    } finally {
+      holder.child.stdin?.end()
+      await holder.exited
+      await backend.close()
+    }
+  }, 60_000)
 
   it('a holder killed with SIGKILL: another process takes the lock within ttl + 1 s', async () => {
     const db = join(dir, 'sigkill.sqlite')

@@ -5,7 +5,7 @@ import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import type { LeaseOperations } from './lease-operations.js'
 import type { Lock, LockInit } from './lock.js'
 import { optionalBoolean, optionalSignal } from './options.js'
-import { acquireWithWait } from './wait.js'
+import { type AcquireAttempt, acquireWithWait } from './wait.js'
 
 /**
  * What a primitive (locks, semaphores, reader-writer locks) needs from the
@@ -100,7 +100,8 @@ export async function acquireLease<H extends Lock>(
   host.throwIfClosed('acquire')
   request.signal?.throwIfAborted()
   const owner = randomUUID()
-  const attempt = {
+  const start = performance.now()
+  let attempt: AcquireAttempt = {
     operations,
     backend,
     key: fullKey,
@@ -110,10 +111,11 @@ export async function acquireLease<H extends Lock>(
     permits: request.permits,
     limit: request.limit,
     signal: request.signal,
+    waitMs: request.waitMs,
+    start,
   }
-  const start = performance.now()
-  for (let waitMs = request.waitMs; ; waitMs = Math.max(0, request.waitMs - (performance.now() - start))) {
-    const acquired = await acquireWithWait({ ...attempt, waitMs })
+  for (;;) {
+    const acquired = await acquireWithWait(attempt)
     const acquisition = leaseFresh(acquired)
       ? acquired
       : await renewIfExpired(backend, fullKey, owner, acquired, operations)
@@ -142,6 +144,7 @@ export async function acquireLease<H extends Lock>(
     const refused = { acquired: false, holders: { inUse: 0, holders: [] } } as const
     if (request.waitMs === 0) throw operations.busyError(attempt, refused)
     if (waited >= request.waitMs) throw operations.timeoutError(attempt, Math.round(waited), undefined)
+    attempt = { ...attempt, waitMs: request.waitMs - waited, start: undefined }
   }
 }
 

@@ -53,6 +53,18 @@ export interface LockBackend {
    */
   waitForRelease?(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>
 
+  /**
+   * Optional listing, for operators: one page of the unexpired locks and
+   * cache entries whose keys start with `options.prefix`, compared literally
+   * (never as a pattern: `%`, `_`, `*`, `?`, `[` are plain characters). Locks
+   * come first, then cache entries. One bounded piece of work per call, never
+   * a wait. Pass the page's `cursor` back for the next page; an entry that
+   * exists from the first call to the last is listed exactly once, and an
+   * expired one is never listed. A page may hold fewer than `limit` entries,
+   * even none, while more follow: the listing ends when `cursor` is `undefined`.
+   */
+  list?(options: ListOptions): Promise<ListPage>
+
   /** Frees the backend's own resources. Idempotent; any call after it rejects with a `BackendError`. */
   close(): Promise<void>
 
@@ -105,6 +117,52 @@ export interface LockBackend {
     signal?: AbortSignal,
   ): Promise<void>
 }
+
+/** What {@link LockBackend.list} lists: only locks, only cache entries, or both when absent. */
+export type ListKind = 'locks' | 'cache'
+
+/** Options of {@link LockBackend.list}. */
+export interface ListOptions {
+  /** Only keys that start with this exact text, as the backend sees keys (prefix included); `''` lists every key. */
+  readonly prefix: string
+  /** The `cursor` of the previous page; absent for the first page. Opaque: only the backend that made it reads it. */
+  readonly cursor?: string | undefined
+  /** The most entries (locks plus cache entries) on one page: an integer from 1 to {@link MAX_LIST_LIMIT}. */
+  readonly limit: number
+  /** Only locks or only cache entries; both when absent. */
+  readonly kind?: ListKind | undefined
+}
+
+/** One page of {@link LockBackend.list}. */
+export interface ListPage {
+  /** Unexpired locks, with the key as the backend sees it. */
+  readonly locks: readonly ListedLock[]
+  /** Unexpired cache entries, with the key as the backend sees it. */
+  readonly cacheEntries: readonly ListedCacheEntry[]
+  /** Where the next page starts, or `undefined` when this was the last one. */
+  readonly cursor: string | undefined
+}
+
+/** A held lock as {@link LockBackend.list} reports it. */
+export interface ListedLock extends LockInfo {
+  /** The key, as the backend sees it. */
+  readonly key: string
+  /** How many callers wait for it, where the backend knows (the memory backend); absent elsewhere. */
+  readonly waiting?: number
+}
+
+/** A cache entry as {@link LockBackend.list} reports it. */
+export interface ListedCacheEntry {
+  /** The key, as the backend sees it. */
+  readonly key: string
+  /** The size of the encoded value, in UTF-8 bytes. */
+  readonly size: number
+  /** Milliseconds until the entry expires, on the backend's own clock. */
+  readonly remainingMs: number
+}
+
+/** The largest page {@link LockBackend.list} is asked for. */
+export const MAX_LIST_LIMIT = 1000
 
 /** The outcome of one {@link LockBackend.acquirePermits} attempt. */
 export type PermitAcquireResult =

@@ -40,6 +40,7 @@ export class LockworkError extends Error {
 
   /** `error instanceof LockBusyError` and so on, also for an error from another copy of this package. */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noUselessThisAlias: one named alias keeps noThisInStatic to one line
     // biome-ignore lint/complexity/noThisInStatic: instanceof calls this on the class it checks, a subclass too
     const target = this
     if (Function.prototype[Symbol.hasInstance].call(target, value)) return true

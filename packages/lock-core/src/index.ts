@@ -2,6 +2,11 @@
 export type {
   AcquireResult,
   CacheEntry,
+  ListedCacheEntry,
+  ListedLock,
+  ListKind,
+  ListOptions,
+  ListPage,
   LockBackend,
   LockInfo,
   PermitAcquireResult,
@@ -13,6 +18,7 @@ export {
   MAX_DURATION_MS,
   MAX_FULL_KEY_LENGTH,
   MAX_KEY_LENGTH,
+  MAX_LIST_LIMIT,
   MAX_PREFIX_LENGTH,
   MAX_SEMAPHORE_LIMIT,
 } from './backend.js'
@@ -36,6 +42,10 @@ export {
 export type { EveryJob, EveryJobFunction, EveryOptions, EveryTick } from './every.js'
 export type { KeyOption, NotInferred, PartialKeyOption } from './helper-support.js'
 export { validatePrefix } from './key.js'
+export type { LockworkListOptions, LockworkListPage } from './list.js'
+export { DEFAULT_LIST_LIMIT } from './list.js'
+export type { KeyOrderedSource } from './list-support.js'
+export { decodeListCursor, encodeListCursor, listByKey, prefixUpperBound } from './list-support.js'
 export { Lock } from './lock.js'
 export type { AcquireOptions, LockworkOptions, TryAcquireOptions } from './lockwork.js'
 export { createLockwork, Lockwork } from './lockwork.js'

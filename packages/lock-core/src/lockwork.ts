@@ -1,4 +1,10 @@
-import { acquireLease, type LeaseHost, resolveLeaseOptions, runHolding } from './acquire-lease.js'
+import {
+  acquireLease,
+  type LeaseHost,
+  type ResolvedLease,
+  resolveLeaseOptions,
+  runHolding,
+} from './acquire-lease.js'
 import type { LockBackend, LockInfo } from './backend.js'
 import {
   type CachedFunction,
@@ -12,6 +18,7 @@ import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import { lockOperations } from './lease-operations.js'
+import { type LockworkListOptions, type LockworkListPage, listPage } from './list.js'
 import { Lock, type LockInit } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
@@ -64,15 +71,6 @@ export interface AcquireOptions {
 
 /** Options of {@link Lockwork.tryAcquire}: like {@link AcquireOptions} without waiting. */
 export type TryAcquireOptions = Omit<AcquireOptions, 'wait'>
-
-/** A validated request to acquire. */
-interface ResolvedAcquire {
-  readonly key: string
-  readonly ttlMs: number
-  readonly waitMs: number
-  readonly signal: AbortSignal | undefined
-  readonly autoExtend: boolean
-}
 
 /**
  * The lockwork client: locks, and the helpers built on them, over one backend.
@@ -198,7 +196,7 @@ export class Lockwork implements AsyncDisposable {
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lock> {
     // Not `async`: it hands back #acquireResolved's promise itself, one promise fewer per call.
-    let request: ResolvedAcquire
+    let request: ResolvedLease
     try {
       request = this.#resolveAcquire(key, options, 'options', false)
     } catch (error) {
@@ -238,6 +236,26 @@ export class Lockwork implements AsyncDisposable {
   async peek(key: string): Promise<LockInfo | null> {
     this.#throwIfClosed('peek')
     return this.backend.peek(this.fullKey(validateKey(key)))
+  }
+
+  /**
+   * One page of the locks held and the cache entries stored under this
+   * client's prefix, for operators: keys come back without the prefix, with
+   * owner, fence and remaining lease (size and remaining lifetime for cache
+   * entries). Pass the page's `cursor` back for the next page; a page may be
+   * short, or empty, while more follow. Needs a backend with `list`.
+   *
+   * ```ts
+   * const page = await lw.list({ prefix: 'orders:', limit: 50 })
+   * for (const lock of page.locks) console.log(lock.key, lock.fence, lock.remainingMs)
+   * ```
+   *
+   * @throws InvalidArgumentError for a bad option or a cursor from elsewhere.
+   * @throws BackendError when the backend fails or has no `list`.
+   */
+  async list(options?: LockworkListOptions): Promise<LockworkListPage> {
+    this.#throwIfClosed('list')
+    return listPage(this.backend, this.prefix, options)
   }
 
   /** Whether `key` is held right now. */
@@ -406,23 +424,29 @@ export class Lockwork implements AsyncDisposable {
     return new ReadWriteLock(this.#host, name)
   }
 
-  /** Validates a key and acquire options. */
+  /** Validates a key and acquire options into a request for a lock's lease. */
   #resolveAcquire(
     key: unknown,
     options: AcquireOptions | undefined,
     argument: string,
     autoExtendDefault: boolean,
-  ): ResolvedAcquire {
+  ): ResolvedLease {
     const validKey = validateKey(key)
+    const resolved = resolveLeaseOptions(this, optionsObject(options, argument), autoExtendDefault, argument)
     return {
+      operations: lockOperations,
       key: validKey,
-      ...resolveLeaseOptions(this, optionsObject(options, argument), autoExtendDefault, argument),
+      fullKey: this.fullKey(validKey),
+      ttlMs: resolved.ttlMs,
+      waitMs: resolved.waitMs,
+      signal: resolved.signal,
+      autoExtend: resolved.autoExtend,
     }
   }
 
   /** Acquires with already-validated options (see {@link acquireLease}). */
-  #acquireResolved(request: ResolvedAcquire, fullKey = this.fullKey(request.key)): Promise<Lock> {
-    return acquireLease(this.#host, { ...request, fullKey, operations: lockOperations }, newLock)
+  #acquireResolved(request: ResolvedLease): Promise<Lock> {
+    return acquireLease(this.#host, request, newLock)
   }
 }
 

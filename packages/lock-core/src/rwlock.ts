@@ -1,7 +1,6 @@
 import {
   acquireLease,
   type LeaseHost,
-  type LeaseOptionsInput,
   type ResolvedLeaseOptions,
   resolveLeaseOptions,
   runHolding,
@@ -17,12 +16,13 @@ import {
   type RefusedAttempt,
 } from './lease-operations.js'
 import { Lock, type LockInit } from './lock.js'
+import type { AcquireOptions } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
 import { Permit } from './semaphore.js'
 import { missingPermitMethods, semaphoreOperations } from './semaphore-operations.js'
 
-/** Options of {@link ReadWriteLock.read} and {@link ReadWriteLock.write}. */
-export interface RwLockOptions extends LeaseOptionsInput {}
+/** Options of {@link ReadWriteLock.read} and {@link ReadWriteLock.write}: those of `Lockwork.acquire`. */
+export interface RwLockOptions extends AcquireOptions {}
 
 /** Options of {@link ReadWriteLock.tryRead} and {@link ReadWriteLock.tryWrite}: without waiting. */
 export type TryRwLockOptions = Omit<RwLockOptions, 'wait'>
@@ -201,7 +201,6 @@ export class ReadWriteLock {
     options.signal?.throwIfAborted()
     const start = performance.now()
     const backoff = newBackoff()
-    const waitLeft = () => Math.max(0, options.waitMs - (performance.now() - start))
     for (;;) {
       // A writer holds the gate or waits behind it: stay out of its way.
       const gate = await host.backend.peek(this.#gateKey)
@@ -209,7 +208,7 @@ export class ReadWriteLock {
         await this.#awaitGate(gate, options, start, backoff)
         continue
       }
-      const permit = await this.#permits(1, { ...options, waitMs: waitLeft() })
+      const permit = await this.#permits(1, this.#rest(options, start))
       const after = await host.backend.peek(this.#gateKey).catch(async (error: unknown) => {
         await permit.release().catch(() => false)
         throw error
@@ -236,13 +235,27 @@ export class ReadWriteLock {
       newLock,
     )
     try {
-      return await this.#permits(ALL_PERMITS, {
-        ...options,
-        waitMs: Math.max(0, options.waitMs - (performance.now() - start)),
-      })
+      return await this.#permits(ALL_PERMITS, this.#rest(options, start))
     } finally {
       await gate.release().catch(() => false)
     }
+  }
+
+  /**
+   * What is left of a wait that began at `start`, for the next step.
+   *
+   * @throws LockTimeoutError when a wait that was not 0 is used up (a step
+   *   given 0 ms would report "busy" instead).
+   */
+  #rest(options: ResolvedLeaseOptions, start: number): ResolvedLeaseOptions {
+    if (options.waitMs === 0) return options
+    const waited = performance.now() - start
+    if (waited >= options.waitMs) {
+      throw new LockTimeoutError(this.name, Math.round(waited), {
+        message: `rwlock "${this.name}": still held after waiting ${Math.round(waited)} ms`,
+      })
+    }
+    return { ...options, waitMs: options.waitMs - waited }
   }
 
   /** Takes `permits` of the rwlock's semaphore. */

@@ -6,10 +6,11 @@ import {
   runHolding,
 } from './acquire-lease.js'
 import { MAX_SEMAPHORE_LIMIT, type PermitHolder } from './backend.js'
-import { type Duration, describe } from './duration.js'
+import { describe } from './duration.js'
 import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { validateKey } from './key.js'
 import { Lock, type LockInit } from './lock.js'
+import type { AcquireOptions } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
 import { missingPermitMethods, type SemaphoreBackend, semaphoreOperations } from './semaphore-operations.js'
 
@@ -24,18 +25,10 @@ export interface SemaphoreOptions {
   readonly limit: number
 }
 
-/** Options of {@link Semaphore.acquire}. */
-export interface PermitOptions {
+/** Options of {@link Semaphore.acquire}: those of `Lockwork.acquire`, and how many permits. */
+export interface PermitOptions extends AcquireOptions {
   /** How many permits to take at once, an integer from 1 to the limit. Default 1. */
   readonly permits?: number
-  /** Lease length. Default: the client's `defaultTtl`. */
-  readonly ttl?: Duration
-  /** How long to wait while too few permits are free; `0` fails at once with `LockBusyError`. Default: `defaultWait`. */
-  readonly wait?: Duration
-  /** Cancels the wait; an already-aborted signal rejects before the backend is touched. */
-  readonly signal?: AbortSignal
-  /** Keep extending the permits' lease until they are released (as for a lock). Default `false` (`true` in `withPermit`). */
-  readonly autoExtend?: boolean
 }
 
 /** Options of {@link Semaphore.tryAcquire}: like {@link PermitOptions} without waiting. */
@@ -100,7 +93,7 @@ export class Semaphore {
    * @internal Created by `Lockwork.semaphore`.
    * @throws InvalidArgumentError for a bad name or limit, or a backend without the semaphore capability.
    */
-  constructor(host: LeaseHost, name: string, options: SemaphoreOptions, fullKey?: string) {
+  constructor(host: LeaseHost, name: string, options: SemaphoreOptions) {
     this.name = validateKey(name, 'name')
     const opts = optionsObject(options)
     this.limit = validateCount(opts.limit, 'options.limit', MAX_SEMAPHORE_LIMIT)
@@ -112,7 +105,7 @@ export class Semaphore {
       )
     }
     this.#host = host
-    this.#fullKey = fullKey ?? host.fullKey(this.name)
+    this.#fullKey = host.fullKey(this.name)
   }
 
   /**

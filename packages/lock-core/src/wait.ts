@@ -27,6 +27,13 @@ export interface AcquireAttempt extends LeaseRequest {
   /** How long to keep trying, in ms; 0 tries once. */
   readonly waitMs: number
   readonly signal?: AbortSignal | undefined
+  /**
+   * `performance.now()` when the caller began, if it read it just before:
+   * the wait counts from it, and a first attempt sent straight away uses it
+   * as its `sentAt` (earlier than the send, so never later than the lease).
+   * Saves two clock reads per acquire on the common path. Default: read here.
+   */
+  readonly start?: number | undefined
 }
 
 /**
@@ -53,11 +60,11 @@ export interface AcquireAttempt extends LeaseRequest {
 export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisition> {
   const { backend, waitMs, signal } = attempt
   const operations = attempt.operations ?? lockOperations
-  const start = performance.now()
+  const start = attempt.start ?? performance.now()
   let refused: RefusedAttempt | undefined
   if (waitMs === 0 || WaiterQueue.find(backend, operations.queueKey(attempt.key)) === undefined) {
     signal?.throwIfAborted()
-    const sentAt = performance.now()
+    const sentAt = start
     const result = await operations.attempt(attempt)
     if (result.acquired) return { fence: result.fence, ttlMs: result.ttlMs, sentAt }
     signal?.throwIfAborted()

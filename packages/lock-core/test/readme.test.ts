@@ -11,6 +11,16 @@ it('the helper lines of the README quick start type-check and run as written', a
   const expireSessions = async (_signal: AbortSignal) => {
     sweeps++
   }
+  const exported: number[] = []
+  const runExport = async (_id: string, options: { fence: number }) => {
+    exported.push(options.fence)
+  }
+  const render = async (id: string) => `doc ${id}`
+  const saved: number[] = []
+  const saveDoc = async (_id: string, options: { fence: number }) => {
+    saved.push(options.fence)
+  }
+  const id = '42'
   const log: string[] = []
   const console = { log: (line: string) => log.push(line) }
 
@@ -29,6 +39,13 @@ it('the helper lines of the README quick start type-check and run as written', a
     expireSessions(signal),
   )
   await sweeper.stop()
+
+  const exportSlots = lw.semaphore('exports', { limit: 2 })
+  await exportSlots.withPermit(async (permit) => runExport(id, { fence: permit.fence }), { wait: '30s' })
+
+  const doc = lw.rwlock(`doc:${id}`)
+  await doc.withRead(async () => render(id))
+  await doc.withWrite(async (lock) => saveDoc(id, { fence: lock.fence }), { wait: '5s' })
   // --- end ---
 
   expect(await checkOrder('42')).toBe('checked 42')
@@ -38,4 +55,8 @@ it('the helper lines of the README quick start type-check and run as written', a
   expect(await price.peek('ACME')).toBeUndefined()
   expect(await price('ACME')).toEqual({ sym: 'ACME', price: 42 })
   expect(sweeps).toBe(0)
+  expect(exported).toHaveLength(1)
+  expect(saved).toHaveLength(1)
+  expect((await exportSlots.peek()).inUse).toBe(0)
+  await lw.close()
 })

@@ -140,6 +140,26 @@ describe('lw.semaphore', () => {
   })
 })
 
+describe('lw.rwlock timeouts', () => {
+  it('a reader behind a writer, and a writer behind a reader, time out with LockTimeoutError naming the rwlock', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const doc = lw.rwlock('doc')
+    const writer = await doc.write({ ttl: '1m' })
+    const readError = await doc.read({ wait: '200ms' }).catch((caught: unknown) => caught)
+    expect(readError).toBeInstanceOf(LockTimeoutError)
+    expect((readError as Error).message).toMatch(/^rwlock "doc": a writer holds it after waiting \d+ ms$/)
+    await writer.release()
+    const reader = await doc.read({ ttl: '1m' })
+    const writeError = await doc.write({ wait: '200ms' }).catch((caught: unknown) => caught)
+    expect(writeError).toBeInstanceOf(LockTimeoutError)
+    expect((writeError as Error).message).toMatch(/^rwlock "doc": 1 reader holds it after waiting \d+ ms$/)
+    // The failed writer let go of its gate: readers get in at once.
+    expect(await doc.tryRead()).not.toBeNull()
+    await reader.release()
+    await lw.close()
+  })
+})
+
 describe('lw.rwlock on a backend without waitForRelease or waitForPermits', () => {
   it('still lets a writer in and readers after it', async () => {
     const backend = new Proxy(createMemoryBackend(), {

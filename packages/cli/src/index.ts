@@ -1,0 +1,5 @@
+export type { ExitCode } from './exit-codes.js'
+export { EXIT_CODES } from './exit-codes.js'
+export { runCli } from './run-cli.js'
+export type { StoreLocation, StoreOptions } from './store-url.js'
+export { openStore, parseStoreUrl } from './store-url.js'

@@ -1,0 +1,232 @@
+import { readFileSync } from 'node:fs'
+import { toMs } from '@lockwork/core'
+import { Argument, Command, CommanderError, Option } from 'commander'
+import { describeFailure } from './cli-error.js'
+import type { CommandResult } from './command-result.js'
+import { cacheCommand } from './commands/cache.js'
+import { execCommand } from './commands/exec.js'
+import { locksCommand } from './commands/locks.js'
+import { peekCommand } from './commands/peek.js'
+import { releaseCommand, terminalConfirmer } from './commands/release.js'
+import { watchCommand } from './commands/watch.js'
+import { EXIT_CODES } from './exit-codes.js'
+import { type StoreFlags, withLockwork } from './session.js'
+
+const STORES = `Stores:
+  sqlite:<path>, sqlite:///<absolute path>   @lockwork/sqlite (and better-sqlite3)
+  redis://[user:pass@]host:port[/db], rediss://…   @lockwork/redis (and ioredis)
+  postgres://user@host/db, postgresql://…    @lockwork/postgres (and pg)
+Install the package of your store beside @lockwork/cli.`
+
+const EXIT_HELP = `Exit codes:
+  0 done; exec: the command's own code (128 + n when signal n ended it)
+  1 nothing there (peek of a free key, cache get/del of a missing entry, release of a free key)
+  2 usage error, unknown store URL, backend package not installed, release refused
+  3 store unreachable or failed (the message names it)
+  4 exec --wait 0: the key is held      5 exec: still held when the wait ended
+  6 exec: the lease was lost while the command ran (it got SIGTERM)
+  126/127 exec: the command cannot run / was not found     130 interrupted while waiting`
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+/** Adds the options that locate the application's locks to `command`. */
+function storeOptions(command: Command): Command {
+  return command
+    .option('--prefix <prefix>', "the application's createLockwork({ prefix })")
+    .option('--table <name>', 'SQLite table stem or PostgreSQL lease table, if the application set one')
+    .option('--schema <name>', 'PostgreSQL schema, if the application set one')
+    .option('--redis-key-prefix <prefix>', 'Redis backend keyPrefix, if the application set one')
+}
+
+/** The store flags from a command's parsed options. */
+function flagsOf(options: Record<string, unknown>): StoreFlags {
+  const pick = (name: string) => (typeof options[name] === 'string' ? (options[name] as string) : undefined)
+  const flags: { -readonly [K in keyof StoreFlags]: StoreFlags[K] } = {}
+  const prefix = pick('prefix')
+  const table = pick('table')
+  const schema = pick('schema')
+  const redisKeyPrefix = pick('redisKeyPrefix')
+  if (prefix !== undefined) flags.prefix = prefix
+  if (table !== undefined) flags.table = table
+  if (schema !== undefined) flags.schema = schema
+  if (redisKeyPrefix !== undefined) flags.redisKeyPrefix = redisKeyPrefix
+  return flags
+}
+
+/**
+ * Runs the `lockwork` command line with `argv` (without the node and script
+ * paths) and resolves its exit code; output goes to the process's stdout and
+ * stderr. See {@link EXIT_CODES}.
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  let exitCode: number = EXIT_CODES.ok
+  const print = (result: CommandResult) => {
+    if (result.output !== '') {
+      const stream =
+        result.exitCode === EXIT_CODES.ok || result.output === 'null' ? process.stdout : process.stderr
+      stream.write(`${result.output}\n`)
+    }
+    exitCode = result.exitCode
+  }
+
+  const program = new Command('lockwork')
+    .description('See and manage the locks of applications that use lockwork.')
+    .version(version(), '-v, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `\n${STORES}\n\n${EXIT_HELP}`)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+
+  storeOptions(
+    program
+      .command('locks')
+      .description('list the locks held: key, holder, fence, time left')
+      .argument('<url>', 'the store'),
+  )
+    .option('--starts-with <text>', 'only keys that start with this text')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (url: string, options: Record<string, unknown>) => {
+      print(
+        await withLockwork(url, flagsOf(options), (lw) =>
+          locksCommand(lw, {
+            ...(typeof options.startsWith === 'string' ? { startsWith: options.startsWith } : {}),
+            json: options.json === true,
+          }),
+        ),
+      )
+    })
+
+  storeOptions(
+    program
+      .command('peek')
+      .description('show who holds a key (exit code 1 when it is free)')
+      .argument('<url>', 'the store')
+      .argument('<key>', 'the key, without the prefix'),
+  )
+    .option('--json', 'print JSON')
+    .action(async (url: string, key: string, options: Record<string, unknown>) => {
+      print(
+        await withLockwork(url, flagsOf(options), (lw) =>
+          peekCommand(lw, key, { json: options.json === true }),
+        ),
+      )
+    })
+
+  storeOptions(
+    program
+      .command('release')
+      .description("free a key whoever holds it (the holder's lock.signal aborts); needs --force")
+      .argument('<url>', 'the store')
+      .argument('<key>', 'the key, without the prefix'),
+  )
+    .option('--force', 'really release a lock someone else holds')
+    .option('-y, --yes', 'do not ask for confirmation on a terminal')
+    .action(async (url: string, key: string, options: Record<string, unknown>) => {
+      print(
+        await withLockwork(url, flagsOf(options), (lw) =>
+          releaseCommand(
+            lw,
+            key,
+            { force: options.force === true, yes: options.yes === true },
+            terminalConfirmer(),
+          ),
+        ),
+      )
+    })
+
+  storeOptions(
+    program
+      .command('cache')
+      .description('read or delete the cache entry of a cached() key')
+      .argument('<url>', 'the store')
+      .addArgument(new Argument('<action>', 'what to do').choices(['get', 'del']))
+      .argument('<key>', 'the key, without the prefix'),
+  )
+    .option('--json', 'print JSON with the remaining lifetime (get)')
+    .action(async (url: string, action: 'get' | 'del', key: string, options: Record<string, unknown>) => {
+      print(
+        await withLockwork(url, flagsOf(options), (lw) =>
+          cacheCommand(lw, action, key, { json: options.json === true }),
+        ),
+      )
+    })
+
+  storeOptions(
+    program
+      .command('watch')
+      .description('a live view of the locks held, redrawn until Ctrl-C')
+      .argument('<url>', 'the store'),
+  )
+    .option('--starts-with <text>', 'only keys that start with this text')
+    .option('--interval <duration>', 'time between redraws', '1s')
+    .action(async (url: string, options: Record<string, unknown>) => {
+      const intervalMs = toMs(options.interval, '--interval')
+      const stop = new AbortController()
+      const onSignal = () => stop.abort()
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+      try {
+        await withLockwork(url, flagsOf(options), (lw) =>
+          watchCommand(
+            lw,
+            {
+              intervalMs,
+              ...(typeof options.startsWith === 'string' ? { startsWith: options.startsWith } : {}),
+            },
+            process.stdout,
+            stop.signal,
+          ),
+        )
+      } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+      }
+    })
+
+  storeOptions(
+    program
+      .command('exec')
+      .description(
+        'run a command while holding a key (a distributed flock): the lease is extended while it runs, ' +
+          'its fence is in LOCKWORK_FENCE, signals are passed on, and its exit code is returned',
+      )
+      .argument('<url>', 'the store')
+      .argument('<key>', 'the key, without the prefix')
+      .argument('<command...>', 'the command and its arguments, after -- (lockwork exec url key -- cmd -x)'),
+  )
+    .addOption(new Option('--ttl <duration>', 'lease length, extended every third of it').default('30s'))
+    .addOption(
+      new Option('--wait <duration>', 'how long to wait while the key is held (0: fail at once)').default(
+        '0',
+      ),
+    )
+    .action(async (url: string, key: string, command: string[], options: Record<string, unknown>) => {
+      const ttlMs = toMs(options.ttl, '--ttl')
+      const waitMs = toMs(options.wait, '--wait', true)
+      exitCode = await withLockwork(
+        url,
+        flagsOf(options),
+        (lw) => execCommand(lw, key, command, { ttlMs, waitMs }),
+        true,
+      )
+    })
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' })
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end with code 0; everything else commander reports is a usage error.
+      return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage
+    }
+    const failure = describeFailure(error)
+    process.stderr.write(`lockwork: ${failure.message}\n`)
+    return failure.exitCode
+  }
+  return exitCode
+}

@@ -1,0 +1,239 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLockwork, LockLostError, type Lockwork } from '@lockwork/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli, startCli, until } from './cli-process.js'
+import {
+  pingPostgres,
+  pingRedis,
+  postgresStore,
+  redisStore,
+  serverAvailable,
+  sqliteStore,
+  type TestStore,
+} from './stores.js'
+
+const stores: (() => TestStore)[] = [sqliteStore]
+if (await serverAvailable('Redis', pingRedis)) stores.push(redisStore)
+if (await serverAvailable('PostgreSQL', pingPostgres)) stores.push(postgresStore)
+
+const work = mkdtempSync(join(tmpdir(), 'lockwork-cli-work-'))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+/** A node -e script as one argument list. */
+function node(script: string, ...args: string[]): string[] {
+  return [process.execPath, '-e', script, ...args]
+}
+
+for (const makeStore of stores) {
+  const store = makeStore()
+
+  describe(`lockwork on ${store.name}`, () => {
+    let lw: Lockwork
+    /** The command line's arguments for the store: URL, namespace flags and the application's prefix. */
+    const at = (command: string, ...rest: string[]) => [
+      command,
+      store.url,
+      ...rest,
+      ...store.flags,
+      '--prefix',
+      'app',
+    ]
+
+    beforeAll(() => {
+      lw = createLockwork({ backend: store.backend(), prefix: 'app' })
+    })
+    afterAll(async () => {
+      await lw.close()
+      await store.cleanup()
+    })
+
+    it('locks lists what another process holds: a table, --json, --starts-with', async () => {
+      const one = await lw.acquire('orders:1', { ttl: '60s' })
+      const two = await lw.acquire('orders:2', { ttl: '60s' })
+      const odd = await lw.acquire('users:%_*?[x]', { ttl: '60s' })
+      const [text, json, orders] = await Promise.all([
+        runCli(at('locks')),
+        runCli(at('locks', '--json')),
+        runCli(at('locks', '--json', '--starts-with', 'orders:')),
+      ])
+      expect(text.code, text.stderr).toBe(0)
+      const lines = text.stdout.trim().split('\n')
+      expect(lines[0]).toMatch(/^KEY\s+HOLDER\s+FENCE\s+EXPIRES IN$/)
+      expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual([
+        'orders:1',
+        'orders:2',
+        'users:%_*?[x]',
+      ])
+      expect(lines[1]).toContain(String(one.fence))
+
+      expect(json.code, json.stderr).toBe(0)
+      const listed = JSON.parse(json.stdout) as {
+        key: string
+        fence: number
+        owner: string
+        remainingMs: number
+      }[]
+      expect(listed.map((lock) => [lock.key, lock.fence])).toEqual([
+        ['orders:1', one.fence],
+        ['orders:2', two.fence],
+        ['users:%_*?[x]', odd.fence],
+      ])
+      for (const lock of listed) {
+        expect(lock.remainingMs).toBeGreaterThan(30_000)
+        expect(typeof lock.owner).toBe('string')
+      }
+      expect((JSON.parse(orders.stdout) as { key: string }[]).map((lock) => lock.key)).toEqual([
+        'orders:1',
+        'orders:2',
+      ])
+      await Promise.all([one.release(), two.release(), odd.release()])
+    }, 60_000)
+
+    it('peek shows the holder (exit 1 when free); cache get and del', async () => {
+      const held = await lw.acquire('report', { ttl: '60s' })
+      const price = lw.cached({ key: () => 'price:ACME', ttl: '60s' }, async () => ({ amount: 42 }))
+      await price()
+      const [peekHeld, peekFree, cacheGet] = await Promise.all([
+        runCli(at('peek', 'report', '--json')),
+        runCli(at('peek', 'nobody-holds-this')),
+        runCli(at('cache', 'get', 'price:ACME', '--json')),
+      ])
+      expect(peekHeld.code, peekHeld.stderr).toBe(0)
+      expect(JSON.parse(peekHeld.stdout)).toMatchObject({ key: 'report', fence: held.fence })
+      expect(peekFree.code).toBe(1)
+      expect(peekFree.stderr).toContain('nobody-holds-this is free')
+      expect(cacheGet.code, cacheGet.stderr).toBe(0)
+      expect(JSON.parse(cacheGet.stdout).value).toContain('42')
+
+      expect((await runCli(at('cache', 'del', 'price:ACME'))).code).toBe(0)
+      expect((await runCli(at('cache', 'get', 'price:ACME'))).code).toBe(1)
+      await held.release()
+    }, 60_000)
+
+    it('release refuses without --force; with it the key is freed and the holder’s signal aborts', async () => {
+      const stuck = await lw.acquire('stuck', { ttl: '3s', autoExtend: true })
+      const refused = await runCli(at('release', 'stuck'))
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toContain('--force')
+      expect((await lw.peek('stuck'))?.fence).toBe(stuck.fence)
+
+      const released = await runCli(at('release', 'stuck', '--force'))
+      expect(released.code, released.stderr).toBe(0)
+      expect(released.stdout).toContain(`fence ${stuck.fence}`)
+      // The holder notices at its next extension (every ttl/3).
+      await until('the holder to see its lease lost', () => stuck.signal.aborted)
+      expect(stuck.signal.reason).toBeInstanceOf(LockLostError)
+      expect(await lw.peek('stuck')).toBeNull()
+      expect((await runCli(at('release', 'stuck', '--force'))).code).toBe(1)
+    }, 60_000)
+
+    it('exec runs the command under the lock with LOCKWORK_FENCE and returns its exit code', async () => {
+      const script = `
+        console.log(JSON.stringify({ fence: process.env.LOCKWORK_FENCE, key: process.env.LOCKWORK_KEY }))
+        process.exit(7)`
+      const first = await runCli([...at('exec', 'nightly'), '--', ...node(script)])
+      expect(first.code, first.stderr).toBe(7)
+      const seen = JSON.parse(first.stdout) as { fence: string; key: string }
+      expect(seen.key).toBe('nightly')
+      expect(Number(seen.fence)).toBeGreaterThan(0)
+      expect(await lw.peek('nightly')).toBeNull()
+
+      const second = await runCli([...at('exec', 'nightly'), '--', ...node(script)])
+      expect(Number((JSON.parse(second.stdout) as { fence: string }).fence)).toBeGreaterThan(
+        Number(seen.fence),
+      )
+      const missing = await runCli([...at('exec', 'nightly'), '--', 'no-such-command-lockwork'])
+      expect(missing.code).toBe(127)
+      expect(await lw.peek('nightly')).toBeNull()
+    }, 60_000)
+
+    it('a second exec fails busy with --wait 0 and runs after the first with a wait', async () => {
+      const go = join(work, `${store.name}-go`)
+      const log = join(work, `${store.name}-log`)
+      writeFileSync(log, '')
+      const first = startCli([
+        ...at('exec', 'deploy'),
+        '--',
+        ...node(
+          `const fs = require('fs')
+          const [go, log] = process.argv.slice(1)
+          const timer = setInterval(() => {
+            if (!fs.existsSync(go)) return
+            clearInterval(timer)
+            fs.appendFileSync(log, 'first-end:' + process.env.LOCKWORK_FENCE + '\\n')
+          }, 20)`,
+          go,
+          log,
+        ),
+      ])
+      await until('the first exec to hold the key', async () => (await lw.peek('deploy')) !== null)
+
+      const busy = await runCli([...at('exec', 'deploy'), '--', ...node('process.exit(0)')])
+      expect(busy.code).toBe(4)
+      expect(busy.stderr).toContain('deploy is held')
+
+      const second = startCli([
+        ...at('exec', 'deploy', '--wait', '60s'),
+        '--',
+        ...node(
+          `require('fs').appendFileSync(process.argv[1], 'second-start:' + process.env.LOCKWORK_FENCE + '\\n')`,
+          log,
+        ),
+      ])
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      expect(readFileSync(log, 'utf8')).toBe('')
+      writeFileSync(go, '')
+      const [firstExit, secondExit] = await Promise.all([first.exited, second.exited])
+      expect(firstExit.code, firstExit.stderr).toBe(0)
+      expect(secondExit.code, secondExit.stderr).toBe(0)
+      const lines = readFileSync(log, 'utf8').trim().split('\n')
+      expect(lines.map((line) => line.split(':')[0])).toEqual(['first-end', 'second-start'])
+      const fences = lines.map((line) => Number(line.split(':')[1]))
+      expect(fences[1]).toBeGreaterThan(fences[0] as number)
+    }, 90_000)
+
+    it('exec passes SIGTERM on to the command, returns its exit code and releases the key', async () => {
+      const marker = join(work, `${store.name}-term`)
+      const run = startCli([
+        ...at('exec', 'worker'),
+        '--',
+        ...node(
+          `process.on('SIGTERM', () => { require('fs').writeFileSync(process.argv[1], 'term'); process.exit(42) })
+          console.log('ready')
+          setInterval(() => {}, 1000)`,
+          marker,
+        ),
+      ])
+      await until('the command to start', () => run.stdout().includes('ready'))
+      run.child.kill('SIGTERM')
+      const exit = await run.exited
+      expect(exit.code, exit.stderr).toBe(42)
+      expect(existsSync(marker)).toBe(true)
+      expect(await lw.peek('worker')).toBeNull()
+    }, 60_000)
+  })
+}
+
+describe('lockwork errors', () => {
+  it('names an unreachable store and exits 3; an unknown URL or bad flag exits 2', async () => {
+    const [redis, postgres, sqlite, unknown, noForce] = await Promise.all([
+      runCli(['locks', 'redis://127.0.0.1:1']),
+      runCli(['locks', 'postgres://postgres@127.0.0.1:1/test']),
+      runCli(['locks', `sqlite:${join(work, 'missing.sqlite')}`]),
+      runCli(['locks', 'mysql://localhost/db']),
+      runCli(['exec', 'sqlite:x', 'key', '--ttl', 'soon', '--', 'true']),
+    ])
+    expect(redis.code).toBe(3)
+    expect(redis.stderr).toContain('127.0.0.1:1')
+    expect(postgres.code).toBe(3)
+    expect(postgres.stderr).toContain('127.0.0.1:1')
+    expect(sqlite.code).toBe(3)
+    expect(sqlite.stderr).toContain('missing.sqlite')
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown store URL')
+    expect(noForce.code).toBe(2)
+    expect(noForce.stderr).toContain('--ttl')
+  }, 60_000)
+})
