@@ -42,7 +42,7 @@ for (const makeStore of stores) {
     ]
 
     beforeAll(() => {
-      lw = createLockwork({ backend: store.backend(), prefix: 'app' })
+      lw = createLockwork({ backend: store.backend(), prefix: 'app', label: 'cli-test@pod-1' })
     })
     afterAll(async () => {
       await lw.close()
@@ -67,6 +67,10 @@ for (const makeStore of stores) {
         'users:%_*?[x]',
       ])
       expect(lines[1]).toContain(String(one.fence))
+      // The holder column names the holding client by its label, host and pid, not by its token.
+      expect(lines[1]).toContain(`cli-test@pod-1 host=`)
+      expect(lines[1]).toContain(`pid=${process.pid}`)
+      expect(lines[1]).not.toContain(one.owner.slice(0, 36))
 
       expect(json.code, json.stderr).toBe(0)
       const listed = JSON.parse(json.stdout) as {
@@ -81,6 +85,7 @@ for (const makeStore of stores) {
         ['users:%_*?[x]', odd.fence],
       ])
       for (const lock of listed) {
+        expect((lock as { holder?: string }).holder).toMatch(/^cli-test@pod-1 host=\S+ pid=\d+$/)
         expect(lock.remainingMs).toBeGreaterThan(30_000)
         expect(typeof lock.owner).toBe('string')
       }
