@@ -21,6 +21,7 @@ const PROCESS_HEAVY = [
   'conformance/test/broken-adapters.test.ts',
   'examples/webapp/test/demo.test.ts',
   'consumer/test/consumer.test.ts',
+  'packages/node-cron/test/node-cron.test.ts',
 ]
 
 interface ProjectOptions {
@@ -57,6 +58,8 @@ export default defineConfig({
       project('sqlite-processes', ['packages/backend-sqlite/test/multi-process.test.ts'], {
         sequential: true,
       }),
+      // Runs node-cron replicas as child processes on one SQLite file.
+      project('node-cron', ['packages/node-cron/test/**/*.test.ts'], { sequential: true }),
       project('redis', ['packages/backend-redis/test/**/*.test.ts']),
       project('postgres', ['packages/backend-postgres/test/**/*.test.ts']),
       project('etcd', ['packages/backend-etcd/test/**/*.test.ts']),
