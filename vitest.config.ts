@@ -20,6 +20,7 @@ const PROCESS_HEAVY = [
   'conformance/test/runner.test.ts',
   'conformance/test/broken-adapters.test.ts',
   'examples/webapp/test/demo.test.ts',
+  'examples/recipes-express/test/recipes.test.ts',
   'consumer/test/consumer.test.ts',
   'packages/node-cron/test/node-cron.test.ts',
 ]
@@ -72,7 +73,11 @@ export default defineConfig({
         { sequential: true },
       ),
       project('examples', ['examples/*/test/**/*.test.ts']),
-      project('examples-processes', ['examples/webapp/test/demo.test.ts'], { sequential: true }),
+      project(
+        'examples-processes',
+        ['examples/webapp/test/demo.test.ts', 'examples/recipes-express/test/recipes.test.ts'],
+        { sequential: true },
+      ),
       project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000, sequential: true }),
       // Packs, npm-installs and runs the packages in an app outside the workspace (about 2-4 min).
       project('consumer', ['consumer/test/**/*.test.ts'], { testTimeout: 300_000, sequential: true }),
