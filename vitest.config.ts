@@ -20,7 +20,9 @@ const PROCESS_HEAVY = [
   'conformance/test/runner.test.ts',
   'conformance/test/broken-adapters.test.ts',
   'examples/webapp/test/demo.test.ts',
+  'examples/recipes-express/test/recipes.test.ts',
   'consumer/test/consumer.test.ts',
+  'packages/node-cron/test/node-cron.test.ts',
 ]
 
 interface ProjectOptions {
@@ -57,6 +59,8 @@ export default defineConfig({
       project('sqlite-processes', ['packages/backend-sqlite/test/multi-process.test.ts'], {
         sequential: true,
       }),
+      // Runs node-cron replicas as child processes on one SQLite file.
+      project('node-cron', ['packages/node-cron/test/**/*.test.ts'], { sequential: true }),
       project('redis', ['packages/backend-redis/test/**/*.test.ts']),
       project('postgres', ['packages/backend-postgres/test/**/*.test.ts']),
       project('etcd', ['packages/backend-etcd/test/**/*.test.ts']),
@@ -69,7 +73,11 @@ export default defineConfig({
         { sequential: true },
       ),
       project('examples', ['examples/*/test/**/*.test.ts']),
-      project('examples-processes', ['examples/webapp/test/demo.test.ts'], { sequential: true }),
+      project(
+        'examples-processes',
+        ['examples/webapp/test/demo.test.ts', 'examples/recipes-express/test/recipes.test.ts'],
+        { sequential: true },
+      ),
       project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000, sequential: true }),
       // Packs, npm-installs and runs the packages in an app outside the workspace (about 2-4 min).
       project('consumer', ['consumer/test/**/*.test.ts'], { testTimeout: 300_000, sequential: true }),

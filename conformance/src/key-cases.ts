@@ -1,5 +1,6 @@
 import {
   createLockwork,
+  type Duration,
   InvalidArgumentError,
   MAX_FULL_KEY_LENGTH,
   MAX_KEY_LENGTH,
@@ -207,12 +208,12 @@ export function keyCases(t: SuiteContext): void {
       const counted = countingBackend(t.backend())
       const lw = createLockwork({ backend: counted.backend, prefix: t.key('bad') })
       for (const ttl of BAD_DURATIONS) {
-        const error = await rejection(lw.acquire('k', { ttl: ttl as string }))
+        const error = await rejection(lw.acquire('k', { ttl: ttl as Duration }))
         expect(error).toBeInstanceOf(InvalidArgumentError)
         expect((error as InvalidArgumentError).argument).toBe('options.ttl')
       }
       for (const wait of BAD_DURATIONS.filter((d) => d !== 0)) {
-        const error = await rejection(lw.acquire('k', { wait: wait as string }))
+        const error = await rejection(lw.acquire('k', { wait: wait as Duration }))
         expect((error as InvalidArgumentError).argument).toBe('options.wait')
       }
       const wrongTypes: [unknown, string][] = [

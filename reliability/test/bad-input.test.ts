@@ -1,6 +1,7 @@
 import {
   type Codec,
   createLockwork,
+  type Duration,
   InvalidArgumentError,
   jsonCodec,
   type Lock,
@@ -21,6 +22,9 @@ import {
   randomPrefix,
 } from '../src/backends.js'
 import { CountingBackend } from '../src/counting-backend.js'
+
+/** A string the `Duration` type refuses, as a JavaScript caller (or an `as` cast) can still pass it. */
+const notADuration = (value: string): Duration => value as Duration
 
 /** The core's separator between a key's parts (not exported: the key layout is internal). */
 const INTERNAL_SEPARATOR = '\u001f'
@@ -64,18 +68,34 @@ const CORE_CASES: readonly BadCase[] = [
     argument: 'options.ttl',
     run: (lw) => lw.withLock('k', fn, { ttl: Number.POSITIVE_INFINITY }),
   },
-  { input: "ttl '10 parsecs'", argument: 'options.ttl', run: (lw) => lw.acquire('k', { ttl: '10 parsecs' }) },
+  {
+    input: "ttl '10 parsecs'",
+    argument: 'options.ttl',
+    run: (lw) => lw.acquire('k', { ttl: notADuration('10 parsecs') }),
+  },
   { input: 'ttl 2^53 (huge)', argument: 'options.ttl', run: (lw) => lw.acquire('k', { ttl: 2 ** 53 }) },
-  { input: "ttl '' (empty string)", argument: 'options.ttl', run: (lw) => lw.acquire('k', { ttl: '' }) },
+  {
+    input: "ttl '' (empty string)",
+    argument: 'options.ttl',
+    run: (lw) => lw.acquire('k', { ttl: notADuration('') }),
+  },
   { input: 'wait −5', argument: 'options.wait', run: (lw) => lw.acquire('k', { wait: -5 }) },
   {
     input: "wait '1e400ms' (overflows)",
     argument: 'options.wait',
-    run: (lw) => lw.acquire('k', { wait: '1e400ms' }),
+    run: (lw) => lw.acquire('k', { wait: notADuration('1e400ms') }),
   },
-  { input: "lock.extend('10 parsecs')", argument: 'ttl', run: (_lw, held) => held.extend('10 parsecs') },
+  {
+    input: "lock.extend('10 parsecs')",
+    argument: 'ttl',
+    run: (_lw, held) => held.extend(notADuration('10 parsecs')),
+  },
   { input: 'lock.extend(−1)', argument: 'ttl', run: (_lw, held) => held.extend(-1) },
-  { input: "once ttl 'soon'", argument: 'options.ttl', run: (lw) => lw.once({ key: 'k', ttl: 'soon' }, fn) },
+  {
+    input: "once ttl 'soon'",
+    argument: 'options.ttl',
+    run: (lw) => lw.once({ key: 'k', ttl: notADuration('soon') }, fn),
+  },
   {
     input: 'once holdFor −1',
     argument: 'options.holdFor',
@@ -226,7 +246,7 @@ const CORE_CASES: readonly BadCase[] = [
   {
     input: "defaultTtl 'forever'",
     argument: 'options.defaultTtl',
-    run: (_lw, _held, backend) => createLockwork({ backend, defaultTtl: 'forever' }),
+    run: (_lw, _held, backend) => createLockwork({ backend, defaultTtl: notADuration('forever') }),
   },
   {
     input: 'defaultWait −1',
@@ -380,7 +400,7 @@ describe('backend factories: hostile options are refused before any connection i
     {
       input: "sqlite busyTimeout 'soon'",
       argument: 'options.busyTimeout',
-      run: () => createSqliteBackend({ busyTimeout: 'soon' }),
+      run: () => createSqliteBackend({ busyTimeout: notADuration('soon') }),
     },
     {
       input: "sqlite synchronous 'OFF'",

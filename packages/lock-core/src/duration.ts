@@ -3,10 +3,59 @@ import { MAX_DURATION_MS } from './backend.js'
 import { InvalidArgumentError } from './errors.js'
 
 /**
- * A duration: milliseconds as a number, or a string such as `'250ms'`,
- * `'10s'`, `'5m'`, `'1h'` (parsed by the `ms` package).
+ * A unit a duration string may end with, as the `ms` package reads it:
+ * milliseconds, seconds, minutes, hours, days, weeks and years, short or long.
  */
-export type Duration = number | string
+export type DurationUnit =
+  | 'ms'
+  | 'msec'
+  | 'msecs'
+  | 'millisecond'
+  | 'milliseconds'
+  | 's'
+  | 'sec'
+  | 'secs'
+  | 'second'
+  | 'seconds'
+  | 'm'
+  | 'min'
+  | 'mins'
+  | 'minute'
+  | 'minutes'
+  | 'h'
+  | 'hr'
+  | 'hrs'
+  | 'hour'
+  | 'hours'
+  | 'd'
+  | 'day'
+  | 'days'
+  | 'w'
+  | 'week'
+  | 'weeks'
+  | 'y'
+  | 'yr'
+  | 'yrs'
+  | 'year'
+  | 'years'
+
+/** A {@link DurationUnit} in lower case, upper case or capitalized (`'ms'`, `'MS'`, `'Ms'`). */
+export type DurationUnitAnyCase = DurationUnit | Uppercase<DurationUnit> | Capitalize<DurationUnit>
+
+/**
+ * A duration: milliseconds as a number, or a string such as `'250ms'`,
+ * `'10s'`, `'5m'`, `'1h'`, `'1 minute'` (a number, then a unit, with or
+ * without a space; a number alone is milliseconds), parsed by the `ms`
+ * package. A misspelled unit (`'1x'`) fails to compile; a string known
+ * only at run time (configuration, an environment variable) goes through
+ * {@link toMs} first, which returns milliseconds or throws
+ * {@link InvalidArgumentError}. Every value is still checked when used.
+ */
+export type Duration =
+  | number
+  | `${number}`
+  | `${number}${DurationUnitAnyCase}`
+  | `${number} ${DurationUnitAnyCase}`
 
 /**
  * Parses and validates a duration, returning whole milliseconds (fractions

@@ -26,7 +26,7 @@ export type { CachedFunction, CachedOptions, CachedOptionsPartialKey } from './c
 export { backendClosedError, isClosedError } from './closed-error.js'
 export type { Codec } from './codec.js'
 export { devalueCodec, jsonCodec } from './codec.js'
-export type { Duration } from './duration.js'
+export type { Duration, DurationUnit, DurationUnitAnyCase } from './duration.js'
 export { toMs } from './duration.js'
 export type { LockLostReason, LockworkErrorCode } from './errors.js'
 export {

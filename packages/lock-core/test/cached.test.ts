@@ -274,6 +274,7 @@ describe('cached', () => {
     const fn = () => 1
     expect(() => lw.cached({ key: 'k', ttl: 0 }, fn)).toThrow(/options\.ttl/)
     expect(() => lw.cached({ key: 'k', staleFor: -1 }, fn)).toThrow(/options\.staleFor/)
+    // @ts-expect-error not a duration: refused at compile time, and at run time
     expect(() => lw.cached({ key: 'k', lockTtl: 'x' }, fn)).toThrow(/options\.lockTtl/)
     expect(() => lw.cached({ key: 'k', wait: Number.NaN }, fn)).toThrow(/options\.wait/)
     expect(() => lw.cached({ key: 'k', earlyRefresh: -1 }, fn)).toThrow(/options\.earlyRefresh/)

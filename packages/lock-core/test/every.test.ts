@@ -188,6 +188,7 @@ describe('every', () => {
       /options\.timezone/,
     )
     expect(() => lw!.every('n', { interval: 100, jitter: 2 }, job)).toThrow(/options\.jitter/)
+    // @ts-expect-error not a duration: refused at compile time, and at run time
     expect(() => lw!.every('n', { interval: 100, holdFor: 'x' }, job)).toThrow(/options\.holdFor/)
     expect(() => lw!.every('n', { interval: 100, onError: 1 as never }, job)).toThrow(/options\.onError/)
     expect(() => lw!.every('n', { interval: 100 }, null as never)).toThrow(/invalid job/)

@@ -106,6 +106,7 @@ describe('once', () => {
     expect(() => lw!.once({ key: '' }, fn)).toThrow(InvalidArgumentError)
     expect(() => lw!.once({ key: 42 as never }, fn)).toThrow(/options\.key/)
     expect(() => lw!.once({ key: 'k', ttl: -1 }, fn)).toThrow(/options\.ttl/)
+    // @ts-expect-error not a duration: refused at compile time, and at run time
     expect(() => lw!.once({ key: 'k', holdFor: 'soon' }, fn)).toThrow(/options\.holdFor/)
     expect(() => lw!.once({ key: 'k', onLocked: 'wait' as never }, fn)).toThrow(/options\.onLocked/)
     expect(() => lw!.once({ key: 'k', autoExtend: 'yes' as never }, fn)).toThrow(/options\.autoExtend/)

@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
+const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+let dir: string
+let log: string
+const apps: Array<{ child: ChildProcess; port: number }> = []
+
+function startApp(db: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lockwork/source', mainFile], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: '0', LOCKWORK_DB: db, EFFECTS_LOG: log },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout?.setEncoding('utf8')
+    child.stdout?.on('data', (chunk: string) => {
+      out += chunk
+      const match = /listening (\d+)/.exec(out)
+      if (match) resolve({ child, port: Number(match[1]) })
+    })
+    child.on('exit', (code) => reject(new Error(`app exited (${code}) before listening`)))
+  })
+}
+
+function effects(): string[] {
+  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'lockwork-express-'))
+  log = join(dir, 'effects.log')
+  const db = join(dir, 'locks.sqlite')
+  apps.push(...(await Promise.all([1, 2, 3].map(() => startApp(db)))))
+}, 60_000)
+
+afterAll(async () => {
+  await Promise.all(
+    apps.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve()
+          child.on('exit', () => resolve())
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('the Express recipe, 3 app processes on one SQLite file', () => {
+  it('60 concurrent charge requests for one order → one charge, 59 × 409 with Retry-After', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        fetch(`http://127.0.0.1:${apps[i % 3]?.port}/orders/42/charge`, { method: 'POST' }),
+      ),
+    )
+    const statuses = responses.map((r) => r.status)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1)
+    expect(statuses.filter((s) => s === 409)).toHaveLength(59)
+    for (const r of responses.filter((r) => r.status === 409)) {
+      const retryAfter = Number(r.headers.get('retry-after'))
+      expect(retryAfter).toBeGreaterThanOrEqual(1)
+      expect(retryAfter).toBeLessThanOrEqual(30)
+    }
+    expect(effects().filter((line) => line.startsWith('charge 42 '))).toHaveLength(1)
+    // A retry within holdFor is still a duplicate: the charge ran once.
+    const again = await fetch(`http://127.0.0.1:${apps[1]?.port}/orders/42/charge`, { method: 'POST' })
+    expect(again.status).toBe(409)
+  })
+
+  it('60 concurrent GET /rates → computed once, every process serves the same value', async () => {
+    const bodies = await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const r = await fetch(`http://127.0.0.1:${apps[i % 3]?.port}/rates`)
+        expect(r.status).toBe(200)
+        return (await r.json()) as { computedBy: number }
+      }),
+    )
+    expect(new Set(bodies.map((b) => b.computedBy)).size).toBe(1)
+    expect(effects().filter((line) => line.startsWith('rates '))).toHaveLength(1)
+  })
+})

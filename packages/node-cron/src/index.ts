@@ -1,0 +1,2 @@
+export type { CoordinatedTick, LockworkCoordinatorOptions } from './coordinator.js'
+export { lockworkCoordinator } from './coordinator.js'
