@@ -6,5 +6,12 @@ import base from './stryker.config.mjs'
 export default {
   ...base,
   vitest: { ...base.vitest, configFile: 'conformance/mutation/vitest.sqlite.config.ts' },
-  mutate: ['packages/backend-sqlite/src/sqlite-backend.ts', 'packages/backend-sqlite/src/schema.ts'],
+  mutate: [
+    'packages/backend-sqlite/src/sqlite-backend.ts',
+    'packages/backend-sqlite/src/schema.ts',
+    'packages/backend-sqlite/src/sqlite-wake.ts',
+    'packages/backend-sqlite/src/sqlite-wake-file.ts',
+    'packages/backend-sqlite/src/semaphore-statements.ts',
+    'packages/backend-sqlite/src/list-statements.ts',
+  ],
 }

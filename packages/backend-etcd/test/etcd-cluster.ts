@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
@@ -38,19 +38,39 @@ export function etcdAvailable(suite: string): boolean {
 }
 
 /** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1)
+  return port as number
 }
 
-/** One member of an {@link EtcdCluster}. */
+/**
+ * `count` distinct free TCP ports on 127.0.0.1: every one is held open until
+ * all are found, so the system cannot hand out the same port twice (asking
+ * one at a time, a port closed by the first ask can come back at the next).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    const ports: number[] = []
+    for (let i = 0; i < count; i++) {
+      const server = createServer()
+      servers.push(server)
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(0, '127.0.0.1', () => {
+            const address = server.address()
+            resolve(typeof address === 'object' && address !== null ? address.port : 0)
+          })
+        }),
+      )
+    }
+    return ports
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))))
+  }
+}
+
 export interface EtcdMember {
   /** `m0`, `m1`, ... */
   readonly name: string
@@ -106,8 +126,9 @@ export class EtcdCluster {
     const base = !options.durable && existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
     const root = mkdtempSync(join(base, 'lockwork-etcd-'))
     const members: EtcdMember[] = []
+    const ports = await freePorts(2 * size)
     for (let i = 0; i < size; i++) {
-      const [clientPort, peerPort] = [await freePort(), await freePort()]
+      const [clientPort, peerPort] = [ports[2 * i], ports[2 * i + 1]]
       members.push({
         name: `m${i}`,
         clientUrl: `http://127.0.0.1:${clientPort}`,

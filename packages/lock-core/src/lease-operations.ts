@@ -75,9 +75,10 @@ export const lockOperations: LeaseOperations = {
   attempt: (request) => request.backend.acquire(request.key, request.owner, request.ttlMs),
   heldForMs: (refused) => ('holder' in refused ? refused.holder.remainingMs : 0),
   canWake: (backend) => backend.waitForRelease !== undefined,
-  waitForWake: async (request, timeoutMs, signal) => {
-    await request.backend.waitForRelease?.(request.key, timeoutMs, signal)
-  },
+  // The backend's promise as it is (no async wrapper): a waiter woken by a release in this
+  // process then tries before the releasing caller's next acquire, as in a plain FIFO hand-off.
+  waitForWake: (request, timeoutMs, signal) =>
+    request.backend.waitForRelease?.(request.key, timeoutMs, signal) ?? Promise.resolve(),
   busyError: (request, refused) =>
     'holder' in refused
       ? new LockBusyError(request.displayKey, refused.holder.remainingMs, {

@@ -68,15 +68,15 @@ export const semaphoreOperations: LeaseOperations = {
     return holders === undefined ? 0 : soonestExpiryMs(holders)
   },
   canWake: (backend) => backend.waitForPermits !== undefined,
-  waitForWake: async (request, timeoutMs, signal) => {
-    await request.backend.waitForPermits?.(
+  // The backend's promise as it is, like the lock's: no extra turns before a woken waiter tries.
+  waitForWake: (request, timeoutMs, signal) =>
+    request.backend.waitForPermits?.(
       request.key,
       request.permits ?? 1,
       request.limit ?? 1,
       timeoutMs,
       signal,
-    )
-  },
+    ) ?? Promise.resolve(),
   busyError: (request, refused) => {
     const holders = holdersOf(refused)
     return new LockBusyError(

@@ -205,7 +205,7 @@ describe('lead', () => {
       [() => a.lead('', () => {}), 'name'],
       [() => a.lead('x', 'nope' as never), 'fn'],
       [() => a.lead('x', () => {}, { ttl: -1 }), 'options.ttl'],
-      [() => a.lead('x', () => {}, { pause: 'soon' }), 'options.pause'],
+      [() => a.lead('x', () => {}, { pause: 'soon' as never }), 'options.pause'],
       [() => a.lead('x', () => {}, { stopTimeout: Number.NaN }), 'options.stopTimeout'],
       [() => a.lead('x', () => {}, { onError: 1 as never }), 'options.onError'],
       [() => a.lead('x', () => {}, 'x' as never), 'options'],
