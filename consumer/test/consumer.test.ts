@@ -31,6 +31,7 @@ const PUBLISHED = [
   'packages/backend-postgres',
   'packages/backend-etcd',
   'packages/cli',
+  'packages/opentelemetry',
   'conformance',
 ]
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -103,6 +104,7 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
       ioredis: workspaceRange('packages/backend-redis', 'ioredis'),
       pg: workspaceRange('packages/backend-postgres', 'pg'),
       etcd3: workspaceRange('packages/backend-etcd', 'etcd3'),
+      '@opentelemetry/api': workspaceRange('packages/opentelemetry', '@opentelemetry/api'),
     }
     for (const file of readdirSync(tarballs)) {
       const name = `@lockwork/${file.replace(/^lockwork-/, '').replace(/-\d+\.\d+\.\d+.*\.tgz$/, '')}`

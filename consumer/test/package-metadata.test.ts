@@ -14,6 +14,7 @@ const PUBLISHED = [
   'packages/backend-postgres',
   'packages/backend-etcd',
   'packages/cli',
+  'packages/opentelemetry',
   'conformance',
 ]
 
