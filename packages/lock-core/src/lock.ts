@@ -81,6 +81,8 @@ export class Lock implements AsyncDisposable {
   #lastExtendError: unknown
   /** When the winning attempt was sent (telemetry's `heldMs` counts from it). */
   readonly #acquiredAt: number
+  /** Whether the handle's one terminal telemetry event (released or lost) has been published. */
+  #endPublished = false
   #onSettled: ((lock: Lock) => void) | undefined
   readonly #onReleaseError: ((error: unknown, key: string) => void) | undefined
 
@@ -192,7 +194,8 @@ export class Lock implements AsyncDisposable {
     const operations = this.#operations
     const releasing = operations.release(this.#backend, this.#fullKey, this.owner).then(
       (released) => {
-        if (channels.released.hasSubscribers) {
+        if (!this.#endPublished && channels.released.hasSubscribers) {
+          this.#endPublished = true
           const heldMs = performance.now() - this.#acquiredAt
           channels.released.publish({
             ...this.#eventBase(),
@@ -252,7 +255,8 @@ export class Lock implements AsyncDisposable {
   }
 
   #publishLost(reason: LockLostReason): void {
-    if (!channels.lost.hasSubscribers) return
+    if (this.#endPublished || !channels.lost.hasSubscribers) return
+    this.#endPublished = true
     const heldMs = performance.now() - this.#acquiredAt
     channels.lost.publish({ ...this.#eventBase(), fence: this.fence, reason, heldMs })
   }

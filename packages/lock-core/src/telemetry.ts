@@ -71,7 +71,12 @@ export interface LockExtendedMessage extends LeaseEventMessage {
   readonly auto: boolean
 }
 
-/** Published by {@link LOCK_RELEASED_CHANNEL} when a `release()` (or the end of `withLock` / `await using`) completes. */
+/**
+ * Published by {@link LOCK_RELEASED_CHANNEL} when a `release()` (or the end
+ * of `withLock` / `await using`) completes. Each handle publishes one of
+ * released and {@link LockLostMessage | lost}, once: a handle that was lost
+ * first publishes nothing when it is released afterwards.
+ */
 export interface LockReleasedMessage extends LeaseEventMessage {
   readonly fence: number
   /** Milliseconds from the winning attempt to the release. */

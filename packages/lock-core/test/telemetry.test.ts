@@ -147,6 +147,9 @@ describe('telemetry channels', () => {
     expect(names(recorder.events)).toEqual([LOCK_LOST_CHANNEL])
     expect(recorder.events[0]!.message).toMatchObject({ reason: 'expired' })
     expect(recorder.events[0]!.message.heldMs).toBeGreaterThanOrEqual(40)
+    // Released after it was lost: the handle's one terminal event was the loss.
+    expect(await lock.release()).toBe(false)
+    expect(names(recorder.events)).toEqual([LOCK_LOST_CHANNEL])
   })
 
   it('semaphore permits carry kind semaphore', async () => {
