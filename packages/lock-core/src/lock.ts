@@ -2,7 +2,7 @@ import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
 import { type LeaseOperations, lockOperations } from './lease-operations.js'
-import { channels, type LeaseEventMessage, leaseKind } from './telemetry.js'
+import { channels, type LeaseKind, leaseKind } from './telemetry.js'
 import type { Acquisition } from './wait.js'
 import { wakeLocalWaiter } from './waiter-queue.js'
 
@@ -106,7 +106,14 @@ export class Lock implements AsyncDisposable {
     }
     if (channels.acquired.hasSubscribers) {
       const waitedMs = performance.now() - (init.startedAt ?? this.#acquiredAt)
-      channels.acquired.publish({ ...this.#eventBase(), fence: this.fence, waitedMs })
+      channels.acquired.publish({
+        kind: this.#kind(),
+        backend: this.#backend.name,
+        key: this.key,
+        owner: this.owner,
+        fence: this.fence,
+        waitedMs,
+      })
     }
   }
 
@@ -198,7 +205,10 @@ export class Lock implements AsyncDisposable {
           this.#endPublished = true
           const heldMs = performance.now() - this.#acquiredAt
           channels.released.publish({
-            ...this.#eventBase(),
+            kind: this.#kind(),
+            backend: this.#backend.name,
+            key: this.key,
+            owner: this.owner,
             fence: this.fence,
             heldMs,
             released: released && wasHeld,
@@ -248,22 +258,37 @@ export class Lock implements AsyncDisposable {
     this.#settled()
   }
 
-  /** The fields every telemetry event about this lease carries. */
-  #eventBase(): LeaseEventMessage {
-    const kind = leaseKind(this.#operations.noun)
-    return { kind, backend: this.#backend.name, key: this.key, owner: this.owner }
+  /** The kind of lease, for telemetry. */
+  #kind(): LeaseKind {
+    return leaseKind(this.#operations.noun)
   }
 
   #publishLost(reason: LockLostReason): void {
     if (this.#endPublished || !channels.lost.hasSubscribers) return
     this.#endPublished = true
     const heldMs = performance.now() - this.#acquiredAt
-    channels.lost.publish({ ...this.#eventBase(), fence: this.fence, reason, heldMs })
+    channels.lost.publish({
+      kind: this.#kind(),
+      backend: this.#backend.name,
+      key: this.key,
+      owner: this.owner,
+      fence: this.fence,
+      reason,
+      heldMs,
+    })
   }
 
   #publishExtended(outcome: 'ok' | 'refused' | 'error', auto: boolean): void {
     if (!channels.extended.hasSubscribers) return
-    channels.extended.publish({ ...this.#eventBase(), fence: this.fence, outcome, auto })
+    channels.extended.publish({
+      kind: this.#kind(),
+      backend: this.#backend.name,
+      key: this.key,
+      owner: this.owner,
+      fence: this.fence,
+      outcome,
+      auto,
+    })
   }
 
   /** Tells the creator, once, that this handle no longer holds its lease. */
