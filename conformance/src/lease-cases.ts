@@ -1,4 +1,4 @@
-import type { AcquireResult, LockInfo } from '@lockwork/core'
+import { type AcquireResult, type LockInfo, MAX_OWNER_LENGTH } from '@lockwork/core'
 import { delay, owner, type SuiteContext } from './suite-context.js'
 
 /** The acquire / extend / release / peek contract, one backend call at a time. */
@@ -177,6 +177,27 @@ export function leaseCases(t: SuiteContext): void {
       expect((await b.peek(`${base}-y`))?.owner).toBe(d)
       await b.release(`${base}-X`, c)
       await b.release(`${base}-y`, d)
+    })
+
+    it('stores and returns owner tokens of the maximum length with any printable characters exactly', async () => {
+      const b = t.backend()
+      const rival = await t.newBackend()
+      const key = t.key('long-owner')
+      // What the core sends: a UUID, then a label; here every awkward character a label may hold.
+      const body = ` api@pod-7 "quoted" 'single' \\back\\slash %_* {}[] ; -- é 漢字 😀 host=web-3 pid=4121 `
+      const head = owner()
+      const a = (head + body.repeat(8)).slice(0, MAX_OWNER_LENGTH - 1) + 'a'
+      const sameButLast = `${a.slice(0, -1)}b`
+      expect(a.length).toBe(MAX_OWNER_LENGTH)
+      won(await b.acquire(key, a, 5_000))
+      expect((await rival.peek(key))?.owner).toBe(a)
+      // A token differing only in its last character is another owner: nothing is cut or folded.
+      expect(lost(await rival.acquire(key, sameButLast, 5_000)).owner).toBe(a)
+      expect(await rival.extend(key, sameButLast, 5_000)).toBe(false)
+      expect(await rival.release(key, sameButLast)).toBe(false)
+      expect(await rival.extend(key, a, 5_000)).toBe(true)
+      expect(await rival.release(key, a)).toBe(true)
+      expect(await b.peek(key)).toBeNull()
     })
   })
 }

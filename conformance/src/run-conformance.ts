@@ -4,6 +4,7 @@ import type { ConformanceOptions } from './conformance-options.js'
 import { handleCases } from './handle-cases.js'
 import { helperCases } from './helper-cases.js'
 import { keyCases } from './key-cases.js'
+import { leaderCases } from './leader-cases.js'
 import { leaseCases } from './lease-cases.js'
 import { lifecycleCases } from './lifecycle-cases.js'
 import { listCases } from './list-cases.js'
@@ -35,5 +36,6 @@ export function runConformance(options: ConformanceOptions): void {
     listCases(t)
     semaphoreCases(t)
     rwlockCases(t)
+    leaderCases(t)
   })
 }

@@ -44,6 +44,8 @@ const CASES = {
   crash:
     'lifecycle › an instance closed in the middle of an acquire (a crash between two steps) leaves no lease that outlives the ttl',
   releaseTwice: 'leases › acquires a free key; peek shows owner, fence and remaining time; release frees it',
+  longOwner:
+    'leases › stores and returns owner tokens of the maximum length with any printable characters exactly',
 } as const
 
 const GALLERY: readonly BrokenAdapter[] = [
@@ -69,6 +71,7 @@ const GALLERY: readonly BrokenAdapter[] = [
   { file: 'wait-unsubscribes-everyone.mjs', caughtBy: CASES.othersWaiting },
   { file: 'wait-leaks-signal-listener.mjs', caughtBy: CASES.signalListener },
   { file: 'wait-ignores-expiry.mjs', caughtBy: CASES.wakeOnExpiry },
+  { file: 'owner-cut-to-64.mjs', caughtBy: CASES.longOwner },
 ]
 
 /** A regular expression that matches `text` literally. */

@@ -38,6 +38,7 @@ describe('lockwork-conformance runner', () => {
       'semaphores',
       'waitForPermits',
       'reader-writer locks',
+      'lead',
     ]) {
       expect(good.output).toMatch(new RegExp(`^  ${section} +[1-9]\\d* +0 +0$`, 'm'))
     }

@@ -11,6 +11,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LockBackend } from '@lockwork/core'
+import { createEtcdBackend } from '@lockwork/etcd'
 import { createMemoryBackend, type MemoryStore } from '@lockwork/memory'
 import { createPostgresBackend } from '@lockwork/postgres'
 import { createRedisBackend } from '@lockwork/redis'
@@ -20,6 +21,9 @@ import { Client } from 'pg'
 
 /** The backends under test. */
 export type BackendName = 'memory' | 'sqlite' | 'redis' | 'postgres'
+
+/** Where a {@link BackendTarget} lives: a backend of {@link BACKEND_NAMES}, or etcd (a cluster a test started). */
+export type TargetName = BackendName | 'etcd'
 
 /** Every backend name, in the order suites run. */
 export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'sqlite', 'redis', 'postgres']
@@ -44,7 +48,7 @@ export const POSTGRES_TABLE = 'lockwork_reliability'
  * same target (as JSON) opens the same shared store.
  */
 export interface BackendTarget {
-  readonly name: BackendName
+  readonly name: TargetName
   /** sqlite: the database file. */
   readonly path?: string
   /** redis: the server URL; postgres: the connection string. Default from the environment. */
@@ -53,6 +57,8 @@ export interface BackendTarget {
   readonly namespace?: string
   /** postgres: the backend's commit mode. Default `'durable'`. */
   readonly durability?: 'durable' | 'fast'
+  /** etcd: the members' client URLs (a private cluster the test started; see `etcd-faults.test.ts`). */
+  readonly endpoints?: readonly string[]
 }
 
 /**
@@ -94,6 +100,11 @@ export function openBackend(target: BackendTarget, memoryStore?: MemoryStore): L
         connectionString: target.url ?? DATABASE_URL,
         table: target.namespace ?? POSTGRES_TABLE,
         ...(target.durability === undefined ? {} : { durability: target.durability }),
+      })
+    case 'etcd':
+      return createEtcdBackend({
+        endpoints: target.endpoints ?? [],
+        ...(target.namespace === undefined ? {} : { keyPrefix: target.namespace }),
       })
   }
 }

@@ -4,7 +4,7 @@
  * under one lock, recording fence and enter/exit times.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import type { Lockwork } from '@lockwork/core'
+import { BackendError, type Lock, type Lockwork } from '@lockwork/core'
 import { nowUs, sleep, yieldTurn } from './clock.js'
 import type { Section } from './history-checker.js'
 
@@ -48,6 +48,12 @@ export interface FuzzPlan {
   readonly holdMs: number
   /** How long one acquire may wait, in ms. */
   readonly waitMs: number
+  /**
+   * Go on through `BackendError`s (for runs with server faults): a failed
+   * acquire is tried again, a failed release is left to expire at its ttl.
+   * Only sections that ran count.
+   */
+  readonly tolerateBackendErrors?: boolean
 }
 
 /** A section as sent over the wire: `[fence, enter, exit]`. */
@@ -61,18 +67,27 @@ export type SectionTuple = readonly [number, number, number]
 export async function runSections(lw: Lockwork, counter: Counter, plan: FuzzPlan): Promise<SectionTuple[]> {
   const records: SectionTuple[] = []
   for (let i = 0; i < plan.sections; i++) {
-    const lock = await lw.acquire(plan.key, {
-      ttl: plan.ttlMs,
-      wait: plan.waitMs,
-      autoExtend: plan.autoExtend,
-    })
+    let lock: Lock
+    try {
+      lock = await lw.acquire(plan.key, {
+        ttl: plan.ttlMs,
+        wait: plan.waitMs,
+        autoExtend: plan.autoExtend,
+      })
+    } catch (error) {
+      if (!(plan.tolerateBackendErrors === true && error instanceof BackendError)) throw error
+      i--
+      await sleep(20)
+      continue
+    }
     const enter = nowUs()
     const value = counter.read()
     await yieldTurn()
     if (plan.holdMs > 0) await sleep(plan.holdMs)
     counter.write(value + 1)
     const exit = nowUs()
-    await lock.release()
+    if (plan.tolerateBackendErrors === true) await lock.release().catch(() => undefined)
+    else await lock.release()
     records.push([lock.fence, enter, exit])
   }
   return records

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { closeSync, constants, openSync, watch, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { createLockwork, type Lock } from '@lockwork/core'
+import { createLockwork, type Leadership, type Lock } from '@lockwork/core'
 import { Redlock, type Lock as RedlockLock } from '@sesamecare-oss/redlock'
 import type { Redis } from 'ioredis'
 import pg from 'pg'
@@ -67,6 +67,47 @@ function lockworkContender(info: ContenderInfo, target: Target, ownsTarget = fal
     },
     close: async () => {
       if (ownsTarget) await target.close()
+    },
+  }
+}
+
+/**
+ * Leader hand-over as a contender: `hold`/`wait` campaign with `lw.lead(key)`
+ * and resolve once this process's leader function runs; `release` is
+ * `stop()` (resign). So the hand-off measured is stop → the next leader's
+ * function running.
+ */
+function leaderContender(info: ContenderInfo, target: Target): Contender {
+  const leading = new Map<string, Leadership>()
+  const campaign = (key: string) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${info.name}: not leader of ${key} after ${WAIT_MS} ms`)),
+        WAIT_MS,
+      )
+      const leadership = target.lw.lead(
+        key,
+        (signal) => {
+          clearTimeout(timer)
+          resolve()
+          return new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }))
+        },
+        { onError: reject },
+      )
+      leading.set(key, leadership)
+    })
+  return {
+    ...info,
+    hold: campaign,
+    wait: campaign,
+    async release(key) {
+      const leadership = leading.get(key)
+      leading.delete(key)
+      if (!leadership?.isLeader) throw new Error(`${info.name}: not leading ${key} at release`)
+      await leadership.stop()
+    },
+    close: async () => {
+      await Promise.all([...leading.values()].map((leadership) => leadership.stop()))
     },
   }
 }
@@ -188,7 +229,16 @@ async function redisContenders(config: RunConfig, targetOf: TargetOf): Promise<C
     { name: 'redis.lockwork', backend: 'redis', label: 'lockwork', role: 'ours' },
     targetOf('redis'),
   )
-  return [floor, rawLock, ours, semaphore, redlockContender]
+  const leader = leaderContender(
+    {
+      name: 'redis.lockwork-lead',
+      backend: 'redis',
+      label: 'lockwork lead: stop → next leader runs',
+      role: 'ours',
+    },
+    targetOf('redis'),
+  )
+  return [floor, rawLock, ours, semaphore, redlockContender, leader]
 }
 
 /** The PostgreSQL contenders: the NOTIFY wake floor, a blocking advisory lock, and lockwork. */
@@ -252,7 +302,16 @@ async function postgresContenders(config: RunConfig, targetOf: TargetOf): Promis
     },
     true,
   )
-  return [floor, blocking, ours, fast]
+  const leader = leaderContender(
+    {
+      name: 'postgres.lockwork-lead',
+      backend: 'postgres',
+      label: 'lockwork lead (durable): stop → next leader runs',
+      role: 'ours',
+    },
+    targetOf('postgres'),
+  )
+  return [floor, blocking, ours, fast, leader]
 }
 
 /**
@@ -333,6 +392,15 @@ export async function openContenders(
       sqliteWakeFloor(config),
       lockworkContender(
         { name: 'sqlite.lockwork', backend: 'sqlite', label: 'lockwork (wake file)', role: 'ours' },
+        targetOf('sqlite'),
+      ),
+      leaderContender(
+        {
+          name: 'sqlite.lockwork-lead',
+          backend: 'sqlite',
+          label: 'lockwork lead: stop → next leader runs',
+          role: 'ours',
+        },
         targetOf('sqlite'),
       ),
     )

@@ -17,6 +17,7 @@ import {
 } from '@lockwork/core'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { Redis } from 'ioredis'
+import { EXPIRY_SLACK_MS, waitOnChannel } from './channel-wait.js'
 import {
   checkConnectionSettings,
   endpointOf,
@@ -80,9 +81,6 @@ export interface RedisBackendOptions {
 
 /** The default {@link RedisBackendOptions.keyPrefix}. */
 export const DEFAULT_KEY_PREFIX = 'lockwork:'
-
-/** Slack added to the holder's remaining lease when waiting for its expiry, in ms. */
-const EXPIRY_SLACK_MS = 2
 
 /**
  * How long the record of a release lives, in ms: a resent release (ioredis
@@ -367,40 +365,16 @@ export class RedisBackend implements LockBackend {
    */
   async waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const base = this.#base('waitForRelease', key)
-    if (signal?.aborted) return
-    const deadline = performance.now() + timeoutMs
-    return new Promise<void>((resolve, reject) => {
-      let settled = false
-      let stop: (() => void) | undefined
-      let timer = setTimeout(() => finish(), timeoutMs)
-      const wake = () => finish()
-      const finish = (error?: unknown) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', wake)
-        this.#waiters.delete(wake)
-        stop?.()
-        if (error === undefined) resolve()
-        else reject(this.#fail('waitForRelease', error))
-      }
-      signal?.addEventListener('abort', wake, { once: true })
-      this.#waiters.add(wake)
-      this.#subscriber
-        .listen(`${base}released:${key}`, wake)
-        .then(async (unlisten) => {
-          stop = unlisten
-          if (settled) return unlisten()
-          // Subscribed: a release from now on wakes us once marked. Check for one that came
-          // before, and mark the key in the same step so that its release publishes.
-          const holder = await this.#peek(base, key, timeoutMs + EXPIRY_SLACK_MS)
-          if (settled) return
-          if (holder === null) return finish()
-          clearTimeout(timer)
-          const left = Math.min(deadline - performance.now(), holder.remainingMs + EXPIRY_SLACK_MS)
-          timer = setTimeout(() => finish(), Math.max(0, left))
-        })
-        .catch(finish)
+    return waitOnChannel({
+      subscriber: this.#subscriber,
+      waiters: this.#waiters,
+      channel: `${base}released:${key}`,
+      timeoutMs,
+      signal,
+      // Subscribed: a release from now on wakes us once marked. Check for one that came
+      // before, and mark the key in the same step so that its release publishes.
+      check: async () => (await this.#peek(base, key, timeoutMs + EXPIRY_SLACK_MS))?.remainingMs ?? null,
+      fail: (error) => this.#fail('waitForRelease', error),
     })
   }
 

@@ -1,5 +1,6 @@
 import type { LockworkError, PermitAcquireResult, PermitHolder, PermitHolders } from '@lockwork/core'
 import type { Cluster, Redis } from 'ioredis'
+import { waitOnChannel } from './channel-wait.js'
 import type { ReleaseSubscriber } from './release-subscriber.js'
 import { awaitReplicas, type WaitForReplicas } from './replica-ack.js'
 import type { ScriptDefinition } from './scripts.js'
@@ -29,9 +30,6 @@ export interface SemaphoreBackendParts {
   /** A new id for one release call's record. */
   releaseId(): string
 }
-
-/** Slack added to a holder's remaining lease when waiting for its expiry, in ms. */
-const EXPIRY_SLACK_MS = 2
 
 /**
  * The counting-semaphore half of the Redis backend: each method is one
@@ -147,40 +145,18 @@ export class SemaphoreCommands {
   ): Promise<void> {
     const parts = this.#parts
     const base = parts.base('waitForPermits', key)
-    if (signal?.aborted) return
-    const deadline = performance.now() + timeoutMs
-    return new Promise<void>((resolve, reject) => {
-      let settled = false
-      let stop: (() => void) | undefined
-      let timer = setTimeout(() => finish(), timeoutMs)
-      const wake = () => finish()
-      const finish = (error?: unknown) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', wake)
-        parts.waiters.delete(wake)
-        stop?.()
-        if (error === undefined) resolve()
-        else reject(parts.fail('waitForPermits', error))
-      }
-      signal?.addEventListener('abort', wake, { once: true })
-      parts.waiters.add(wake)
-      parts.subscriber
-        .listen(`${base}semreleased:${key}`, wake)
-        .then(async (unlisten) => {
-          stop = unlisten
-          if (settled) return unlisten()
-          // Subscribed: a release from now on wakes us. Check for room made before.
-          const current = await this.#peekAt('waitForPermits', base, key)
-          if (settled) return
-          const untilRoom = msUntilRoom(current, permits, limit)
-          if (untilRoom === 0) return finish()
-          clearTimeout(timer)
-          const left = Math.min(deadline - performance.now(), untilRoom + EXPIRY_SLACK_MS)
-          timer = setTimeout(() => finish(), Math.max(0, left))
-        })
-        .catch(finish)
+    return waitOnChannel({
+      subscriber: parts.subscriber,
+      waiters: parts.waiters,
+      channel: `${base}semreleased:${key}`,
+      timeoutMs,
+      signal,
+      // Subscribed: a release from now on wakes us. Check for room made before.
+      check: async () => {
+        const untilRoom = msUntilRoom(await this.#peekAt('waitForPermits', base, key), permits, limit)
+        return untilRoom === 0 ? null : untilRoom
+      },
+      fail: (error) => parts.fail('waitForPermits', error),
     })
   }
 

@@ -1,4 +1,4 @@
-import type { ListedLock, LockInfo } from '@lockwork/core'
+import { type ListedLock, type LockInfo, labelOf } from '@lockwork/core'
 
 /** A remaining time for people: `850ms`, `12.3s`, `4m05s`, `2h10m`, `3d4h`. */
 export function formatRemaining(ms: number): string {
@@ -14,7 +14,7 @@ export function formatRemaining(ms: number): string {
 
 /** Who holds a lock, for people: the holder's label where its owner token carries one, else the token. */
 export function holderOf(info: LockInfo): string {
-  return info.owner
+  return labelOf(info.owner)?.text ?? info.owner
 }
 
 /** Lays out rows under a header, columns padded to their widest cell. */

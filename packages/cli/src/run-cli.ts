@@ -1,3 +1,6 @@
+// Arguments are parsed with commander: no dependencies of its own, its own types, ES and CommonJS
+// builds, maintained for over a decade, and it handles what `exec` needs (variadic operands after
+// `--`, options between operands) and per-command help without extra code.
 import { readFileSync } from 'node:fs'
 import { toMs } from '@lockwork/core'
 import { Argument, Command, CommanderError, Option } from 'commander'

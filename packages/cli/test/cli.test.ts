@@ -42,7 +42,7 @@ for (const makeStore of stores) {
     ]
 
     beforeAll(() => {
-      lw = createLockwork({ backend: store.backend(), prefix: 'app' })
+      lw = createLockwork({ backend: store.backend(), prefix: 'app', label: 'cli-test@pod-1' })
     })
     afterAll(async () => {
       await lw.close()
@@ -67,6 +67,10 @@ for (const makeStore of stores) {
         'users:%_*?[x]',
       ])
       expect(lines[1]).toContain(String(one.fence))
+      // The holder column names the holding client by its label, host and pid, not by its token.
+      expect(lines[1]).toContain(`cli-test@pod-1 host=`)
+      expect(lines[1]).toContain(`pid=${process.pid}`)
+      expect(lines[1]).not.toContain(one.owner.slice(0, 36))
 
       expect(json.code, json.stderr).toBe(0)
       const listed = JSON.parse(json.stdout) as {
@@ -81,6 +85,7 @@ for (const makeStore of stores) {
         ['users:%_*?[x]', odd.fence],
       ])
       for (const lock of listed) {
+        expect((lock as { holder?: string }).holder).toMatch(/^cli-test@pod-1 host=\S+ pid=\d+$/)
         expect(lock.remainingMs).toBeGreaterThan(30_000)
         expect(typeof lock.owner).toBe('string')
       }
@@ -213,6 +218,31 @@ for (const makeStore of stores) {
       expect(existsSync(marker)).toBe(true)
       expect(await lw.peek('worker')).toBeNull()
     }, 60_000)
+
+    // The loss path is the core's (lock.signal), the same on every store: one store is enough.
+    it.runIf(store.name === 'sqlite')(
+      'exec stops the command with SIGTERM and exits 6 when the lease is taken away',
+      async () => {
+        const marker = join(work, `${store.name}-lost`)
+        const run = startCli([
+          ...at('exec', 'fragile', '--ttl', '1500ms'),
+          '--',
+          ...node(
+            `process.on('SIGTERM', () => { require('fs').writeFileSync(process.argv[1], 'term'); process.exit(0) })
+            console.log('ready')
+            setInterval(() => {}, 1000)`,
+            marker,
+          ),
+        ])
+        await until('the command to start', () => run.stdout().includes('ready'))
+        expect(await lw.forceRelease('fragile')).toBe(true)
+        const exit = await run.exited
+        expect(exit.code, exit.stderr).toBe(6)
+        expect(exit.stderr).toContain('lost the lease on fragile')
+        expect(existsSync(marker)).toBe(true)
+      },
+      60_000,
+    )
   })
 }
 

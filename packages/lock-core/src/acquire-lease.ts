@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockBusyError, LockTimeoutError } from './errors.js'
@@ -6,6 +5,7 @@ import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import type { LeaseOperations } from './lease-operations.js'
 import type { Lock, LockInit } from './lock.js'
 import { optionalBoolean, optionalSignal } from './options.js'
+import { type OwnerLabel, ownerToken } from './owner-label.js'
 import { channels, leaseKind } from './telemetry.js'
 import { type AcquireAttempt, acquireWithWait } from './wait.js'
 
@@ -22,6 +22,8 @@ export interface LeaseHost {
   readonly defaultTtlMs: number
   readonly defaultWaitMs: number
   readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
+  /** The client's owner label, carried by every owner token it makes. */
+  readonly label: OwnerLabel
   /** The key the backend sees for a user key. */
   fullKey(key: string): string
   /** Throws the closed-client `BackendError` once the client is closed. */
@@ -101,7 +103,7 @@ export async function acquireLease<H extends Lock>(
   const backend = host.backend
   host.throwIfClosed('acquire')
   request.signal?.throwIfAborted()
-  const owner = randomUUID()
+  const owner = ownerToken(host.label)
   const start = performance.now()
   const attempt: AcquireAttempt = {
     operations,

@@ -10,7 +10,9 @@
  * no control characters other than the U+001F the core puts between a prefix
  * and a key). Durations arrive as positive
  * integer milliseconds. A backend must treat keys as opaque parameters, never
- * splice them into SQL or Lua.
+ * splice them into SQL or Lua. Owner tokens are opaque strings of up to
+ * `MAX_OWNER_LENGTH` (255) UTF-16 code units of printable Unicode, stored and
+ * compared exactly.
  */
 export interface LockBackend {
   /** A short name for messages and metrics, e.g. `'redis'`. */

@@ -16,6 +16,7 @@ import {
 import type { Lock } from './lock.js'
 import type { Lockwork } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
+import { labelOf, ownerToken } from './owner-label.js'
 import { type CacheComputeStartMessage, channels } from './telemetry.js'
 
 /** Options of {@link Lockwork.cached}. */
@@ -215,7 +216,15 @@ export function createCached<A extends unknown[], T>(
     if (refreshing.has(keys.entry)) return
     refreshing.add(keys.entry)
     const refresh = async (): Promise<void> => {
-      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true, lw.onReleaseError)
+      const attempt = await attemptLock(
+        backend,
+        ownerToken(lw.label),
+        keys.lock,
+        keys.key,
+        lockTtlMs,
+        true,
+        lw.onReleaseError,
+      )
       if (attempt.lock === undefined) return
       try {
         // A longer remaining lifetime than we saw means someone stored a new value meanwhile.
@@ -258,13 +267,22 @@ export function createCached<A extends unknown[], T>(
           throw new ComputeFailedError(keys.key, `${marker.name}: ${marker.message}`)
         }
       }
-      const attempt = await attemptLock(backend, keys.lock, keys.key, lockTtlMs, true, lw.onReleaseError)
+      const attempt = await attemptLock(
+        backend,
+        ownerToken(lw.label),
+        keys.lock,
+        keys.key,
+        lockTtlMs,
+        true,
+        lw.onReleaseError,
+      )
       if (attempt.lock !== undefined) return computeHolding(keys, attempt.lock, args)
       waitedOn = attempt.holder.fence
       const elapsed = performance.now() - startedAt
       if (waitMs !== undefined && elapsed >= waitMs) {
-        if (waitMs === 0) throw new LockBusyError(keys.key, attempt.holder.remainingMs)
-        throw new LockTimeoutError(keys.key, Math.round(elapsed))
+        const holderLabel = labelOf(attempt.holder.owner)?.text
+        if (waitMs === 0) throw new LockBusyError(keys.key, attempt.holder.remainingMs, { holderLabel })
+        throw new LockTimeoutError(keys.key, Math.round(elapsed), { holderLabel })
       }
       const leftMs = waitMs === undefined ? Number.POSITIVE_INFINITY : waitMs - elapsed
       await waitForHolder(backend, keys.lock, attempt.holder, leftMs, backoff)

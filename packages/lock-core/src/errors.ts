@@ -63,16 +63,27 @@ export class LockBusyError extends LockworkError {
   readonly key: string
   /** The holder's remaining lease in ms when the attempt failed, if known. */
   readonly remainingMs: number | undefined
+  /** Who held the key (its owner label, e.g. `api@pod-7 host=web-3 pid=4121`), if known. */
+  readonly holderLabel: string | undefined
 
-  /** `options.message` replaces the default message (a semaphore says how many permits are in use). */
-  constructor(key: string, remainingMs?: number, options?: { message?: string }) {
+  /**
+   * `options.holderLabel` names who holds the key; `options.message` replaces
+   * the default message (a semaphore says how many permits are in use).
+   */
+  constructor(
+    key: string,
+    remainingMs?: number,
+    options?: { message?: string | undefined; holderLabel?: string | undefined },
+  ) {
+    const holderLabel = options?.holderLabel
     super(
       'LOCKWORK_BUSY',
       options?.message ??
-        `lock "${key}" is held${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
+        `lock "${key}" is held${holderLabel === undefined ? '' : ` by ${holderLabel}`}${remainingMs === undefined ? '' : ` (for another ${remainingMs} ms)`}`,
     )
     this.key = key
     this.remainingMs = remainingMs
+    this.holderLabel = holderLabel
   }
 }
 
@@ -86,12 +97,27 @@ export class LockTimeoutError extends LockworkError {
   readonly key: string
   /** How long the caller waited, in ms. */
   readonly waitedMs: number
+  /** Who held the key when last seen (its owner label, e.g. `api@pod-7 host=web-3 pid=4121`), if known. */
+  readonly holderLabel: string | undefined
 
-  /** `options.message` replaces the default message (a semaphore says how many permits are in use). */
-  constructor(key: string, waitedMs: number, options?: { message?: string }) {
-    super('LOCKWORK_TIMEOUT', options?.message ?? `lock "${key}" was still held after waiting ${waitedMs} ms`)
+  /**
+   * `options.holderLabel` names who held the key last; `options.message`
+   * replaces the default message (a semaphore says how many permits are in use).
+   */
+  constructor(
+    key: string,
+    waitedMs: number,
+    options?: { message?: string | undefined; holderLabel?: string | undefined },
+  ) {
+    const holderLabel = options?.holderLabel
+    super(
+      'LOCKWORK_TIMEOUT',
+      options?.message ??
+        `lock "${key}" was still held${holderLabel === undefined ? '' : ` by ${holderLabel}`} after waiting ${waitedMs} ms`,
+    )
     this.key = key
     this.waitedMs = waitedMs
+    this.holderLabel = holderLabel
   }
 }
 

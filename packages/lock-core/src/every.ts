@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { Cron } from 'croner'
 import { MAX_DURATION_MS } from './backend.js'
 import { isClosedError } from './closed-error.js'
@@ -8,6 +7,7 @@ import { attemptLock, deriveKey } from './helper-support.js'
 import { INTERNAL_SEPARATOR, validateKey } from './key.js'
 import type { Lockwork } from './lockwork.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
+import { ownerToken } from './owner-label.js'
 import { channels, type JobTickMessage } from './telemetry.js'
 
 /** Options of {@link Lockwork.every}: exactly one of `interval` and `cron`. */
@@ -374,13 +374,20 @@ class EveryRunner implements EveryJob {
     if (this.#late(tick, maxLatenessMs)) return this.#publish(tick, { outcome: 'skipped', reason: 'late' })
     // Claim the tick. The claim is never released: it expires after the tick can no longer run anywhere.
     const slotKey = deriveKey(lw.prefix, 'every', name + INTERNAL_SEPARATOR + tick.scheduledAt)
-    const claim = await backend.acquire(slotKey, randomUUID(), this.#claimTtlOf(tick.scheduledAt))
+    const claim = await backend.acquire(slotKey, ownerToken(lw.label), this.#claimTtlOf(tick.scheduledAt))
     if (!claim.acquired) return this.#publish(tick, { outcome: 'skipped', reason: 'claimed-elsewhere' })
     if (this.#stopped) return this.#publish(tick, { outcome: 'skipped', reason: 'stopped' })
     this.#publish(tick, { outcome: 'claimed' })
     // Again once the claim is in: a pause between the timer and the reply must not let a late claim run.
     if (this.#late(tick, maxLatenessMs)) return this.#publish(tick, { outcome: 'skipped', reason: 'late' })
-    const attempt = await attemptLock(backend, this.#runKey, name, this.#init.runTtlMs, true)
+    const attempt = await attemptLock(
+      backend,
+      ownerToken(lw.label),
+      this.#runKey,
+      name,
+      this.#init.runTtlMs,
+      true,
+    )
     if (attempt.lock === undefined) return this.#publish(tick, { outcome: 'skipped', reason: 'running' })
     const lock = attempt.lock
     const startedAt = performance.now()

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { type LockBackend, type LockInfo, MAX_FULL_KEY_LENGTH } from './backend.js'
 import { describe } from './duration.js'
 import { InvalidArgumentError } from './errors.js'
@@ -79,7 +79,7 @@ export type LockAttempt =
   | { readonly lock?: undefined; readonly holder: LockInfo }
 
 /**
- * One attempt to take `fullKey` (never waits). Unlike `tryAcquire` it reports
+ * One attempt to take `fullKey` for `owner` (a token from `ownerToken`; never waits). Unlike `tryAcquire` it reports
  * the current holder, with its fence, when the key is held. A lease whose
  * reply came after its local deadline is extended at once, or, when it is
  * already gone, tried once more; if that fails too the key is reported as
@@ -87,13 +87,13 @@ export type LockAttempt =
  */
 export async function attemptLock(
   backend: LockBackend,
+  owner: string,
   fullKey: string,
   displayKey: string,
   ttlMs: number,
   autoExtend: boolean,
   onReleaseError?: (error: unknown, key: string) => void,
 ): Promise<LockAttempt> {
-  const owner = randomUUID()
   for (let attempt = 0; attempt < 2; attempt++) {
     const sentAt = performance.now()
     const result = await backend.acquire(fullKey, owner, ttlMs)

@@ -1,5 +1,6 @@
 import type { AcquireResult, LockBackend, PermitAcquireResult } from './backend.js'
 import { LockBusyError, type LockLostReason, LockTimeoutError, type LockworkError } from './errors.js'
+import { labelOf } from './owner-label.js'
 
 /** The refused outcome of one attempt: who holds a lock, or the holders of a semaphore. */
 export type RefusedAttempt =
@@ -78,8 +79,16 @@ export const lockOperations: LeaseOperations = {
     await request.backend.waitForRelease?.(request.key, timeoutMs, signal)
   },
   busyError: (request, refused) =>
-    new LockBusyError(request.displayKey, 'holder' in refused ? refused.holder.remainingMs : undefined),
-  timeoutError: (request, waitedMs) => new LockTimeoutError(request.displayKey, waitedMs),
+    'holder' in refused
+      ? new LockBusyError(request.displayKey, refused.holder.remainingMs, {
+          holderLabel: labelOf(refused.holder.owner)?.text,
+        })
+      : new LockBusyError(request.displayKey),
+  timeoutError: (request, waitedMs, refused) =>
+    new LockTimeoutError(request.displayKey, waitedMs, {
+      holderLabel:
+        refused !== undefined && 'holder' in refused ? labelOf(refused.holder.owner)?.text : undefined,
+    }),
   extend: (backend, key, owner, ttlMs) => backend.extend(key, owner, ttlMs),
   release: (backend, key, owner) => backend.release(key, owner),
   lostReason: async (backend, key, owner) => {

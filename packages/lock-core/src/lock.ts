@@ -53,7 +53,7 @@ export class Lock implements AsyncDisposable {
   readonly key: string
   /** The fencing token: strictly larger than every earlier holder's of this key. Pass it to the resource you protect. */
   readonly fence: number
-  /** This acquisition's owner token (random, 122 bits). */
+  /** This acquisition's owner token: 122 random bits, then the client's owner label (`<uuid> api@pod-7 host=web-3 pid=4121`). */
   readonly owner: string
 
   #backend: LockBackend

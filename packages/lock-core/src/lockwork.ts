@@ -5,7 +5,7 @@ import {
   resolveLeaseOptions,
   runHolding,
 } from './acquire-lease.js'
-import type { LockBackend, LockInfo } from './backend.js'
+import type { LockBackend } from './backend.js'
 import {
   type CachedFunction,
   type CachedOptions,
@@ -17,11 +17,20 @@ import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
+import {
+  type LeaderInfo,
+  type Leadership,
+  type LeadFunction,
+  type LeadOptions,
+  readLeader,
+  startLead,
+} from './lead.js'
 import { lockOperations } from './lease-operations.js'
 import { type LockworkListOptions, type LockworkListPage, listPage } from './list.js'
 import { Lock, type LockInit } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
+import { createOwnerLabel, type HolderInfo, holderInfo, type OwnerLabel } from './owner-label.js'
 import { ReadWriteLock } from './rwlock.js'
 import { Semaphore, type SemaphoreOptions } from './semaphore.js'
 
@@ -51,6 +60,14 @@ export interface LockworkOptions {
    * ends at its ttl. Default: one `console.error` line. Its own errors are ignored.
    */
   readonly onReleaseError?: (error: unknown, key: string) => void
+  /**
+   * A name for this client in the owner label every acquisition records,
+   * beside the host name and process id: `peek`, `leader` and the
+   * `LockBusyError`/`LockTimeoutError` messages show it, e.g.
+   * `api@pod-7 host=web-3 pid=4121`. At most 128 characters, no control
+   * characters. Default: none (the label is then host and pid alone).
+   */
+  readonly label?: string
 }
 
 /** Options of {@link Lockwork.acquire}. */
@@ -88,6 +105,8 @@ export class Lockwork implements AsyncDisposable {
   readonly defaultWaitMs: number
   /** Where failed releases at the end of `withLock`, `once`, `cached` and `await using` go (`undefined`: `console.error`). */
   readonly onReleaseError: ((error: unknown, key: string) => void) | undefined
+  /** The label every acquisition through this client records in its owner token. */
+  readonly label: OwnerLabel
 
   readonly #closeBackend: boolean
   /** Locks acquired through this client that still hold their lease. */
@@ -98,8 +117,8 @@ export class Lockwork implements AsyncDisposable {
   }
   /** What semaphores and reader-writer locks created by this client use of it. */
   readonly #host: LeaseHost
-  /** `every` jobs started by this client and not stopped. */
-  readonly #jobs = new Set<EveryJob>()
+  /** `every` jobs and `lead` campaigns started by this client and not stopped. */
+  readonly #jobs = new Set<{ stop(): Promise<void> }>()
   #closing: Promise<void> | undefined
 
   constructor(options: LockworkOptions) {
@@ -120,6 +139,7 @@ export class Lockwork implements AsyncDisposable {
     this.#closeBackend = optionalBoolean(opts.closeBackend, 'options.closeBackend', true)
     if (opts.onReleaseError !== undefined) requireFunction(opts.onReleaseError, 'options.onReleaseError')
     this.onReleaseError = opts.onReleaseError
+    this.label = createOwnerLabel(opts.label)
     this.#host = this.#createHost()
   }
 
@@ -132,6 +152,7 @@ export class Lockwork implements AsyncDisposable {
       defaultTtlMs: this.defaultTtlMs,
       defaultWaitMs: this.defaultWaitMs,
       onReleaseError: this.onReleaseError,
+      label: this.label,
       fullKey: (key) => this.fullKey(key),
       throwIfClosed: (operation) => this.#throwIfClosed(operation),
       get closed() {
@@ -151,7 +172,7 @@ export class Lockwork implements AsyncDisposable {
 
   /**
    * Ends the client so the process can exit: stops every `every` job (waiting
-   * for runs in progress), releases the locks, semaphore permits and
+   * for runs in progress) and every `lead` campaign (resigning), releases the locks, semaphore permits and
    * reader-writer locks acquired through this client that are still held,
    * then closes the backend (unless `closeBackend: false`).
    * Idempotent: later calls return the same promise. Afterwards every method
@@ -232,10 +253,15 @@ export class Lockwork implements AsyncDisposable {
     return runHolding(await this.#acquireResolved(this.#resolveAcquire(key, options, 'options', true)), fn)
   }
 
-  /** Who holds `key` right now, or `null` when it is free. */
-  async peek(key: string): Promise<LockInfo | null> {
+  /**
+   * Who holds `key` right now, or `null` when it is free: the owner token,
+   * fence, remaining lease, and the holder's label (its client's `label`,
+   * host name and process id).
+   */
+  async peek(key: string): Promise<HolderInfo | null> {
     this.#throwIfClosed('peek')
-    return this.backend.peek(this.fullKey(validateKey(key)))
+    const info = await this.backend.peek(this.fullKey(validateKey(key)))
+    return info === null ? null : holderInfo(info)
   }
 
   /**
@@ -386,6 +412,53 @@ export class Lockwork implements AsyncDisposable {
     }
     jobs.add(tracked)
     return tracked
+  }
+
+  /**
+   * Campaigns for leadership of `name` among every client sharing the
+   * backend, and runs `fn` while this client leads: at most one leader at a
+   * time. `fn(signal, term)` gets a signal that aborts the moment leadership
+   * ends (the lease is lost or cannot be extended in time, or `stop()`), and
+   * the term's fencing token and start. When `fn` returns or throws (its
+   * error goes to `onError`), this client resigns, waits `pause`, and
+   * campaigns again; so does it after losing leadership. Campaigning goes on
+   * until `stop()` or {@link Lockwork.close}.
+   *
+   * ```ts
+   * const leader = lw.lead('queue-consumer', async (signal, term) => consume({ signal, fence: term.fence }))
+   * await leader.stop()
+   * ```
+   *
+   * @throws InvalidArgumentError at once for a bad name, function or option.
+   */
+  lead(name: string, fn: LeadFunction, options?: LeadOptions): Leadership {
+    this.#throwIfClosed('lead')
+    const started = startLead(this, name, fn, options)
+    const jobs = this.#jobs
+    const tracked: Leadership = {
+      name: started.name,
+      get isLeader() {
+        return started.isLeader
+      },
+      get term() {
+        return started.term
+      },
+      stop: () => {
+        jobs.delete(tracked)
+        return started.stop()
+      },
+    }
+    jobs.add(tracked)
+    return tracked
+  }
+
+  /**
+   * Who leads `name` now (see {@link Lockwork.lead}): the leader's label,
+   * fence (its term) and since when; `null` when nobody does.
+   */
+  async leader(name: string): Promise<LeaderInfo | null> {
+    this.#throwIfClosed('leader')
+    return readLeader(this, name)
   }
 
   /**

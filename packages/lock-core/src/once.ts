@@ -6,6 +6,7 @@ import { attemptLock, type KeyOption, keyResolver, type PartialKeyOption } from 
 import type { Lock } from './lock.js'
 import type { Lockwork } from './lockwork.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
+import { labelOf, ownerToken } from './owner-label.js'
 
 /** Options of {@link Lockwork.once}. */
 export interface OnceOptions<A extends unknown[], L = undefined> {
@@ -84,6 +85,7 @@ export function createOnce<A extends unknown[], R, L>(
     // With holdFor, extension is driven here so it can stop when fn ends without releasing.
     const attempt = await attemptLock(
       lw.backend,
+      ownerToken(lw.label),
       lw.fullKey(key),
       key,
       leaseMs,
@@ -91,7 +93,10 @@ export function createOnce<A extends unknown[], R, L>(
       lw.onReleaseError,
     )
     if (attempt.lock === undefined) {
-      if (onLocked === 'throw') throw new LockBusyError(key, attempt.holder.remainingMs)
+      if (onLocked === 'throw')
+        throw new LockBusyError(key, attempt.holder.remainingMs, {
+          holderLabel: labelOf(attempt.holder.owner)?.text,
+        })
       return lockedValue
     }
     const lock = attempt.lock

@@ -3,13 +3,14 @@ import { describe, expect, it } from 'vitest'
 import { createLockwork, InvalidArgumentError, LockLostError } from '../src/index.js'
 
 describe('owner tokens', () => {
-  it('are random v4 UUIDs (122 random bits), one per acquisition', async () => {
+  it('start with a random v4 UUID (122 random bits), one per acquisition, then the owner label', async () => {
     const lw = createLockwork({ backend: createMemoryBackend() })
     const owners = new Set<string>()
     for (let i = 0; i < 200; i++) {
       const lock = await lw.acquire(`k${i % 3}`, { wait: 0 })
-      expect(lock.owner).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-      owners.add(lock.owner)
+      expect(lock.owner).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12} /)
+      expect(lock.owner.slice(37)).toBe(lw.label.text)
+      owners.add(lock.owner.slice(0, 36))
       await lock.release()
     }
     expect(owners.size).toBe(200)
