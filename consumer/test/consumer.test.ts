@@ -247,7 +247,7 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
       busyIsLockBusyError: true,
       busyIsEsmLockBusyError: true,
       sameClass: true,
-      functions: ['function', 'function', 'function', 'function'],
+      functions: ['function', 'function', 'function', 'function', 'function'],
     })
   }, 60_000)
 

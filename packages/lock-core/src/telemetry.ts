@@ -178,22 +178,39 @@ export const CACHE_COMPUTE_END_CHANNEL = 'lockwork:cache:compute-end'
 export const JOB_TICK_CHANNEL = 'lockwork:job:tick'
 
 /**
- * The channel objects the core publishes on; subscribe by name.
+ * The side of a channel the core uses, typed by its message. Declared here
+ * rather than taken from `node:diagnostics_channel` so that the published
+ * declarations need no Node.js types.
+ *
+ * @internal
+ */
+export interface Publisher<M> {
+  readonly hasSubscribers: boolean
+  publish(message: M): void
+}
+
+/** A channel of `node:diagnostics_channel` as a {@link Publisher} of `M`. */
+function publisher<M>(name: string): Publisher<M> {
+  return channel(name)
+}
+
+/**
+ * The channels the core publishes on; subscribe by name.
  *
  * @internal
  */
 export const channels = {
-  acquireStart: channel(LOCK_ACQUIRE_START_CHANNEL),
-  wait: channel(LOCK_WAIT_CHANNEL),
-  acquired: channel(LOCK_ACQUIRED_CHANNEL),
-  failed: channel(LOCK_FAILED_CHANNEL),
-  extended: channel(LOCK_EXTENDED_CHANNEL),
-  released: channel(LOCK_RELEASED_CHANNEL),
-  lost: channel(LOCK_LOST_CHANNEL),
-  cacheLookup: channel(CACHE_LOOKUP_CHANNEL),
-  cacheComputeStart: channel(CACHE_COMPUTE_START_CHANNEL),
-  cacheComputeEnd: channel(CACHE_COMPUTE_END_CHANNEL),
-  jobTick: channel(JOB_TICK_CHANNEL),
+  acquireStart: publisher<LockAcquireStartMessage>(LOCK_ACQUIRE_START_CHANNEL),
+  wait: publisher<LockWaitMessage>(LOCK_WAIT_CHANNEL),
+  acquired: publisher<LockAcquiredMessage>(LOCK_ACQUIRED_CHANNEL),
+  failed: publisher<LockFailedMessage>(LOCK_FAILED_CHANNEL),
+  extended: publisher<LockExtendedMessage>(LOCK_EXTENDED_CHANNEL),
+  released: publisher<LockReleasedMessage>(LOCK_RELEASED_CHANNEL),
+  lost: publisher<LockLostMessage>(LOCK_LOST_CHANNEL),
+  cacheLookup: publisher<CacheLookupMessage>(CACHE_LOOKUP_CHANNEL),
+  cacheComputeStart: publisher<CacheComputeStartMessage>(CACHE_COMPUTE_START_CHANNEL),
+  cacheComputeEnd: publisher<CacheComputeEndMessage>(CACHE_COMPUTE_END_CHANNEL),
+  jobTick: publisher<JobTickMessage>(JOB_TICK_CHANNEL),
 } as const
 
 /** The {@link LeaseKind} of a lease's operations (their `noun`). */
