@@ -64,6 +64,7 @@ export default defineConfig({
       project('redis', ['packages/backend-redis/test/**/*.test.ts']),
       project('postgres', ['packages/backend-postgres/test/**/*.test.ts']),
       project('etcd', ['packages/backend-etcd/test/**/*.test.ts']),
+      project('opentelemetry', ['packages/opentelemetry/test/**/*.test.ts']),
       // Runs the lockwork command as child processes against SQLite, Redis and PostgreSQL.
       project('cli', ['packages/cli/test/**/*.test.ts'], { sequential: true }),
       project('conformance', ['conformance/test/**/*.test.ts']),

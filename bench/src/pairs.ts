@@ -19,6 +19,10 @@ export interface PairVariant {
   readonly primitive?: 'lock' | 'semaphore'
   /** One uncontended acquire + release of `key`; rejects if either step fails. */
   pair(key: string): Promise<void>
+  /** Called before each of this variant's slices (e.g. to attach a subscriber only while it runs). */
+  enterSlice?(): void
+  /** Called after each of this variant's slices, also when one fails. */
+  leaveSlice?(): void
 }
 
 /** The variants of one backend, with the one that ratios are taken against. */
@@ -144,8 +148,13 @@ async function runSlice(
       t = t2
     }
   }
-  if (options.loops === 1) await loop(0)
-  else await Promise.all(Array.from({ length: options.loops }, (_, i) => loop(i)))
+  variant.enterSlice?.()
+  try {
+    if (options.loops === 1) await loop(0)
+    else await Promise.all(Array.from({ length: options.loops }, (_, i) => loop(i)))
+  } finally {
+    variant.leaveSlice?.()
+  }
   if (record) {
     const elapsedMs = performance.now() - start
     acc.pairs += pairs

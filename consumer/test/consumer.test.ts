@@ -32,6 +32,7 @@ const PUBLISHED = [
   'packages/backend-etcd',
   'packages/cli',
   'packages/node-cron',
+  'packages/opentelemetry',
   'conformance',
 ]
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -105,6 +106,7 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
       pg: workspaceRange('packages/backend-postgres', 'pg'),
       etcd3: workspaceRange('packages/backend-etcd', 'etcd3'),
       'node-cron': workspaceRange('packages/node-cron', 'node-cron'),
+      '@opentelemetry/api': workspaceRange('packages/opentelemetry', '@opentelemetry/api'),
     }
     for (const file of readdirSync(tarballs)) {
       const name = `@lockwork/${file.replace(/^lockwork-/, '').replace(/-\d+\.\d+\.\d+.*\.tgz$/, '')}`
@@ -247,7 +249,7 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
       busyIsLockBusyError: true,
       busyIsEsmLockBusyError: true,
       sameClass: true,
-      functions: ['function', 'function', 'function', 'function'],
+      functions: ['function', 'function', 'function', 'function', 'function'],
     })
   }, 60_000)
 

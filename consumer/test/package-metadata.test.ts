@@ -15,6 +15,7 @@ const PUBLISHED = [
   'packages/backend-etcd',
   'packages/cli',
   'packages/node-cron',
+  'packages/opentelemetry',
   'conformance',
 ]
 

@@ -1,10 +1,12 @@
 import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
+import { LockBusyError, LockTimeoutError } from './errors.js'
 import { leaseFresh, renewIfExpired } from './fresh-lease.js'
 import type { LeaseOperations } from './lease-operations.js'
 import type { Lock, LockInit } from './lock.js'
 import { optionalBoolean, optionalSignal } from './options.js'
 import { type OwnerLabel, ownerToken } from './owner-label.js'
+import { channels, leaseKind } from './telemetry.js'
 import { type AcquireAttempt, acquireWithWait } from './wait.js'
 
 /**
@@ -103,7 +105,7 @@ export async function acquireLease<H extends Lock>(
   request.signal?.throwIfAborted()
   const owner = ownerToken(host.label)
   const start = performance.now()
-  let attempt: AcquireAttempt = {
+  const attempt: AcquireAttempt = {
     operations,
     backend,
     key: fullKey,
@@ -116,6 +118,49 @@ export async function acquireLease<H extends Lock>(
     waitMs: request.waitMs,
     start,
   }
+  if (channels.acquireStart.hasSubscribers) {
+    const kind = leaseKind(operations.noun)
+    channels.acquireStart.publish({
+      kind,
+      backend: backend.name,
+      key: request.key,
+      owner,
+      waitMs: request.waitMs,
+    })
+  }
+  try {
+    return await acquireLoop(host, request, create, attempt)
+  } catch (error) {
+    if (channels.failed.hasSubscribers) {
+      const kind = leaseKind(operations.noun)
+      const reason =
+        error instanceof LockBusyError ? 'busy' : error instanceof LockTimeoutError ? 'timeout' : 'error'
+      const waitedMs = performance.now() - start
+      channels.failed.publish({
+        kind,
+        backend: backend.name,
+        key: request.key,
+        owner,
+        reason,
+        waitedMs,
+        error,
+      })
+    }
+    throw error
+  }
+}
+
+/** The attempts of {@link acquireLease}, until one yields a fresh lease. */
+async function acquireLoop<H extends Lock>(
+  host: LeaseHost,
+  request: ResolvedLease,
+  create: (init: LockInit) => H,
+  first: AcquireAttempt,
+): Promise<H> {
+  const { operations, fullKey } = request
+  const { backend, owner } = first
+  const start = first.start ?? performance.now()
+  let attempt = first
   for (;;) {
     const acquired = await acquireWithWait(attempt)
     const acquisition = leaseFresh(acquired)
@@ -132,6 +177,7 @@ export async function acquireLease<H extends Lock>(
         autoExtend: request.autoExtend,
         onReleaseError: host.onReleaseError,
         onSettled: host.forget,
+        startedAt: start,
       })
       if (host.closed) {
         // Closed while this acquisition was in flight: hand the lease back at once.

@@ -17,6 +17,7 @@ import type { Lock } from './lock.js'
 import type { Lockwork } from './lockwork.js'
 import { optionsObject, requireFunction } from './options.js'
 import { labelOf, ownerToken } from './owner-label.js'
+import { type CacheComputeStartMessage, channels } from './telemetry.js'
 
 /** Options of {@link Lockwork.cached}. */
 export interface CachedOptions<A extends unknown[], T> {
@@ -151,15 +152,31 @@ export function createCached<A extends unknown[], T>(
   }
 
   /** Runs `fn`, stores its encoded value and returns it as every other reader will see it. */
-  const computeAndStore = async (keys: DerivedKeys, args: A): Promise<T> => {
+  const computeAndStore = async (keys: DerivedKeys, args: A, background = false): Promise<T> => {
     const startedAt = performance.now()
-    const value = await fn(...args)
-    const computeMs = Math.max(0, Math.round(performance.now() - startedAt))
-    const text = encodeValue(codec, value, keys.key)
-    // Round-trip before storing: an entry no reader can decode is never written.
-    const decoded = decodeOwnText(codec, text, keys.key)
-    await backend.setCached(keys.entry, { value: text, computeMs }, storeTtlMs)
-    return decoded
+    const traced = channels.cacheComputeStart.hasSubscribers || channels.cacheComputeEnd.hasSubscribers
+    const start: CacheComputeStartMessage | undefined = traced
+      ? { backend: backend.name, key: keys.key, background }
+      : undefined
+    if (start !== undefined) channels.cacheComputeStart.publish(start)
+    try {
+      const value = await fn(...args)
+      const computeMs = Math.max(0, Math.round(performance.now() - startedAt))
+      const text = encodeValue(codec, value, keys.key)
+      // Round-trip before storing: an entry no reader can decode is never written.
+      const decoded = decodeOwnText(codec, text, keys.key)
+      await backend.setCached(keys.entry, { value: text, computeMs }, storeTtlMs)
+      if (start !== undefined) {
+        channels.cacheComputeEnd.publish({ start, outcome: 'ok', computeMs: performance.now() - startedAt })
+      }
+      return decoded
+    } catch (error) {
+      if (start !== undefined) {
+        const computeMs = performance.now() - startedAt
+        channels.cacheComputeEnd.publish({ start, outcome: 'error', computeMs, error })
+      }
+      throw error
+    }
   }
 
   /** Computes while holding the compute lock; on failure, leaves a marker for the waiters elsewhere. */
@@ -213,7 +230,7 @@ export function createCached<A extends unknown[], T>(
         // A longer remaining lifetime than we saw means someone stored a new value meanwhile.
         const again = await backend.getCached(keys.entry)
         if (again !== undefined && again.remainingMs > seen.remainingMs) return
-        await computeAndStore(keys, args)
+        await computeAndStore(keys, args, true)
       } finally {
         await attempt.lock[Symbol.asyncDispose]()
       }
@@ -229,8 +246,14 @@ export function createCached<A extends unknown[], T>(
     const startedAt = performance.now()
     const backoff = newBackoff()
     let waitedOn: number | undefined
+    let looked = !channels.cacheLookup.hasSubscribers
     for (;;) {
       const hit = await read(keys)
+      if (!looked) {
+        looked = true
+        const outcome = hit === undefined ? 'miss' : hit.entry.remainingMs > staleMs ? 'hit' : 'stale'
+        channels.cacheLookup.publish({ backend: backend.name, key: keys.key, outcome })
+      }
       if (hit !== undefined) {
         const freshMs = hit.entry.remainingMs - staleMs
         if (freshMs <= 0 || (beta > 0 && -hit.entry.computeMs * beta * Math.log(Math.random()) >= freshMs)) {

@@ -8,6 +8,7 @@ import { INTERNAL_SEPARATOR, validateKey } from './key.js'
 import type { Lockwork } from './lockwork.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
 import { ownerToken } from './owner-label.js'
+import { channels, type JobTickMessage } from './telemetry.js'
 
 /** Options of {@link Lockwork.every}: exactly one of `interval` and `cron`. */
 export interface EveryOptions {
@@ -342,12 +343,25 @@ class EveryRunner implements EveryJob {
     return Math.min(MAX_DURATION_MS, Math.max(lease, this.#init.holdForMs ?? 0))
   }
 
+  /** Publishes one step of a tick on the job channel, if anyone listens. */
+  #publish(tick: EveryTick, step: Pick<JobTickMessage, 'outcome' | 'reason' | 'durationMs' | 'error'>): void {
+    if (!channels.jobTick.hasSubscribers) return
+    channels.jobTick.publish({ backend: this.#init.lw.backend.name, ...tick, ...step })
+  }
+
   #tick(slot: number, maxLatenessMs: number): void {
-    // A run still going here: skip this tick (the run lock would refuse it anyway).
-    if (this.#stopped || this.#run !== undefined) return
+    if (this.#stopped) return
     const tick: EveryTick = { name: this.name, scheduledAt: slot }
+    // A run still going here: skip this tick (the run lock would refuse it anyway).
+    if (this.#run !== undefined) {
+      this.#publish(tick, { outcome: 'skipped', reason: 'running' })
+      return
+    }
     const run = this.#runTick(tick, maxLatenessMs)
-      .catch((error: unknown) => this.#report(error, tick))
+      .catch((error: unknown) => {
+        this.#publish(tick, { outcome: 'failed', error })
+        this.#report(error, tick)
+      })
       .finally(() => {
         if (this.#run === run) this.#run = undefined
       })
@@ -357,13 +371,15 @@ class EveryRunner implements EveryJob {
   async #runTick(tick: EveryTick, maxLatenessMs: number): Promise<void> {
     const { lw, name } = this.#init
     const backend = lw.backend
-    if (this.#late(tick, maxLatenessMs)) return
+    if (this.#late(tick, maxLatenessMs)) return this.#publish(tick, { outcome: 'skipped', reason: 'late' })
     // Claim the tick. The claim is never released: it expires after the tick can no longer run anywhere.
     const slotKey = deriveKey(lw.prefix, 'every', name + INTERNAL_SEPARATOR + tick.scheduledAt)
     const claim = await backend.acquire(slotKey, ownerToken(lw.label), this.#claimTtlOf(tick.scheduledAt))
-    if (!claim.acquired || this.#stopped) return
+    if (!claim.acquired) return this.#publish(tick, { outcome: 'skipped', reason: 'claimed-elsewhere' })
+    if (this.#stopped) return this.#publish(tick, { outcome: 'skipped', reason: 'stopped' })
+    this.#publish(tick, { outcome: 'claimed' })
     // Again once the claim is in: a pause between the timer and the reply must not let a late claim run.
-    if (this.#late(tick, maxLatenessMs)) return
+    if (this.#late(tick, maxLatenessMs)) return this.#publish(tick, { outcome: 'skipped', reason: 'late' })
     const attempt = await attemptLock(
       backend,
       ownerToken(lw.label),
@@ -372,13 +388,16 @@ class EveryRunner implements EveryJob {
       this.#init.runTtlMs,
       true,
     )
-    if (attempt.lock === undefined) return
+    if (attempt.lock === undefined) return this.#publish(tick, { outcome: 'skipped', reason: 'running' })
     const lock = attempt.lock
+    const startedAt = performance.now()
     try {
-      if (this.#stopped) return
+      if (this.#stopped) return this.#publish(tick, { outcome: 'skipped', reason: 'stopped' })
       const signal = AbortSignal.any([this.#stopping.signal, lock.signal])
       await this.#init.job(signal, tick)
+      this.#publish(tick, { outcome: 'ran', durationMs: performance.now() - startedAt })
     } catch (error) {
+      this.#publish(tick, { outcome: 'failed', durationMs: performance.now() - startedAt, error })
       this.#report(error, tick)
     } finally {
       // A failed release is reported on its own, after the job's error: it must not replace it.

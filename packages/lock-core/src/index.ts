@@ -57,3 +57,31 @@ export type { RwLockOptions, TryRwLockOptions } from './rwlock.js'
 export { ReadWriteLock } from './rwlock.js'
 export type { PermitOptions, SemaphoreOptions, SemaphoreState, TryPermitOptions } from './semaphore.js'
 export { Permit, Semaphore } from './semaphore.js'
+export type {
+  CacheComputeEndMessage,
+  CacheComputeStartMessage,
+  CacheLookupMessage,
+  JobTickMessage,
+  LeaseEventMessage,
+  LeaseKind,
+  LockAcquiredMessage,
+  LockAcquireStartMessage,
+  LockExtendedMessage,
+  LockFailedMessage,
+  LockLostMessage,
+  LockReleasedMessage,
+  LockWaitMessage,
+} from './telemetry.js'
+export {
+  CACHE_COMPUTE_END_CHANNEL,
+  CACHE_COMPUTE_START_CHANNEL,
+  CACHE_LOOKUP_CHANNEL,
+  JOB_TICK_CHANNEL,
+  LOCK_ACQUIRE_START_CHANNEL,
+  LOCK_ACQUIRED_CHANNEL,
+  LOCK_EXTENDED_CHANNEL,
+  LOCK_FAILED_CHANNEL,
+  LOCK_LOST_CHANNEL,
+  LOCK_RELEASED_CHANNEL,
+  LOCK_WAIT_CHANNEL,
+} from './telemetry.js'

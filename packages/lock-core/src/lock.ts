@@ -2,6 +2,7 @@ import type { LockBackend } from './backend.js'
 import { type Duration, toMs } from './duration.js'
 import { LockLostError, type LockLostReason } from './errors.js'
 import { type LeaseOperations, lockOperations } from './lease-operations.js'
+import { channels, type LeaseKind, leaseKind } from './telemetry.js'
 import type { Acquisition } from './wait.js'
 import { wakeLocalWaiter } from './waiter-queue.js'
 
@@ -21,6 +22,8 @@ export interface LockInit {
   readonly onSettled?: (lock: Lock) => void
   /** Told about a release that failed at the end of an `await using` scope. */
   readonly onReleaseError?: ((error: unknown, key: string) => void) | undefined
+  /** `performance.now()` when the acquisition began, for telemetry's `waitedMs` (default: the winning attempt's). */
+  readonly startedAt?: number
 }
 
 type LockState = 'held' | 'released' | 'lost'
@@ -76,6 +79,10 @@ export class Lock implements AsyncDisposable {
   /** Whether the last `release()` failed, and whether the lease was held when it was sent. */
   #releaseFailed: { readonly wasHeld: boolean } | undefined
   #lastExtendError: unknown
+  /** When the winning attempt was sent (telemetry's `heldMs` counts from it). */
+  readonly #acquiredAt: number
+  /** Whether the handle's one terminal telemetry event (released or lost) has been published. */
+  #endPublished = false
   #onSettled: ((lock: Lock) => void) | undefined
   readonly #onReleaseError: ((error: unknown, key: string) => void) | undefined
 
@@ -92,9 +99,21 @@ export class Lock implements AsyncDisposable {
     this.#timed = init.autoExtend
     this.#onSettled = init.onSettled
     this.#onReleaseError = init.onReleaseError
+    this.#acquiredAt = init.acquisition.sentAt
     if (init.autoExtend) {
       this.#armExpiry()
       this.#scheduleAutoExtend(this.#nextExtendDelay())
+    }
+    if (channels.acquired.hasSubscribers) {
+      const waitedMs = performance.now() - (init.startedAt ?? this.#acquiredAt)
+      channels.acquired.publish({
+        kind: this.#kind(),
+        backend: this.#backend.name,
+        key: this.key,
+        owner: this.owner,
+        fence: this.fence,
+        waitedMs,
+      })
     }
   }
 
@@ -141,7 +160,13 @@ export class Lock implements AsyncDisposable {
     this.#checkDeadline()
     if (this.#state !== 'held') throw this.#lostError(this.#state === 'released' ? 'released' : undefined)
     const sentAt = performance.now()
-    const extended = await this.#operations.extend(this.#backend, this.#fullKey, this.owner, ttlMs)
+    const extended = await this.#operations
+      .extend(this.#backend, this.#fullKey, this.owner, ttlMs)
+      .catch((error: unknown) => {
+        this.#publishExtended('error', false)
+        throw error
+      })
+    this.#publishExtended(extended ? 'ok' : 'refused', false)
     if (!extended) {
       this.#markLost('extend-failed')
       throw this.#lostError()
@@ -176,6 +201,19 @@ export class Lock implements AsyncDisposable {
     const operations = this.#operations
     const releasing = operations.release(this.#backend, this.#fullKey, this.owner).then(
       (released) => {
+        if (!this.#endPublished && channels.released.hasSubscribers) {
+          this.#endPublished = true
+          const heldMs = performance.now() - this.#acquiredAt
+          channels.released.publish({
+            kind: this.#kind(),
+            backend: this.#backend.name,
+            key: this.key,
+            owner: this.owner,
+            fence: this.fence,
+            heldMs,
+            released: released && wasHeld,
+          })
+        }
         this.#settled()
         wakeLocalWaiter(this.#backend, operations.queueKey(this.#fullKey))
         return released && wasHeld
@@ -186,6 +224,7 @@ export class Lock implements AsyncDisposable {
         this.#releaseFailed = { wasHeld }
         this.#state = 'lost'
         this.#lostReason ??= new LockLostError(this.key, 'release-failed', { cause: error })
+        this.#publishLost('release-failed')
         this.#controller?.abort(this.#lostReason)
         throw error
       },
@@ -214,8 +253,42 @@ export class Lock implements AsyncDisposable {
     this.#state = 'lost'
     this.#stopTimers()
     this.#lostReason = new LockLostError(this.key, reason, cause === undefined ? undefined : { cause })
+    this.#publishLost(reason)
     this.#controller?.abort(this.#lostReason)
     this.#settled()
+  }
+
+  /** The kind of lease, for telemetry. */
+  #kind(): LeaseKind {
+    return leaseKind(this.#operations.noun)
+  }
+
+  #publishLost(reason: LockLostReason): void {
+    if (this.#endPublished || !channels.lost.hasSubscribers) return
+    this.#endPublished = true
+    const heldMs = performance.now() - this.#acquiredAt
+    channels.lost.publish({
+      kind: this.#kind(),
+      backend: this.#backend.name,
+      key: this.key,
+      owner: this.owner,
+      fence: this.fence,
+      reason,
+      heldMs,
+    })
+  }
+
+  #publishExtended(outcome: 'ok' | 'refused' | 'error', auto: boolean): void {
+    if (!channels.extended.hasSubscribers) return
+    channels.extended.publish({
+      kind: this.#kind(),
+      backend: this.#backend.name,
+      key: this.key,
+      owner: this.owner,
+      fence: this.fence,
+      outcome,
+      auto,
+    })
   }
 
   /** Tells the creator, once, that this handle no longer holds its lease. */
@@ -273,6 +346,7 @@ export class Lock implements AsyncDisposable {
     const sentAt = performance.now()
     try {
       const extended = await this.#operations.extend(this.#backend, this.#fullKey, this.owner, this.#ttlMs)
+      this.#publishExtended(extended ? 'ok' : 'refused', true)
       if (this.#state !== 'held') return
       if (!extended) return this.#markLost('extend-failed')
       this.#lastExtendError = undefined
@@ -280,6 +354,7 @@ export class Lock implements AsyncDisposable {
       this.#armExpiry()
       this.#scheduleAutoExtend(this.#nextExtendDelay())
     } catch (error) {
+      this.#publishExtended('error', true)
       if (this.#state !== 'held') return
       // Keep trying until the local deadline; the expiry timer reports the loss with this cause.
       this.#lastExtendError = error

@@ -5,6 +5,7 @@ import {
   lockOperations,
   type RefusedAttempt,
 } from './lease-operations.js'
+import { channels, leaseKind } from './telemetry.js'
 import { WaiterQueue } from './waiter-queue.js'
 
 /** The first backoff delay when a backend has no `waitForRelease`, in ms. */
@@ -86,6 +87,10 @@ async function waitInLine(
   let holder = firstRefusal
   const timeout = () => operations.timeoutError(attempt, Math.round(performance.now() - start), holder)
   const { queue, waiter } = WaiterQueue.join(backend, operations.queueKey(attempt.key))
+  if (channels.wait.hasSubscribers) {
+    const kind = leaseKind(operations.noun)
+    channels.wait.publish({ kind, backend: backend.name, key: attempt.displayKey, owner: attempt.owner })
+  }
   const canWake = operations.canWake(backend)
   let backoff = INITIAL_BACKOFF_MS
   /** Whether the key was last held by a waiter of this process (a local hand-off). */
