@@ -51,7 +51,7 @@ const INJECTION_KEYS: readonly string[] = [
 ]
 
 describe('owner tokens', () => {
-  it('are random UUIDs v4 (122 random bits), all distinct, every random bit unbiased, over 4,096 acquisitions', async () => {
+  it('start with a random UUID v4 (122 random bits), all distinct, every random bit unbiased, over 4,096 acquisitions; the rest is the owner label', async () => {
     const lw = createLockwork({ backend: createMemoryBackend(), prefix: 'owners:' })
     const owners: string[] = []
     for (let i = 0; i < 4_096; i++) {
@@ -61,13 +61,15 @@ describe('owner tokens', () => {
     }
     const once = lw.once({ key: 'once' }, async () => (await lw.peek('once'))?.owner)
     owners.push(String(await once()))
-    const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+    // The token is `<uuid> host=… pid=…`: the UUID is what makes it unguessable, the label only names the holder.
+    const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12} host=\S+ pid=\d+$/
     expect(owners.filter((owner) => !v4.test(owner))).toEqual([])
-    expect(new Set(owners).size).toBe(owners.length)
+    const uuids = owners.map((owner) => owner.slice(0, 36))
+    expect(new Set(uuids).size).toBe(owners.length)
     // 128 bits minus the 4 version and 2 variant bits: each must be set about half the time.
     const counts = new Array<number>(128).fill(0)
-    for (const owner of owners) {
-      const hex = owner.replaceAll('-', '')
+    for (const uuid of uuids) {
+      const hex = uuid.replaceAll('-', '')
       for (let bit = 0; bit < 128; bit++) {
         const nibble = Number.parseInt(hex[bit >> 2] ?? '0', 16)
         if ((nibble >> (3 - (bit & 3))) & 1) counts[bit] = (counts[bit] ?? 0) + 1
