@@ -10,7 +10,7 @@
 import { createLockwork } from '@lockwork/core'
 import { type BackendTarget, openBackend } from './backends.js'
 import { type FuzzPlan, fileCounter, runSections } from './fuzz.js'
-import { emit, messages } from './worker-process.js'
+import { emit, messages, runWorkerMain } from './worker-process.js'
 
 /** The single argument of a fuzz worker. */
 export interface FuzzWorkerConfig extends FuzzPlan {
@@ -39,13 +39,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    emit({
-      type: 'error',
-      message: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-    })
-    process.exit(1)
-  },
-)
+runWorkerMain(main)

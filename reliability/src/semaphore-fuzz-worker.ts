@@ -22,7 +22,7 @@
 import { createLockwork, type Lock, type Lockwork } from '@lockwork/core'
 import { type BackendTarget, openBackend } from './backends.js'
 import { nowUs, sleep, yieldTurn } from './clock.js'
-import { emit, messages } from './worker-process.js'
+import { emit, messages, runWorkerMain } from './worker-process.js'
 
 /** What one loop of a worker takes. */
 export type FuzzMode = 'semaphore' | 'rwlock'
@@ -127,13 +127,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    emit({
-      type: 'error',
-      message: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-    })
-    process.exit(1)
-  },
-)
+runWorkerMain(main)

@@ -130,3 +130,20 @@ export async function* messages(): AsyncGenerator<unknown> {
     }
   }
 }
+
+/**
+ * Inside a worker: runs `main`, then exits 0; on a failure prints
+ * `{"type":"error","message":"<name>: <message>"}` and exits 1.
+ */
+export function runWorkerMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      emit({
+        type: 'error',
+        message: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      })
+      process.exit(1)
+    },
+  )
+}
