@@ -21,6 +21,10 @@ const PROCESS_HEAVY = [
   'conformance/test/broken-adapters.test.ts',
   'examples/webapp/test/demo.test.ts',
   'examples/recipes-express/test/recipes.test.ts',
+  'examples/recipes-fastify/test/recipes.test.ts',
+  'examples/recipes-nestjs/test/recipes.test.ts',
+  'examples/recipes-bullmq/test/recipes.test.ts',
+  'examples/recipes-shutdown/test/recipes.test.ts',
   'consumer/test/consumer.test.ts',
   'packages/node-cron/test/node-cron.test.ts',
 ]
@@ -76,7 +80,14 @@ export default defineConfig({
       project('examples', ['examples/*/test/**/*.test.ts']),
       project(
         'examples-processes',
-        ['examples/webapp/test/demo.test.ts', 'examples/recipes-express/test/recipes.test.ts'],
+        [
+          'examples/webapp/test/demo.test.ts',
+          'examples/recipes-express/test/recipes.test.ts',
+          'examples/recipes-fastify/test/recipes.test.ts',
+          'examples/recipes-nestjs/test/recipes.test.ts',
+          'examples/recipes-bullmq/test/recipes.test.ts',
+          'examples/recipes-shutdown/test/recipes.test.ts',
+        ],
         { sequential: true },
       ),
       project('reliability', ['reliability/test/**/*.test.ts'], { testTimeout: 120_000, sequential: true }),

@@ -55,6 +55,7 @@ function markdownFiles(): string[] {
     join(ROOT, 'conformance/README.md'),
     ...readmes('examples'),
     ...inDir('docs'),
+    ...inDir('docs/recipes'),
   ]
 }
 

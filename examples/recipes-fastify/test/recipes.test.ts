@@ -1,0 +1,112 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { retryAfterSeconds } from '../src/app.js'
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
+const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+let dir: string
+let log: string
+const apps: Array<{ child: ChildProcess; port: number }> = []
+
+function startApp(db: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lockwork/source', mainFile], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: '0', LOCKWORK_DB: db, EFFECTS_LOG: log },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout?.setEncoding('utf8')
+    child.stdout?.on('data', (chunk: string) => {
+      out += chunk
+      const match = /listening (\d+)/.exec(out)
+      if (match) resolve({ child, port: Number(match[1]) })
+    })
+    child.on('exit', (code) => reject(new Error(`app exited (${code}) before listening`)))
+  })
+}
+
+function effects(): string[] {
+  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'lockwork-fastify-'))
+  log = join(dir, 'effects.log')
+  const db = join(dir, 'locks.sqlite')
+  apps.push(...(await Promise.all([1, 2, 3].map(() => startApp(db)))))
+}, 60_000)
+
+afterAll(async () => {
+  const exits = await Promise.all(
+    apps.map(
+      ({ child }) =>
+        new Promise<number | null>((resolve) => {
+          if (child.exitCode !== null) return resolve(child.exitCode)
+          child.on('exit', (code) => resolve(code))
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
+  rmSync(dir, { recursive: true, force: true })
+  // Each app closes Fastify, then its lockwork client, and exits 0.
+  expect(exits).toEqual([0, 0, 0])
+})
+
+describe('retryAfterSeconds', () => {
+  it('rounds the remaining time up to whole seconds, at least 1', () => {
+    expect(retryAfterSeconds(29_001)).toBe(30)
+    expect(retryAfterSeconds(29_000)).toBe(29)
+    expect(retryAfterSeconds(1)).toBe(1)
+    expect(retryAfterSeconds(0)).toBe(1)
+    expect(retryAfterSeconds(undefined)).toBe(1)
+  })
+})
+
+describe('the Fastify recipe, 3 app processes on one SQLite file', () => {
+  it('60 concurrent export requests for one report → one export, 59 × 429 with Retry-After', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        fetch(`http://127.0.0.1:${apps[i % 3]?.port}/reports/7/export`, { method: 'POST' }),
+      ),
+    )
+    const statuses = responses.map((r) => r.status)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(59)
+    for (const r of responses.filter((r) => r.status === 429)) {
+      const retryAfter = Number(r.headers.get('retry-after'))
+      expect(Number.isInteger(retryAfter)).toBe(true)
+      expect(retryAfter).toBeGreaterThanOrEqual(1)
+      expect(retryAfter).toBeLessThanOrEqual(30)
+    }
+    expect(effects().filter((line) => line.startsWith('export 7 '))).toHaveLength(1)
+    // After the export ended the key stays held for the rest of holdFor: still 429, and the
+    // header counts down what is left of the 30 s (rounded up), not a fixed value.
+    const again = await fetch(`http://127.0.0.1:${apps[1]?.port}/reports/7/export`, { method: 'POST' })
+    expect(again.status).toBe(429)
+    const left = Number(again.headers.get('retry-after'))
+    expect(left).toBeGreaterThanOrEqual(15)
+    expect(left).toBeLessThanOrEqual(30)
+    // Another report is not throttled by this one.
+    const other = await fetch(`http://127.0.0.1:${apps[2]?.port}/reports/8/export`, { method: 'POST' })
+    expect(other.status).toBe(200)
+    expect(effects().filter((line) => line.startsWith('export '))).toHaveLength(2)
+  })
+
+  it('60 concurrent GET /rates → computed once, every process serves the same value', async () => {
+    const bodies = await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const r = await fetch(`http://127.0.0.1:${apps[i % 3]?.port}/rates`)
+        expect(r.status).toBe(200)
+        return (await r.json()) as { computedBy: number }
+      }),
+    )
+    expect(new Set(bodies.map((b) => b.computedBy)).size).toBe(1)
+    expect(effects().filter((line) => line.startsWith('rates '))).toHaveLength(1)
+  })
+})
