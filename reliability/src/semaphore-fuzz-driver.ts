@@ -41,8 +41,10 @@ export interface SemaphoreFuzzRun {
 export interface SemaphoreFuzzResult {
   /** Every holding per mode: released ones, and those whose worker was killed while holding. */
   readonly history: Record<FuzzMode, Holding[]>
-  /** How many workers were killed. */
+  /** How many workers were killed (kills that found the worker between two holdings included). */
   readonly kills: number
+  /** How many kills ended at least one holding in progress: `run.kills`, unless the attempts ran out. */
+  readonly killsWhileHolding: number
   /** Holdings that outlived their lease (a stalled process) and found their permits gone at release. */
   readonly overran: number
   /**
@@ -59,8 +61,8 @@ interface Running {
   readonly worker: WorkerProcess
   /** Holdings entered and not yet exited, by mode and fence. */
   readonly open: Map<string, Omit<Holding, 'exit'> & { mode: FuzzMode }>
-  /** Set just before the driver kills it. */
-  readonly state: { killed: boolean }
+  /** `killed`: set just before the driver kills it; `endedHoldings`: the holdings in progress the kill ended. */
+  readonly state: { killed: boolean; endedHoldings: number }
   readonly ready: Promise<void>
   /** Settles when the worker is done (or was killed); rejects when it failed. */
   readonly finished: Promise<number>
@@ -83,9 +85,10 @@ type WorkerMessage =
 
 /**
  * Runs `run.workers` worker processes on one semaphore and one rwlock of
- * `target` (as `run.modes` says) for at least `run.durationMs`. `run.kills` times, `killEveryMs`
- * apart, the next worker seen holding permits is SIGKILLed (its holding ends
- * when its exit is seen) and a new worker takes its place; then every worker
+ * `target` (as `run.modes` says) for at least `run.durationMs`. Every `killEveryMs`,
+ * the next worker seen holding permits is SIGKILLed (its holding ends
+ * when its exit is seen) and a new worker takes its place, until `run.kills`
+ * kills have ended a holding in progress (at most 4 × `run.kills` kills); then every worker
  * is told to stop. Afterwards takes every permit and
  * the write side, waiting up to ttl + 5 s for the killed holders' leases to
  * run out. The backend must have the semaphore capability.
@@ -123,7 +126,7 @@ export async function runSemaphoreFuzz(
       markReady = resolve
     })
     const open = new Map<string, Omit<Holding, 'exit'> & { mode: FuzzMode }>()
-    const state = { killed: false }
+    const state = { killed: false, endedHoldings: 0 }
     const entry: Running = {
       worker,
       open,
@@ -138,6 +141,7 @@ export async function runSemaphoreFuzz(
             if (!state.killed) throw error
             // Killed: whatever it held ends now (its lease lives on until its ttl).
             const at = nowUs()
+            state.endedHoldings = open.size
             for (const { mode, ...holding } of open.values())
               history[mode].push({ ...holding, exit: at, killed: true })
             open.clear()
@@ -185,6 +189,7 @@ export async function runSemaphoreFuzz(
 
   const observer = createLockwork({ backend: openBackend(target), prefix })
   let kills = 0
+  let killsWhileHolding = 0
   try {
     const spawned = performance.now()
     for (let i = 0; i < run.workers; i++) start()
@@ -196,7 +201,10 @@ export async function runSemaphoreFuzz(
     const go = performance.now()
     for (const r of all) r.worker.send({ type: 'go' })
     const replacementsGoing: Promise<void>[] = []
-    for (let kill = 0; kill < (run.kills ?? 0); kill++) {
+    // A worker seen holding may have released by the time the signal lands (its holdings last a few ms):
+    // such a kill does not count, and another follows, up to 4 attempts per kill asked for.
+    const wanted = run.kills ?? 0
+    while (killsWhileHolding < wanted && kills < wanted * 4) {
       await sleep(run.killEveryMs ?? 500)
       // The next worker seen holding permits (on a loaded machine there may be none at this instant).
       let victim: Running | undefined
@@ -210,6 +218,8 @@ export async function runSemaphoreFuzz(
       running.delete(victim)
       await victim.worker.kill()
       kills++
+      await victim.finished
+      if (victim.state.endedHoldings > 0) killsWhileHolding++
       const replacement = start()
       replacementsGoing.push(replacement.ready.then(() => replacement.worker.send({ type: 'go' })))
     }
@@ -230,7 +240,7 @@ export async function runSemaphoreFuzz(
     )
     const freedAfterMs = performance.now() - started
     await Promise.all(everything.map((handle) => handle.release()))
-    return { history, kills, overran, freedAfterMs, startupMs }
+    return { history, kills, killsWhileHolding, overran, freedAfterMs, startupMs }
   } finally {
     await Promise.all(all.map((r) => r.worker.kill()))
     await observer.close()

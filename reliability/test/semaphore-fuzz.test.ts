@@ -66,7 +66,7 @@ for (const name of SHARED_BACKENDS) {
       expect(semaphore.holdings).toBeGreaterThan(50)
       expect(rwlock.maxHolders).toBeGreaterThan(1) // readers overlapped
       expect(writes).toBeGreaterThan(2)
-      expect(result.kills).toBe(3)
+      expect(result.killsWhileHolding).toBe(3)
       expect(semaphore.killed + rwlock.killed).toBeGreaterThanOrEqual(3)
 
       // Negative controls on the same histories: a limit one lower, and every rwlock holding counted as a writer.
