@@ -16,6 +16,7 @@ import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
+import { type JobRun, type JobSummary, readJob, readJobs } from './job-history.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import {
   type LeaderInfo,
@@ -409,9 +410,44 @@ export class Lockwork implements AsyncDisposable {
         jobs.delete(tracked)
         return started.stop()
       },
+      history: () => started.history(),
     }
     jobs.add(tracked)
     return tracked
+  }
+
+  /**
+   * Every `every` job with recorded history under this client's prefix, by
+   * name, as any replica recorded it (see the `history` option of
+   * {@link Lockwork.every}): its schedule, recent ticks (who handled each,
+   * when, how long, how it ended), the next tick, and who runs it right now.
+   * Works on every backend: the history lives in the cache store. Jobs
+   * whose history expired, or that record none, are not listed.
+   *
+   * ```ts
+   * for (const job of await lw.jobs()) {
+   *   console.log(job.name, job.lastRun?.outcome, job.lastRun?.label.text, job.nextRunAt)
+   * }
+   * ```
+   *
+   * @throws BackendError when the backend fails.
+   */
+  async jobs(): Promise<JobSummary[]> {
+    this.#throwIfClosed('jobs')
+    return readJobs(this.backend, this.prefix)
+  }
+
+  /**
+   * The recorded ticks of the `every` job `name`, newest first; empty when
+   * it has none (see {@link Lockwork.jobs}).
+   *
+   * @throws InvalidArgumentError for a bad name.
+   * @throws BackendError when the backend fails.
+   */
+  async jobHistory(name: string): Promise<JobRun[]> {
+    this.#throwIfClosed('jobHistory')
+    const summary = await readJob(this.backend, this.prefix, validateKey(name, 'name'))
+    return summary === null ? [] : [...summary.runs]
   }
 
   /**
