@@ -109,7 +109,8 @@ export interface EveryJob {
   readonly running: boolean
   /**
    * Stops the timer and aborts the `signal` of a run in progress, then
-   * resolves once that run has ended (and its history is written). Idempotent.
+   * resolves once that run has ended and its history is written (waiting at
+   * most 10 s for the history). Idempotent.
    */
   stop(): Promise<void>
   /**

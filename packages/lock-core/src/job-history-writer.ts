@@ -104,9 +104,21 @@ export class JobHistoryWriter {
       })
   }
 
-  /** Resolves once every queued write has ended (each is bounded in time). */
-  flush(): Promise<void> {
-    return this.#queue
+  /**
+   * Resolves once every queued write has ended, or after `maxMs` (each
+   * write is bounded, but several may be queued behind a slow store).
+   */
+  async flush(maxMs = HISTORY_WRITE_TIMEOUT_MS): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, maxMs)
+      timer.unref?.()
+    })
+    try {
+      await Promise.race([this.#queue, bound])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async #bounded(run: JobRun | undefined, nextRunAt: number | undefined, retentionMs: number): Promise<void> {

@@ -390,6 +390,10 @@ export class Lockwork implements AsyncDisposable {
    * tick is run at most once, not exactly once (a replica that crashes
    * mid-run does not hand the tick to another).
    *
+   * Each tick is recorded in the backend by the replica that handled it (who,
+   * when, how long, how it ended; the `history` option): read it with
+   * {@link Lockwork.jobs} or `job.history()`.
+   *
    * ```ts
    * const job = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, async (signal) => expire(signal))
    * await job.stop()
