@@ -22,11 +22,15 @@ import { jitter, sleep } from './wait.js'
 /** The longest one history write (lock, read, write, index) may take before it is given up. */
 export const HISTORY_WRITE_TIMEOUT_MS = 10_000
 
-/** How long a writer waits for the lock of an entry another replica is writing. */
-const LOCK_WAIT_MS = 5_000
+/**
+ * The lease of the lock that serialises writes of one entry. A write takes
+ * a few round trips; a writer paused (or crashed) while holding the lock
+ * holds up the others for at most this long.
+ */
+const LOCK_TTL_MS = 5_000
 
-/** The lease of that lock: longer than any write that is not given up. */
-const LOCK_TTL_MS = 15_000
+/** How long a writer waits for that lock: past its lease, so a paused holder never makes a write fail. */
+const LOCK_WAIT_MS = 6_000
 
 /** Writes queued in one process beyond which new ones are dropped (a store slower than the ticks). */
 const MAX_QUEUED_WRITES = 16
