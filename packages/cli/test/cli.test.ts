@@ -140,6 +140,16 @@ for (const makeStore of stores) {
         const cleanup = listed.find((job) => job.name === 'cleanup')
         expect(cleanup?.lastRun?.error).toBe('Error: no space left on device')
 
+        const [one, none] = await Promise.all([
+          runCli(at('jobs', 'cleanup')),
+          runCli(at('jobs', 'no-such-job')),
+        ])
+        expect(one.code, one.stderr).toBe(0)
+        expect(one.stdout.split('\n')[0]).toMatch(/^cleanup: every 1h, next run in /)
+        expect(one.stdout).toContain('failed: Error: no space left on device')
+        expect(none.code).toBe(1)
+        expect(none.stderr).toContain('no job no-such-job recorded')
+
         const released = await runBin(at('release', 'held-by-worker', '--force'))
         expect(released.code, released.stderr).toBe(0)
         expect(released.stdout).toContain('was held by worker@pod-9')
