@@ -8,6 +8,7 @@ import { describeFailure } from './cli-error.js'
 import type { CommandResult } from './command-result.js'
 import { cacheCommand } from './commands/cache.js'
 import { execCommand } from './commands/exec.js'
+import { jobsCommand } from './commands/jobs.js'
 import { locksCommand } from './commands/locks.js'
 import { peekCommand } from './commands/peek.js'
 import { releaseCommand, terminalConfirmer } from './commands/release.js'
@@ -23,7 +24,8 @@ Install the package of your store beside @lockwork/cli.`
 
 const EXIT_HELP = `Exit codes:
   0 done; exec: the command's own code (128 + n when signal n ended it)
-  1 nothing there (peek of a free key, cache get/del of a missing entry, release of a free key)
+  1 nothing there (peek of a free key, cache get/del of a missing entry, release of a free key,
+    jobs <name> of a job with no recorded runs)
   2 usage error, unknown store URL, backend package not installed, release refused
   3 store unreachable or failed (the message names it)
   4 exec --wait 0: the key is held      5 exec: still held when the wait ended
@@ -78,7 +80,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 
   const program = new Command('lockwork')
-    .description('See and manage the locks of applications that use lockwork.')
+    .description('See and manage the locks and scheduled jobs of applications that use lockwork.')
     .version(version(), '-v, --version')
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
@@ -101,6 +103,25 @@ export async function runCli(argv: readonly string[]): Promise<number> {
             ...(typeof options.startsWith === 'string' ? { startsWith: options.startsWith } : {}),
             json: options.json === true,
           }),
+        ),
+      )
+    })
+
+  storeOptions(
+    program
+      .command('jobs')
+      .description(
+        'list the every() jobs: schedule, last run (when, outcome, duration, where), next run; ' +
+          "with a name, that job's recorded runs (exit code 1 when it has none)",
+      )
+      .argument('<url>', 'the store')
+      .argument('[name]', 'one job, to show all its recorded runs'),
+  )
+    .option('--json', 'print JSON (every recorded run)')
+    .action(async (url: string, name: string | undefined, options: Record<string, unknown>) => {
+      print(
+        await withLockwork(url, flagsOf(options), (lw) =>
+          jobsCommand(lw, { ...(name === undefined ? {} : { name }), json: options.json === true }),
         ),
       )
     })
