@@ -45,10 +45,10 @@ export interface NodeRedisLikeClient {
 export type RedisClientLike = IoredisLikeClient | NodeRedisLikeClient
 
 /**
- * ioredis options for the connection the backend opens from `url`, typed
- * loosely so that the declarations do not depend on ioredis being installed:
- * the settings the backend reads are typed, any other ioredis option passes
- * through unchanged.
+ * The ioredis options the backend reads on the connection it opens from
+ * `url`; {@link RedisBackendOptions.redisOptions} takes these or any other
+ * ioredis options (an ioredis `RedisOptions` object too), typed loosely so
+ * that the declarations do not depend on ioredis being installed.
  */
 export interface IoredisConnectionOptions {
   /** ioredis `connectTimeout`, ms. */
@@ -57,12 +57,13 @@ export interface IoredisConnectionOptions {
   readonly maxRetriesPerRequest?: number | null
   /** ioredis `enableOfflineQueue`. */
   readonly enableOfflineQueue?: boolean
-  /** ioredis `retryStrategy`. */
-  readonly retryStrategy?: (attempt: number) => number | null | undefined
+  /** ioredis `retryStrategy`: the delay before reconnection attempt `attempt`, in ms, or nothing to stop. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: ioredis types the strategy as returning `number | void | null`.
+  readonly retryStrategy?: ((attempt: number) => number | null | undefined | void) | null
+  /** ioredis `disconnectTimeout`, ms. */
+  readonly disconnectTimeout?: number
   /** ioredis `lazyConnect`. */
   readonly lazyConnect?: boolean
   /** ioredis `keyPrefix`: prepended to every key (not to channels). */
   readonly keyPrefix?: string
-  /** Any other ioredis option. */
-  readonly [option: string]: unknown
 }

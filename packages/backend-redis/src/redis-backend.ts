@@ -61,7 +61,7 @@ export interface RedisBackendOptions {
    * `maxRetriesPerRequest` 1, reconnection at most 1 s apart). A connection
    * from `url` is an ioredis one: it needs the `ioredis` package installed.
    */
-  readonly redisOptions?: IoredisConnectionOptions
+  readonly redisOptions?: IoredisConnectionOptions | { readonly [option: string]: unknown }
   /**
    * The namespace of every Redis key and channel the backend writes, before
    * the hash tag. Must not contain `{` or `}`. Default `'lockwork:'`.
@@ -181,7 +181,10 @@ export class RedisBackend implements LockBackend {
       this.#port = portForClient(client)
     } else {
       parseRedisUrl(url)
-      const settings: IoredisConnectionOptions = { ...LOCK_CONNECTION_DEFAULTS, ...options.redisOptions }
+      const settings: IoredisConnectionOptions = {
+        ...LOCK_CONNECTION_DEFAULTS,
+        ...(options.redisOptions as IoredisConnectionOptions | undefined),
+      }
       checkConnectionSettings(settings, 'options.redisOptions')
       this.#port = openIoredis(String(url), settings)
     }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BackendError, createLockwork, InvalidArgumentError } from '@lockwork/core'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { Redis as Iovalkey } from 'iovalkey'
 import { createClient } from 'redis'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -130,6 +130,15 @@ describe('redis backend: fail fast, name the endpoint, exit after close', () => 
     expect((error as BackendError).message).toContain(`127.0.0.1:${port}`)
     await backend.close()
     dead.disconnect()
+  })
+
+  it('takes an ioredis RedisOptions object, or any ioredis options, as redisOptions', async () => {
+    const options: RedisOptions = { lazyConnect: true, retryStrategy: () => null, connectionName: 'lockwork' }
+    await createRedisBackend({ url: redisUrl, redisOptions: options }).close()
+    await createRedisBackend({
+      url: redisUrl,
+      redisOptions: { lazyConnect: true, enableAutoPipelining: true },
+    }).close()
   })
 
   it('refuses a client that is none of ioredis, iovalkey or node-redis with InvalidArgumentError naming options.client', () => {
