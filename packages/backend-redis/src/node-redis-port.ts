@@ -53,6 +53,14 @@ interface NodeRedisSubscriberClient {
   disconnect?(): Promise<unknown>
 }
 
+/**
+ * How long the subscriber connection may take to connect (node-redis would
+ * retry for ever): a cluster client connects to every master first, which
+ * takes a while on a loaded machine. Only a waiter whose key was found held a
+ * moment before waits for it; it then fails with a `BackendError`.
+ */
+const SUBSCRIBER_CONNECT_TIMEOUT_MS = 10_000
+
 /** Messages node-redis rejects a command with when the connection, not Redis, failed. */
 const CONNECTION_FAILURES = new Set([
   'The command was aborted',
@@ -199,7 +207,7 @@ class NodeRedisSubscriber implements SubscriberConnection {
     this.#client = client
   }
 
-  /** Connects, or gives up (and closes the client) after the lock connection timeout: node-redis would retry for ever. */
+  /** Connects, or gives up after {@link SUBSCRIBER_CONNECT_TIMEOUT_MS} (the caller then disconnects): node-redis would retry for ever. */
   async connect(): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     let lastError: Error | undefined
@@ -212,7 +220,7 @@ class NodeRedisSubscriber implements SubscriberConnection {
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(lastError ?? new Error('Connection timeout')),
-            LOCK_CONNECTION_DEFAULTS.connectTimeout,
+            SUBSCRIBER_CONNECT_TIMEOUT_MS,
           )
         }),
       ])
@@ -245,8 +253,12 @@ class NodeRedisSubscriber implements SubscriberConnection {
   disconnect(): void {
     if (this.#closed) return
     this.#closed = true
-    if (typeof this.#client.destroy === 'function') this.#client.destroy()
-    else void this.#client.disconnect?.().catch(() => {})
+    try {
+      if (typeof this.#client.destroy === 'function') this.#client.destroy()
+      else void this.#client.disconnect?.().catch(() => {})
+    } catch {
+      // Already closed (node-redis 5 throws on a second close).
+    }
   }
 }
 
