@@ -17,10 +17,13 @@ export interface CommandPort {
   readonly endpoint: string
   /** What the client itself prepends to every key (ioredis `keyPrefix`), `''` when nothing. */
   readonly clientKeyPrefix: string
-  /** `EVALSHA sha numkeys keys… args…`; rejects with the driver's error (`NOSCRIPT …` included). */
-  evalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>
-  /** `EVAL lua numkeys keys… args…`. */
-  eval(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>
+  /**
+   * `EVALSHA sha numberOfKeys keys… args…`, where `keysAndArgs` holds the keys
+   * first; rejects with the driver's error (`NOSCRIPT …` included).
+   */
+  evalsha(sha: string, numberOfKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown>
+  /** `EVAL lua numberOfKeys keys… args…`. */
+  eval(lua: string, numberOfKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown>
   /** `SET key value PX ttlMs`. */
   setPx(key: string, value: string, ttlMs: number): Promise<void>
   /** `DEL key`: how many keys were deleted. */

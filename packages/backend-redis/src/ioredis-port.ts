@@ -113,12 +113,12 @@ class IoredisPort implements CommandPort {
     }
   }
 
-  evalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return this.#client.evalsha(sha, keys.length, ...keys, ...args)
+  evalsha(sha: string, numberOfKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown> {
+    return this.#client.evalsha(sha, numberOfKeys, ...keysAndArgs)
   }
 
-  eval(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return this.#client.eval(lua, keys.length, ...keys, ...args)
+  eval(lua: string, numberOfKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown> {
+    return this.#client.eval(lua, numberOfKeys, ...keysAndArgs)
   }
 
   async setPx(key: string, value: string, ttlMs: number): Promise<void> {

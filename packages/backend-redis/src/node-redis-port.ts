@@ -133,12 +133,12 @@ class NodeRedisPort implements CommandPort {
     })
   }
 
-  evalsha(sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return this.#sender().evalSha(sha, { keys: [...keys], arguments: args.map(String) })
+  evalsha(sha: string, numberOfKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown> {
+    return this.#sender().evalSha(sha, split(numberOfKeys, keysAndArgs))
   }
 
-  eval(lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return this.#sender().eval(lua, { keys: [...keys], arguments: args.map(String) })
+  eval(lua: string, numberOfKeys: number, keysAndArgs: readonly (string | number)[]): Promise<unknown> {
+    return this.#sender().eval(lua, split(numberOfKeys, keysAndArgs))
   }
 
   async setPx(key: string, value: string, ttlMs: number): Promise<void> {
@@ -260,6 +260,12 @@ class NodeRedisSubscriber implements SubscriberConnection {
       // Already closed (node-redis 5 throws on a second close).
     }
   }
+}
+
+/** Keys and arguments as node-redis takes them: separate lists, every item a string. */
+function split(numberOfKeys: number, keysAndArgs: readonly (string | number)[]): EvalOptions {
+  const all = keysAndArgs.map(String)
+  return { keys: all.slice(0, numberOfKeys), arguments: all.slice(numberOfKeys) }
 }
 
 /** host:port, a socket path or the URL's host:port (never the password) of a node-redis client's options. */

@@ -471,20 +471,12 @@ export class RedisBackend implements LockBackend {
    */
   async #eval(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown> {
     try {
-      return await this.#port.evalsha(
-        script.sha,
-        args.slice(0, script.numberOfKeys) as string[],
-        args.slice(script.numberOfKeys),
-      )
+      return await this.#port.evalsha(script.sha, script.numberOfKeys, args)
     } catch (error) {
       if (!(error instanceof Error && error.message.includes('NOSCRIPT'))) throw this.#fail(operation, error)
     }
     try {
-      return await this.#port.eval(
-        script.lua,
-        args.slice(0, script.numberOfKeys) as string[],
-        args.slice(script.numberOfKeys),
-      )
+      return await this.#port.eval(script.lua, script.numberOfKeys, args)
     } catch (error) {
       throw this.#fail(operation, error)
     }
