@@ -80,7 +80,8 @@ describe.skipIf(!enabled)('redis cluster', () => {
         const releasedAt = performance.now()
         await held.release()
         const next = await waiting
-        expect(performance.now() - releasedAt).toBeLessThan(1_000)
+        // Woken by the release message, not by the 30 s lease running out (a wide margin for a loaded machine).
+        expect(performance.now() - releasedAt).toBeLessThan(10_000)
         expect(next.fence).toBeGreaterThan(held.fence)
         lastFence = next.fence
         await next.release()

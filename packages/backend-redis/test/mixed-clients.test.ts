@@ -95,8 +95,8 @@ describe.skipIf(!available)('redis backend: ioredis, node-redis and iovalkey ins
         const releasedAt = performance.now()
         expect(await held.release()).toBe(true)
         const next = await waiting
-        // Woken by the release message, not by the 30 s lease running out.
-        expect(performance.now() - releasedAt).toBeLessThan(1_000)
+        // Woken by the release message, not by the 30 s lease running out (a wide margin for a loaded machine).
+        expect(performance.now() - releasedAt).toBeLessThan(10_000)
         expect(next.fence).toBeGreaterThan(held.fence)
         expect(await next.release()).toBe(true)
       }
