@@ -104,6 +104,9 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
     const dependencies: Record<string, string> = {
       'better-sqlite3': workspaceRange('packages/backend-sqlite', 'better-sqlite3'),
       ioredis: workspaceRange('packages/backend-redis', 'ioredis'),
+      // The other client libraries the Redis README shows.
+      redis: workspaceRange('packages/backend-redis', 'redis'),
+      iovalkey: workspaceRange('packages/backend-redis', 'iovalkey'),
       pg: workspaceRange('packages/backend-postgres', 'pg'),
       etcd3: workspaceRange('packages/backend-etcd', 'etcd3'),
       'node-cron': workspaceRange('packages/node-cron', 'node-cron'),

@@ -4,6 +4,7 @@ import { createRedisBackend } from '@lockwork/redis'
 import { Redlock } from '@sesamecare-oss/redlock'
 import { redisStore } from '@verrou/core/drivers/redis'
 import { Redis } from 'ioredis'
+import { createClient } from 'redis'
 import { Mutex, Semaphore } from 'redis-semaphore'
 import type { BackendSuite, PairVariant } from '../pairs.js'
 import { redisUrl } from '../services.js'
@@ -34,6 +35,14 @@ export async function deleteRedisKeys(client: Redis, marker: string): Promise<vo
   } while (cursor !== '0')
 }
 
+/** Opens a node-redis connection to the benchmarked server and waits until it is ready. */
+export async function connectNodeRedis() {
+  const client = createClient({ url: redisUrl })
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
 /**
  * The Redis backend against the raw floor (`SET NX PX` + `EVALSHA`
  * compare-and-delete on one ioredis connection) and the peers
@@ -41,7 +50,8 @@ export async function deleteRedisKeys(client: Redis, marker: string): Promise<vo
  * verrou's Redis store; then
  * one permit of a semaphore: `lw.semaphore(key, { limit }).acquire()` and
  * the backend's `acquirePermits` + `releasePermits` against redis-semaphore's
- * `Semaphore`. Every variant has its own
+ * `Semaphore`. The lockwork and bare rows run again over a node-redis
+ * client. Every variant has its own
  * connection to the same server (the two redis-semaphore rows share one).
  */
 export async function redisSuite(marker: string): Promise<BackendSuite> {
@@ -64,6 +74,9 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     connection: verrouClient as unknown as Parameters<typeof redisStore>[0]['connection'],
   }).factory()
   const backend = createRedisBackend({ client: lwClient })
+  // The same backend over node-redis: the rows show what the client library costs.
+  const nodeRedisClient = await connectNodeRedis()
+  const nodeRedisBackend = createRedisBackend({ client: nodeRedisClient })
   const releaseSha = String(await rawClient.script('LOAD', RAW_RELEASE_LUA))
   const redlock = new Redlock([redlockClient])
   redlock.on('error', () => {})
@@ -154,6 +167,16 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     variants: [
       lockworkVariant(createLockwork({ backend })),
       bareVariant(backend),
+      {
+        ...lockworkVariant(createLockwork({ backend: nodeRedisBackend })),
+        id: 'lockwork-node-redis',
+        label: 'lockwork acquire+release (node-redis)',
+      },
+      {
+        ...bareVariant(nodeRedisBackend),
+        id: 'bare-node-redis',
+        label: 'bare backend, node-redis (no core)',
+      },
       raw,
       semaphore,
       redlockVariant,
@@ -165,8 +188,10 @@ export async function redisSuite(marker: string): Promise<BackendSuite> {
     floorId: 'raw',
     async close() {
       await backend.close()
+      await nodeRedisBackend.close()
       await deleteRedisKeys(rawClient, marker)
       for (const client of clients) client.disconnect()
+      nodeRedisClient.destroy()
     },
   }
 }

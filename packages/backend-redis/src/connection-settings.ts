@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '@lockwork/core'
-import type { RedisOptions } from 'ioredis'
+import type { IoredisConnectionOptions } from './client-types.js'
 
 /**
  * The ioredis settings a backend uses for the connection it opens from `url`,
@@ -25,7 +25,7 @@ export const LOCK_CONNECTION_DEFAULTS = {
   maxRetriesPerRequest: 1,
   retryStrategy: (attempt: number): number => Math.min(attempt * 100, 1_000),
   disconnectTimeout: 100,
-} as const satisfies RedisOptions
+} as const satisfies IoredisConnectionOptions
 
 /** The few ioredis settings the backend checks on a connection. */
 export interface CheckedSettings {

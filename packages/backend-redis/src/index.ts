@@ -1,3 +1,9 @@
+export type {
+  IoredisConnectionOptions,
+  IoredisLikeClient,
+  NodeRedisLikeClient,
+  RedisClientLike,
+} from './client-types.js'
 export type { RedisBackendOptions } from './redis-backend.js'
 export { createRedisBackend, DEFAULT_KEY_PREFIX, RedisBackend } from './redis-backend.js'
 export type { WaitForReplicas } from './replica-ack.js'

@@ -9,7 +9,7 @@ import {
   type ListOptions,
   type ListPage,
 } from '@lockwork/core'
-import type { Cluster, Redis } from 'ioredis'
+import type { CommandPort } from './command-port.js'
 import { PEEK, type ScriptDefinition } from './scripts.js'
 
 /**
@@ -47,8 +47,8 @@ const MAX_SCAN_COUNT = 1000
 
 /** What `list` needs from the backend. */
 export interface RedisListContext {
-  /** The backend's client (a `Redis` or a `Cluster`). */
-  readonly client: Redis | Cluster
+  /** The commands of the backend's client (standalone or cluster). */
+  readonly port: CommandPort
   /** The backend's key prefix (before the hash tag). */
   readonly keyPrefix: string
   /** Runs a script (EVALSHA with EVAL fallback) with the backend's error wrapping. */
@@ -110,23 +110,18 @@ function readState(cursor: string | undefined, kinds: readonly ListKind[]): Scan
   return { kind: kind as ListKind, node, scan, pending: pending as string[] }
 }
 
-/** The masters to scan, in a stable order (a standalone client is its own only master). */
-function masters(client: Redis | Cluster): Redis[] {
-  if (!client.isCluster) return [client as Redis]
-  return (client as Cluster)
-    .nodes('master')
-    .map((node) => ({ node, name: `${node.options.host}:${node.options.port}` }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map(({ node }) => node)
-}
-
 /** One page of `list` on Redis. */
 export async function listRedis(context: RedisListContext, options: ListOptions): Promise<ListPage> {
-  const { client, keyPrefix } = context
+  const { port, keyPrefix } = context
   const kinds: readonly ListKind[] = options.kind === undefined ? ['locks', 'cache'] : [options.kind]
   const state = readState(options.cursor, kinds)
-  const clientPrefix = typeof client.options.keyPrefix === 'string' ? client.options.keyPrefix : ''
-  const nodes = masters(client)
+  const clientPrefix = port.clientKeyPrefix
+  let nodes: Awaited<ReturnType<CommandPort['scanTargets']>>
+  try {
+    nodes = await port.scanTargets()
+  } catch (error) {
+    throw context.fail(error)
+  }
   const locks: ListedLock[] = []
   const cacheEntries: ListedCacheEntry[] = []
   const count = Math.min(MAX_SCAN_COUNT, Math.max(MIN_SCAN_COUNT, options.limit))
@@ -190,7 +185,9 @@ export async function listRedis(context: RedisListContext, options: ListOptions)
     const pattern = `${head}{????????}:${segment}${escapeGlob(options.prefix)}*`
     let reply: [string, string[]]
     try {
-      reply = await (nodes[state.node] as Redis).scan(state.scan, 'MATCH', pattern, 'COUNT', count)
+      const node = nodes[state.node]
+      if (node === undefined) throw new Error(`no master ${state.node} to scan`)
+      reply = await node.scan(state.scan, pattern, count)
     } catch (error) {
       throw context.fail(error)
     }

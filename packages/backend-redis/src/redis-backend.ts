@@ -15,17 +15,14 @@ import {
   type StoredCacheEntry,
   validatePrefix,
 } from '@lockwork/core'
-import type { Cluster, RedisOptions } from 'ioredis'
-import { Redis } from 'ioredis'
 import { EXPIRY_SLACK_MS, waitOnChannel } from './channel-wait.js'
-import {
-  checkConnectionSettings,
-  endpointOf,
-  LOCK_CONNECTION_DEFAULTS,
-  parseRedisUrl,
-} from './connection-settings.js'
+import { portForClient } from './client-port.js'
+import type { IoredisConnectionOptions, RedisClientLike } from './client-types.js'
+import type { CommandPort } from './command-port.js'
+import { checkConnectionSettings, LOCK_CONNECTION_DEFAULTS, parseRedisUrl } from './connection-settings.js'
+import { openIoredis } from './ioredis-port.js'
 import { listRedis } from './list-scan.js'
-import { ReleaseSubscriber, type SubscriberConnection } from './release-subscriber.js'
+import { ReleaseSubscriber } from './release-subscriber.js'
 import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
 import {
   ACQUIRE,
@@ -41,14 +38,17 @@ import { SemaphoreCommands } from './semaphore-commands.js'
 /** Options of {@link createRedisBackend}: pass either `client` or `url`. */
 export interface RedisBackendOptions {
   /**
-   * Your own ioredis `Redis` or `Cluster` instance (ioredis 5 or 6). The
-   * backend sends its commands and Lua scripts (`EVALSHA`) through it and
-   * changes nothing on it; `close()` leaves it open. Its wake-on-release
-   * subscriber is a `duplicate()` of it. A `Redis` client with
+   * Your own client: an ioredis (5 or 6) or iovalkey `Redis` or `Cluster`, or
+   * a connected node-redis (5 or 6) client or cluster (`createClient`,
+   * `createCluster`); the backend tells them apart by their methods. It
+   * sends its commands and Lua scripts (`EVALSHA`) through it and changes
+   * nothing on it; `close()` leaves it open. Its wake-on-release subscriber
+   * is a `duplicate()` of it. An ioredis `Redis` client with
    * `maxRetriesPerRequest: null` and the offline queue on is refused
    * (`InvalidArgumentError`): it would hold lock requests through an outage.
+   * Backends over different client libraries share locks on one server.
    */
-  readonly client?: Redis | Cluster
+  readonly client?: RedisClientLike
   /**
    * A `redis://` or `rediss://` URL (or a Unix socket path): the backend opens
    * its own connection, with settings made for locks (a call fails within
@@ -58,9 +58,10 @@ export interface RedisBackendOptions {
   /**
    * ioredis options for the connection opened from `url` (ignored with
    * `client`); they override the backend's defaults (`connectTimeout` 2 s,
-   * `maxRetriesPerRequest` 1, reconnection at most 1 s apart).
+   * `maxRetriesPerRequest` 1, reconnection at most 1 s apart). A connection
+   * from `url` is an ioredis one: it needs the `ioredis` package installed.
    */
-  readonly redisOptions?: RedisOptions
+  readonly redisOptions?: IoredisConnectionOptions | { readonly [option: string]: unknown }
   /**
    * The namespace of every Redis key and channel the backend writes, before
    * the hash tag. Must not contain `{` or `}`. Default `'lockwork:'`.
@@ -120,7 +121,8 @@ const SCRIPT_PEEK_AND_MARK = load(PEEK_AND_MARK)
 const SCRIPT_GET_CACHED = load(GET_CACHED)
 
 /**
- * A {@link LockBackend} on Redis (standalone or Cluster) through ioredis:
+ * A {@link LockBackend} on Redis (standalone or Cluster) through ioredis,
+ * iovalkey or node-redis (one adapter each, see `command-port.ts`):
  * every operation is one round trip to one slot, releases wake waiters over
  * pub/sub, and every acquisition gets a fencing token.
  *
@@ -146,12 +148,8 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
 export class RedisBackend implements LockBackend {
   /** `'redis'`, also for a Cluster. */
   readonly name = 'redis'
-  readonly #client: Redis | Cluster
-  readonly #ownsClient: boolean
-  /** Where the connection goes (host:port, a socket path, or a cluster's first node), for messages. */
-  readonly #endpoint: string
-  /** The last connection error of a connection the backend owns, until it is ready again. */
-  #connectionError: Error | undefined
+  /** The commands, through the adapter of the client library. */
+  readonly #port: CommandPort
   readonly #keyPrefix: string
   readonly #waitForReplicas: WaitForReplicas | undefined
   /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
@@ -171,7 +169,7 @@ export class RedisBackend implements LockBackend {
     if ((client === undefined) === (url === undefined)) {
       throw new InvalidArgumentError(
         'options',
-        'pass exactly one of `client` (an ioredis Redis or Cluster) or `url`',
+        'pass exactly one of `client` (an ioredis, iovalkey or node-redis client) or `url`',
       )
     }
     // Control characters and length as for a lockwork prefix; braces would move the hash tag.
@@ -179,40 +177,34 @@ export class RedisBackend implements LockBackend {
     if (/[{}]/.test(keyPrefix))
       throw new InvalidArgumentError('options.keyPrefix', 'must not contain `{` or `}`')
     this.#keyPrefix = keyPrefix
-    this.#waitForReplicas = checkWaitForReplicas(options.waitForReplicas, client)
-    const clientPrefix = client === undefined ? options.redisOptions?.keyPrefix : client.options.keyPrefix
-    if (typeof clientPrefix === 'string' && emptyHashTag(clientPrefix)) {
-      throw new InvalidArgumentError(
-        'options.client',
-        'its ioredis keyPrefix starts an empty hash tag `{}`, which would spread one lock over several cluster slots',
-      )
-    }
     if (client !== undefined) {
-      if (!isCluster(client)) checkConnectionSettings(client.options, 'options.client')
-      this.#client = client
-      this.#ownsClient = false
-      this.#endpoint = isCluster(client) ? clusterEndpoint(client) : endpointOf(client.options)
+      this.#port = portForClient(client)
     } else {
-      this.#endpoint = parseRedisUrl(url)
-      const settings: RedisOptions = { ...LOCK_CONNECTION_DEFAULTS, ...options.redisOptions }
+      parseRedisUrl(url)
+      const settings: IoredisConnectionOptions = {
+        ...LOCK_CONNECTION_DEFAULTS,
+        ...(options.redisOptions as IoredisConnectionOptions | undefined),
+      }
       checkConnectionSettings(settings, 'options.redisOptions')
-      const own = new Redis(String(url), settings)
-      // Failures reach callers as rejected commands (with this error as their cause);
-      // without a listener ioredis would print each one.
-      own.on('error', (error: Error) => {
-        this.#connectionError = error
-      })
-      own.on('ready', () => {
-        this.#connectionError = undefined
-      })
-      this.#client = own
-      this.#ownsClient = true
+      this.#port = openIoredis(String(url), settings)
     }
-    const source = this.#client
-    this.#subscriber = new ReleaseSubscriber(() => duplicateForSubscriber(source))
+    const port = this.#port
+    try {
+      this.#waitForReplicas = checkWaitForReplicas(options.waitForReplicas, port.isCluster)
+      if (emptyHashTag(port.clientKeyPrefix)) {
+        throw new InvalidArgumentError(
+          'options.client',
+          'its ioredis keyPrefix starts an empty hash tag `{}`, which would spread one lock over several cluster slots',
+        )
+      }
+    } catch (error) {
+      void port.close()
+      throw error
+    }
+    this.#subscriber = new ReleaseSubscriber(() => port.subscriber())
     this.#semaphores = new SemaphoreCommands(
       {
-        client: this.#client,
+        port,
         waitForReplicas: this.#waitForReplicas,
         subscriber: this.#subscriber,
         waiters: this.#waiters,
@@ -269,7 +261,7 @@ export class RedisBackend implements LockBackend {
    */
   async #replicated(operation: string, release?: { key: string; owner: string }): Promise<void> {
     try {
-      await awaitReplicas(this.#client, this.#waitForReplicas as WaitForReplicas)
+      await awaitReplicas(this.#port, this.#waitForReplicas as WaitForReplicas)
     } catch (error) {
       if (release !== undefined) await this.release(release.key, release.owner).catch(() => false)
       throw this.#fail(operation, error)
@@ -322,7 +314,7 @@ export class RedisBackend implements LockBackend {
   async setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
     const base = this.#base('setCached', key)
     try {
-      await this.#client.set(`${base}cache:${key}`, `${entry.computeMs}:${entry.value}`, 'PX', ttlMs)
+      await this.#port.setPx(`${base}cache:${key}`, `${entry.computeMs}:${entry.value}`, ttlMs)
     } catch (error) {
       throw this.#fail('setCached', error)
     }
@@ -332,7 +324,7 @@ export class RedisBackend implements LockBackend {
   async deleteCached(key: string): Promise<boolean> {
     const base = this.#base('deleteCached', key)
     try {
-      return (await this.#client.del(`${base}cache:${key}`)) > 0
+      return (await this.#port.del(`${base}cache:${key}`)) > 0
     } catch (error) {
       throw this.#fail('deleteCached', error)
     }
@@ -347,7 +339,7 @@ export class RedisBackend implements LockBackend {
     if (this.#closing !== undefined) return Promise.reject(backendClosedError(this.name, 'list'))
     return listRedis(
       {
-        client: this.#client,
+        port: this.#port,
         keyPrefix: this.#keyPrefix,
         evaluate: (script, args) => this.#eval('list', script, args),
         fail: (error) => this.#fail('list', error),
@@ -436,17 +428,7 @@ export class RedisBackend implements LockBackend {
   async #shutdown(): Promise<void> {
     for (const wake of [...this.#waiters]) wake()
     this.#subscriber.close()
-    if (!this.#ownsClient) return
-    const client = this.#client
-    try {
-      // QUIT only over a working connection: while Redis is unreachable it would wait in the offline queue.
-      if (client.status === 'ready')
-        await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
-    } catch {
-      // Already disconnected.
-    } finally {
-      client.disconnect()
-    }
+    await this.#port.close()
   }
 
   /** Owner, fence and `PTTL` of `key`; with `markForMs`, also the waiting marker for that long (see PEEK_AND_MARK). */
@@ -489,12 +471,12 @@ export class RedisBackend implements LockBackend {
    */
   async #eval(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown> {
     try {
-      return await this.#client.evalsha(script.sha, script.numberOfKeys, ...args)
+      return await this.#port.evalsha(script.sha, script.numberOfKeys, args)
     } catch (error) {
       if (!(error instanceof Error && error.message.includes('NOSCRIPT'))) throw this.#fail(operation, error)
     }
     try {
-      return await this.#client.eval(script.lua, script.numberOfKeys, ...args)
+      return await this.#port.eval(script.lua, script.numberOfKeys, args)
     } catch (error) {
       throw this.#fail(operation, error)
     }
@@ -511,30 +493,31 @@ export class RedisBackend implements LockBackend {
 
   /**
    * A `BackendError` for a failed `operation` that names the endpoint. When
-   * ioredis gave up on a command because the connection is down, the cause is
-   * the connection's own error (`ECONNREFUSED`, `ETIMEDOUT`, …), where the
-   * backend owns the connection and so has seen it.
+   * the driver gave up on a command because the connection is down, the cause
+   * is the connection's own error (`ECONNREFUSED`, `ETIMEDOUT`, …), where the
+   * adapter has seen it (a connection the backend owns, or a node-redis client).
    */
   #fail(operation: string, error: unknown): LockworkError {
     if (error instanceof LockworkError) return error
     const detail = error instanceof Error ? error.message : String(error)
-    const connection = this.#connectionError
-    if (connection !== undefined && isConnectionFailure(error)) {
+    const port = this.#port
+    const connection = port.connectionError()
+    if (connection !== undefined && port.isConnectionFailure(error)) {
       return new BackendError(
         this.name,
-        `${operation} failed at ${this.#endpoint}: ${connection.message} (${detail})`,
+        `${operation} failed at ${port.endpoint}: ${connection.message} (${detail})`,
         { cause: connection },
       )
     }
-    return new BackendError(this.name, `${operation} failed at ${this.#endpoint}: ${detail}`, {
+    return new BackendError(this.name, `${operation} failed at ${port.endpoint}: ${detail}`, {
       cause: error,
     })
   }
 }
 
 /**
- * Creates a Redis backend over your ioredis client (`{ client }`) or a
- * connection of its own (`{ url }`).
+ * Creates a Redis backend over your ioredis, iovalkey or node-redis client
+ * (`{ client }`) or an ioredis connection of its own (`{ url }`).
  *
  * @example
  * ```ts
@@ -545,41 +528,10 @@ export function createRedisBackend(options: RedisBackendOptions): RedisBackend {
   return new RedisBackend(options)
 }
 
-/** A new, not yet connected connection with the same settings as `client`, for SUBSCRIBE. */
-function duplicateForSubscriber(client: Redis | Cluster): SubscriberConnection {
-  if (isCluster(client)) return client.duplicate([], { lazyConnect: true })
-  return client.duplicate({ lazyConnect: true })
-}
-
 /** Whether Redis would hash all of a key starting with `prefix`: its first `{` is followed at once by `}`. */
 function emptyHashTag(prefix: string): boolean {
   const open = prefix.indexOf('{')
   return open >= 0 && prefix[open + 1] === '}'
-}
-
-function isCluster(client: Redis | Cluster): client is Cluster {
-  return client.isCluster
-}
-
-/** Whether ioredis rejected a command because the connection is down, not because Redis answered an error. */
-function isConnectionFailure(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  return (
-    error.name === 'MaxRetriesPerRequestError' ||
-    error.message === 'Connection is closed.' ||
-    error.message.startsWith("Stream isn't writeable")
-  )
-}
-
-/** A cluster's first startup node, for messages. */
-function clusterEndpoint(cluster: Cluster): string {
-  const nodes = (cluster as unknown as { startupNodes?: unknown }).startupNodes
-  const first: unknown = Array.isArray(nodes) ? nodes[0] : undefined
-  if (typeof first === 'object' && first !== null) {
-    const node = first as { host?: string; port?: number }
-    return `cluster ${endpointOf(node)}`
-  }
-  return typeof first === 'string' || typeof first === 'number' ? `cluster ${first}` : 'cluster'
 }
 
 function asArray(reply: unknown): unknown[] {

@@ -44,6 +44,8 @@ export class ReleaseSubscriber {
   readonly #connect: () => SubscriberConnection
   readonly #channels = new Map<string, Channel>()
   #connection: Promise<SubscriberConnection> | undefined
+  /** The connection being set up, so that `close()` can end it before it is connected. */
+  #opening: SubscriberConnection | undefined
   #closed = false
 
   /**
@@ -102,6 +104,8 @@ export class ReleaseSubscriber {
     this.#channels.clear()
     const connection = this.#connection
     this.#connection = undefined
+    // A connection still connecting is ended now: its connect() may wait for a server that is down.
+    this.#opening?.disconnect()
     connection?.then((c) => c.disconnect()).catch(() => {})
   }
 
@@ -137,6 +141,7 @@ export class ReleaseSubscriber {
 
   async #start(): Promise<SubscriberConnection> {
     const connection = this.#connect()
+    this.#opening = connection
     connection.on('message', (channel) => {
       const entry = this.#channels.get(channel)
       if (entry === undefined) return
@@ -158,6 +163,8 @@ export class ReleaseSubscriber {
       connection.disconnect()
       this.#connection = undefined
       throw error
+    } finally {
+      if (this.#opening === connection) this.#opening = undefined
     }
     if (this.#closed) connection.disconnect()
     return connection

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '@lockwork/core'
-import type { Cluster, Redis } from 'ioredis'
+import type { CommandPort } from './command-port.js'
 
 /** {@link RedisBackendOptions.waitForReplicas}: how many replicas must acknowledge, and for how long to wait. */
 export interface WaitForReplicas {
@@ -10,10 +10,7 @@ export interface WaitForReplicas {
 }
 
 /** Checks the option; `undefined` when it is not set. */
-export function checkWaitForReplicas(
-  value: unknown,
-  client: Redis | Cluster | undefined,
-): WaitForReplicas | undefined {
+export function checkWaitForReplicas(value: unknown, isCluster: boolean): WaitForReplicas | undefined {
   if (value === undefined) return undefined
   const argument = 'options.waitForReplicas'
   if (value === null || typeof value !== 'object') {
@@ -29,7 +26,7 @@ export function checkWaitForReplicas(
       `expected an integer ≥ 1, got ${String(timeoutMs)}`,
     )
   }
-  if (client?.isCluster) {
+  if (isCluster) {
     throw new InvalidArgumentError(
       argument,
       'is not supported with a Cluster client (WAIT has no key to route by)',
@@ -39,12 +36,12 @@ export function checkWaitForReplicas(
 }
 
 /**
- * Sends `WAIT replicas timeoutMs` on `client`, the connection that just
+ * Sends `WAIT replicas timeoutMs` through `port`, on the connection that just
  * wrote. Rejects (with the driver's error, or an `Error` saying how many
  * acknowledged) when fewer replicas acknowledged every write made on it so far.
  */
-export async function awaitReplicas(client: Redis | Cluster, wait: WaitForReplicas): Promise<void> {
-  const acknowledged = Number(await (client as Redis).wait(wait.replicas, wait.timeoutMs))
+export async function awaitReplicas(port: CommandPort, wait: WaitForReplicas): Promise<void> {
+  const acknowledged = await port.wait(wait.replicas, wait.timeoutMs)
   if (acknowledged < wait.replicas) {
     throw new Error(
       `${acknowledged} of ${wait.replicas} replica(s) acknowledged it within ${wait.timeoutMs} ms`,

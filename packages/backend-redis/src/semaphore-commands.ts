@@ -1,6 +1,6 @@
 import type { LockworkError, PermitAcquireResult, PermitHolder, PermitHolders } from '@lockwork/core'
-import type { Cluster, Redis } from 'ioredis'
 import { waitOnChannel } from './channel-wait.js'
+import type { CommandPort } from './command-port.js'
 import type { ReleaseSubscriber } from './release-subscriber.js'
 import { awaitReplicas, type WaitForReplicas } from './replica-ack.js'
 import type { ScriptDefinition } from './scripts.js'
@@ -11,8 +11,8 @@ type LoadedScript = ScriptDefinition & { readonly sha: string }
 
 /** What the semaphore commands use of the Redis backend they belong to. */
 export interface SemaphoreBackendParts {
-  /** The connection commands go through (for `WAIT`). */
-  readonly client: Redis | Cluster
+  /** The commands of the backend's client (for `WAIT`). */
+  readonly port: CommandPort
   /** The backend's replica acknowledgement setting, if any. */
   readonly waitForReplicas: WaitForReplicas | undefined
   /** The backend's release subscriber (one connection for locks and semaphores). */
@@ -180,7 +180,7 @@ export class SemaphoreCommands {
    */
   async #replicated(operation: string, wait: WaitForReplicas, undo?: () => Promise<unknown>): Promise<void> {
     try {
-      await awaitReplicas(this.#parts.client, wait)
+      await awaitReplicas(this.#parts.port, wait)
     } catch (error) {
       if (undo !== undefined) await undo().catch(() => false)
       throw this.#parts.fail(operation, error)

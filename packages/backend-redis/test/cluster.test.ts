@@ -1,6 +1,7 @@
 import { runConformance } from '@lockwork/conformance'
 import { createLockwork } from '@lockwork/core'
 import { Cluster } from 'ioredis'
+import { createCluster } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisBackend } from '../src/index.js'
 import { randomPrefix } from './redis-available.js'
@@ -11,6 +12,7 @@ const enabled = redisServerAvailable('the @lockwork/redis cluster tests')
 const keyPrefix = randomPrefix('cluster')
 let cluster: RedisCluster | undefined
 const clients: Cluster[] = []
+const nodeRedisClusters: { destroy(): void }[] = []
 
 /** A new ioredis Cluster client (closed in teardown: the backend never closes a caller's client). */
 function newCluster(): Cluster {
@@ -21,8 +23,21 @@ function newCluster(): Cluster {
   return client
 }
 
+/** A new, connected node-redis cluster client (closed in teardown). */
+async function newNodeRedisCluster() {
+  if (cluster === undefined) throw new Error('the cluster is not running')
+  const client = createCluster({
+    rootNodes: cluster.startupNodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+  })
+  client.on('error', () => {})
+  nodeRedisClusters.push(client)
+  await client.connect()
+  return client
+}
+
 async function closeClients(): Promise<void> {
   await Promise.allSettled(clients.splice(0).map((client) => client.quit()))
+  await Promise.allSettled(nodeRedisClusters.splice(0).map(async (client) => client.destroy()))
 }
 
 describe.skipIf(!enabled)('redis cluster', () => {
@@ -45,6 +60,37 @@ describe.skipIf(!enabled)('redis cluster', () => {
   })
 
   describe('cluster specifics', () => {
+    it('an ioredis Cluster and a node-redis cluster share locks: a release on one wakes a waiter on the other', async () => {
+      const own = randomPrefix('mixed-cluster')
+      const io = createLockwork({ backend: createRedisBackend({ client: newCluster(), keyPrefix: own }) })
+      const node = createLockwork({
+        backend: createRedisBackend({ client: await newNodeRedisCluster(), keyPrefix: own }),
+      })
+      let lastFence = 0
+      for (const [name, holder, waiter] of [
+        ['a', io, node],
+        ['b', node, io],
+        ['c', io, node],
+        ['d', node, io],
+      ] as const) {
+        const held = await holder.acquire(name, { ttl: '30s' })
+        expect((await waiter.peek(name))?.fence).toBe(held.fence)
+        const waiting = waiter.acquire(name, { wait: '20s' })
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const releasedAt = performance.now()
+        await held.release()
+        const next = await waiting
+        // Woken by the release message, not by the 30 s lease running out (a wide margin for a loaded machine).
+        expect(performance.now() - releasedAt).toBeLessThan(10_000)
+        expect(next.fence).toBeGreaterThan(held.fence)
+        lastFence = next.fence
+        await next.release()
+      }
+      expect(lastFence).toBeGreaterThan(0)
+      await io.close()
+      await node.close()
+    })
+
     it('puts the lock, fence and cache keys of one key in one slot, whatever braces the key holds', async () => {
       const client = newCluster()
       const own = randomPrefix('slots')

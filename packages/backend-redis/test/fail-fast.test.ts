@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BackendError, createLockwork, InvalidArgumentError } from '@lockwork/core'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
+import { Redis as Iovalkey } from 'iovalkey'
+import { createClient } from 'redis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createRedisBackend } from '../src/index.js'
 import { deleteTestKeys, randomPrefix, redisAvailable, redisUrl } from './redis-available.js'
@@ -74,6 +76,79 @@ describe('redis backend: fail fast, name the endpoint, exit after close', () => 
     expect((error as BackendError).cause).toBeInstanceOf(Error)
     await backend.close()
     dead.disconnect()
+  })
+
+  it('a node-redis client on a closed port: acquire and cached fail within 5 s, naming host:port with ECONNREFUSED as cause', async () => {
+    const port = await freePort()
+    const client = createClient({ url: `redis://:secret-password@127.0.0.1:${port}` })
+    client.on('error', () => {})
+    // node-redis retries the first connection for ever; the caller does not wait for it here.
+    const connecting = client.connect().catch(() => {})
+    const backend = createRedisBackend({ client })
+    const lw = createLockwork({ backend })
+    const price = lw.cached({ key: 'price' }, async () => 1)
+    try {
+      for (const call of [() => lw.acquire('k'), () => price(), () => lw.acquire('k2', { wait: '1s' })]) {
+        const started = performance.now()
+        const error = await call().catch((e: unknown) => e)
+        const tookMs = performance.now() - started
+        expect(error).toBeInstanceOf(BackendError)
+        const message = (error as BackendError).message
+        expect(message).toContain(`127.0.0.1:${port}`)
+        expect(message).toContain('ECONNREFUSED')
+        expect(message).not.toContain('secret-password')
+        expect(((error as BackendError).cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED')
+        expect(tookMs).toBeLessThan(5_000)
+      }
+    } finally {
+      await backend.close()
+      client.destroy()
+      await connecting
+    }
+  })
+
+  it('a node-redis client that was never connected fails at once with a BackendError naming its endpoint', async () => {
+    const port = await freePort()
+    const client = createClient({ socket: { host: '127.0.0.1', port } })
+    const backend = createRedisBackend({ client })
+    const started = performance.now()
+    const error = await backend.acquire('k', 'me', 1_000).catch((e: unknown) => e)
+    expect(performance.now() - started).toBeLessThan(1_000)
+    expect(error).toBeInstanceOf(BackendError)
+    expect((error as BackendError).message).toContain(`127.0.0.1:${port}`)
+    expect(((error as BackendError).cause as Error).message).toBe('The client is closed')
+    await backend.close()
+  })
+
+  it('an iovalkey client on a closed port names its endpoint', async () => {
+    const port = await freePort()
+    const dead = new Iovalkey({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, lazyConnect: true })
+    dead.on('error', () => {})
+    const backend = createRedisBackend({ client: dead })
+    const error = await backend.acquire('k', 'me', 1_000).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(BackendError)
+    expect((error as BackendError).message).toContain(`127.0.0.1:${port}`)
+    await backend.close()
+    dead.disconnect()
+  })
+
+  it('takes an ioredis RedisOptions object, or any ioredis options, as redisOptions', async () => {
+    const options: RedisOptions = { lazyConnect: true, retryStrategy: () => null, connectionName: 'lockwork' }
+    await createRedisBackend({ url: redisUrl, redisOptions: options }).close()
+    await createRedisBackend({
+      url: redisUrl,
+      redisOptions: { lazyConnect: true, enableAutoPipelining: true },
+    }).close()
+  })
+
+  it('refuses a client that is none of ioredis, iovalkey or node-redis with InvalidArgumentError naming options.client', () => {
+    for (const client of [{}, { evalsha: () => null }, { get: () => null, set: () => null }]) {
+      expect(() =>
+        createRedisBackend({
+          client: client as unknown as Parameters<typeof createRedisBackend>[0]['client'],
+        }),
+      ).toThrow(expect.objectContaining({ argument: 'options.client' }))
+    }
   })
 
   it('the process exits within 1 s of close(), whether the server answers or the port is closed', async () => {
