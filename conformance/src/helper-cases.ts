@@ -229,7 +229,7 @@ export function helperCases(t: SuiteContext): void {
   })
 
   describe('every', () => {
-    it('3 instances, 400 ms interval, ~5 ticks: exactly one run per tick (±1 at the edges), never two at once', async () => {
+    it('3 instances, 400 ms interval, ~5 ticks: exactly one run per tick (±1 at the edges), never two at once, each in the job history', async () => {
       const lws = await clients(3)
       const intervalMs = 400
       const ticks: number[] = []
@@ -255,6 +255,12 @@ export function helperCases(t: SuiteContext): void {
       expect(new Set(ticks).size).toBe(ticks.length)
       expect(ticks.length).toBeGreaterThanOrEqual(expected - 1)
       expect(ticks.length).toBeLessThanOrEqual(expected + 1)
+      // Each run is in the job's history (kept in the cache store), once, read from another instance.
+      const [summary] = await lws[1]!.jobs()
+      expect(summary?.name).toBe('expire-sessions')
+      expect(summary?.schedule).toEqual({ kind: 'interval', intervalMs })
+      const ran = summary?.runs.filter((run) => run.outcome === 'ran') ?? []
+      expect(ran.map((run) => run.scheduledAt).sort((a, b) => a - b)).toEqual(ticks.sort((a, b) => a - b))
     }, 60_000)
   })
 }

@@ -9,6 +9,7 @@ import type { CommandResult } from './command-result.js'
 import { cacheCommand } from './commands/cache.js'
 import { dashboardCommand } from './commands/dashboard.js'
 import { execCommand } from './commands/exec.js'
+import { jobsCommand } from './commands/jobs.js'
 import { locksCommand } from './commands/locks.js'
 import { peekCommand } from './commands/peek.js'
 import { releaseCommand, terminalConfirmer } from './commands/release.js'
@@ -104,6 +105,19 @@ export async function runCli(argv: readonly string[]): Promise<number> {
             json: options.json === true,
           }),
         ),
+      )
+    })
+
+  storeOptions(
+    program
+      .command('jobs')
+      .description('list the every() jobs: schedule, last run (when, outcome, duration, where), next run')
+      .argument('<url>', 'the store'),
+  )
+    .option('--json', 'print JSON (every recorded run of each job)')
+    .action(async (url: string, options: Record<string, unknown>) => {
+      print(
+        await withLockwork(url, flagsOf(options), (lw) => jobsCommand(lw, { json: options.json === true })),
       )
     })
 

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url'
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 const cliSource = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const cliBin = fileURLToPath(new URL('../bin/lockwork.js', import.meta.url))
+const workerSource = fileURLToPath(new URL('./worker-process.ts', import.meta.url))
 
 /** How a run of the command line ended. */
 export interface CliExit {
@@ -26,11 +28,26 @@ export interface CliProcess {
  * the repository root as working directory and stdin not a terminal.
  */
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@lockwork/source', cliSource, ...args],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
-  )
+  return startNode(['--import', 'tsx', '--conditions=@lockwork/source', cliSource, ...args], env)
+}
+
+/** Runs the `lockwork` executable itself (`bin/lockwork.js`, as npm links it) to the end. */
+export function runBin(args: readonly string[]): Promise<CliExit> {
+  return startNode([cliBin, ...args]).exited
+}
+
+/** Starts the stand-in application process of `worker-process.ts` on the store of `spec` (JSON). */
+export function startWorker(spec: string): CliProcess {
+  return startNode(['--import', 'tsx', '--conditions=@lockwork/source', workerSource, spec])
+}
+
+/** Starts `node` with `args`, its output collected. */
+function startNode(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  })
   let stdout = ''
   let stderr = ''
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {

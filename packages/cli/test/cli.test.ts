@@ -1,9 +1,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLockwork, LockLostError, type Lockwork } from '@lockwork/core'
+import { createLockwork, type JobSummary, LockLostError, type Lockwork } from '@lockwork/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli, startCli, until } from './cli-process.js'
+import { runBin, runCli, startCli, startWorker, until } from './cli-process.js'
 import {
   pingPostgres,
   pingRedis,
@@ -95,6 +95,63 @@ for (const makeStore of stores) {
       ])
       await Promise.all([one.release(), two.release(), odd.release()])
     }, 60_000)
+
+    it('another process: locks shows its lock and label, jobs its every() runs and where they ran, release --force takes the lock away', async () => {
+      const worker = startWorker(JSON.stringify(store.spec))
+      try {
+        await until(
+          'the worker to hold its lock and run its jobs',
+          () => worker.stdout().includes('ready'),
+          60_000,
+        )
+        await until(
+          'both jobs to be recorded',
+          async () => (await lw.jobs()).filter((job) => job.lastRun !== undefined).length === 2,
+          30_000,
+        )
+        const pid = worker.child.pid
+        const [locks, jobs, jobsJson] = await Promise.all([
+          runBin(at('locks')),
+          runBin(at('jobs')),
+          runBin(at('jobs', '--json')),
+        ])
+        expect(locks.code, locks.stderr).toBe(0)
+        const lockLine = locks.stdout.split('\n').find((line) => line.startsWith('held-by-worker '))
+        expect(lockLine).toContain(`worker@pod-9 host=`)
+        expect(lockLine).toContain(`pid=${pid}`)
+
+        expect(jobs.code, jobs.stderr).toBe(0)
+        const lines = jobs.stdout.trim().split('\n')
+        expect(lines[0]).toMatch(/^NAME\s+SCHEDULE\s+LAST RUN\s+OUTCOME\s+DURATION\s+WHERE\s+NEXT RUN$/)
+        expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(['cleanup', 'report'])
+        expect(lines[1]).toContain('every 1s')
+        expect(lines[1]).toContain('failed: Error: no space left on device')
+        expect(lines[2]).toMatch(/ ran /)
+        expect(lines[2]).toContain(`worker@pod-9 host=`)
+        expect(lines[2]).toContain(`pid=${pid}`)
+
+        expect(jobsJson.code, jobsJson.stderr).toBe(0)
+        const listed = JSON.parse(jobsJson.stdout) as JobSummary[]
+        const report = listed.find((job) => job.name === 'report')
+        expect(report?.schedule).toEqual({ kind: 'interval', intervalMs: 1000 })
+        expect(report?.lastRun).toMatchObject({ outcome: 'ran', label: { name: 'worker@pod-9', pid } })
+        expect(report?.nextRunAt).toBeGreaterThan(report?.lastRun?.scheduledAt ?? Infinity)
+        const cleanup = listed.find((job) => job.name === 'cleanup')
+        expect(cleanup?.lastRun?.error).toBe('Error: no space left on device')
+
+        const released = await runBin(at('release', 'held-by-worker', '--force'))
+        expect(released.code, released.stderr).toBe(0)
+        expect(released.stdout).toContain('was held by worker@pod-9')
+        // The worker notices at its next extension (every ttl/3); meanwhile the key is free for anyone.
+        const taken = await lw.tryAcquire('held-by-worker', { ttl: '30s' })
+        expect(taken).not.toBeNull()
+        await until('the worker to see its lock lost', () => worker.stdout().includes('lost'), 30_000)
+        await taken?.release()
+      } finally {
+        worker.child.kill('SIGTERM')
+        await worker.exited
+      }
+    }, 120_000)
 
     it('peek shows the holder (exit 1 when free); cache get and del', async () => {
       const held = await lw.acquire('report', { ttl: '60s' })

@@ -20,10 +20,34 @@ export interface TestStore {
   readonly url: string
   /** Flags that point the command line at this run's table or key prefix. */
   readonly flags: readonly string[]
+  /** Where the store is, as JSON-safe data a child process can rebuild a backend from ({@link backendAt}). */
+  readonly spec: StoreSpec
   /** A backend on the same store and namespace, for the test process that holds locks. */
   backend(): LockBackend
   /** Removes what the run left in the store. */
   cleanup(): Promise<void>
+}
+
+/** A store and namespace as plain data. */
+export type StoreSpec =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'redis'; readonly keyPrefix: string }
+  | { readonly kind: 'postgres'; readonly table: string }
+
+/** A backend on the store and namespace of `spec`. */
+export function backendAt(spec: StoreSpec): LockBackend {
+  switch (spec.kind) {
+    case 'sqlite':
+      return createSqliteBackend({ path: spec.path })
+    case 'redis':
+      return createRedisBackend({ url: redisUrl, keyPrefix: spec.keyPrefix })
+    case 'postgres':
+      return createPostgresBackend({
+        connectionString: databaseUrl,
+        table: spec.table,
+        poolConfig: { max: 2 },
+      })
+  }
 }
 
 /** A SQLite file in a temporary directory. */
@@ -34,7 +58,8 @@ export function sqliteStore(): TestStore {
     name: 'sqlite',
     url: `sqlite:${path}`,
     flags: [],
-    backend: () => createSqliteBackend({ path }),
+    spec: { kind: 'sqlite', path },
+    backend: () => backendAt({ kind: 'sqlite', path }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   }
 }
@@ -46,7 +71,8 @@ export function redisStore(): TestStore {
     name: 'redis',
     url: redisUrl,
     flags: ['--redis-key-prefix', keyPrefix],
-    backend: () => createRedisBackend({ url: redisUrl, keyPrefix }),
+    spec: { kind: 'redis', keyPrefix },
+    backend: () => backendAt({ kind: 'redis', keyPrefix }),
     cleanup: async () => {
       const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
       try {
@@ -70,7 +96,8 @@ export function postgresStore(): TestStore {
     name: 'postgres',
     url: databaseUrl,
     flags: ['--table', table],
-    backend: () => createPostgresBackend({ connectionString: databaseUrl, table, poolConfig: { max: 2 } }),
+    spec: { kind: 'postgres', table },
+    backend: () => backendAt({ kind: 'postgres', table }),
     cleanup: async () => {
       const client = new pg.Client({ connectionString: databaseUrl })
       await client.connect()

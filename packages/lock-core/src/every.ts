@@ -4,6 +4,15 @@ import { isClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { BackendError, InvalidArgumentError } from './errors.js'
 import { attemptLock, deriveKey } from './helper-support.js'
+import {
+  DEFAULT_JOB_HISTORY,
+  type JobRun,
+  type JobSchedule,
+  type JobSkipReason,
+  MAX_JOB_HISTORY,
+  readJob,
+} from './job-history.js'
+import { describeJobError, JobHistoryWriter } from './job-history-writer.js'
 import { INTERNAL_SEPARATOR, validateKey } from './key.js'
 import type { Lockwork } from './lockwork.js'
 import { optionalBoolean, optionsObject, requireFunction } from './options.js'
@@ -70,6 +79,18 @@ export interface EveryOptions {
    * Default: nothing. Its own errors are ignored.
    */
   readonly onLate?: (tick: EveryTick, lateMs: number) => void
+  /**
+   * How many ticks to keep in the job's history in the backend (see
+   * {@link Lockwork.jobs}): an integer from 0 to 1,000; `0` records nothing.
+   * The replica that handles a tick records it: who ran it, when, for how
+   * long, and how it ended (`'ran'`, `'failed'` with the error's message, or
+   * `'skipped'` because the previous run was still going or the tick came
+   * too late). A replica that lost the tick to another records nothing. The
+   * history lives in the backend's cache store and expires 10 ticks (at least
+   * 7 days) after its last write. Writing it never delays a tick; a write that
+   * fails, or takes over 10 s, goes to `onError`. Default 20.
+   */
+  readonly history?: number
 }
 
 /** The tick a job run belongs to. */
@@ -88,9 +109,15 @@ export interface EveryJob {
   readonly running: boolean
   /**
    * Stops the timer and aborts the `signal` of a run in progress, then
-   * resolves once that run has ended. Idempotent.
+   * resolves once that run has ended and its history is written (waiting at
+   * most 10 s for the history). Idempotent.
    */
   stop(): Promise<void>
+  /**
+   * The job's recorded ticks across every replica, newest first (see
+   * {@link EveryOptions.history}); empty when none are recorded.
+   */
+  history(): Promise<JobRun[]>
 }
 
 /** The job `every` runs: `signal` aborts on `stop()` or when the run's lease is lost. */
@@ -152,13 +179,27 @@ export function startEvery(
     throw new InvalidArgumentError('options.timezone', 'applies only to cron')
   }
   let schedule: Schedule
+  let described: JobSchedule
   if (opts.interval !== undefined) {
-    schedule = intervalSchedule(toMs(opts.interval, 'options.interval'))
+    const intervalMs = toMs(opts.interval, 'options.interval')
+    schedule = intervalSchedule(intervalMs)
+    described = { kind: 'interval', intervalMs }
   } else {
     if (typeof opts.cron !== 'string') {
       throw new InvalidArgumentError('options.cron', `expected a cron expression, got ${describe(opts.cron)}`)
     }
     schedule = cronSchedule(opts.cron, opts.timezone)
+    described =
+      opts.timezone === undefined
+        ? { kind: 'cron', cron: opts.cron }
+        : { kind: 'cron', cron: opts.cron, timezone: opts.timezone }
+  }
+  const history = opts.history ?? DEFAULT_JOB_HISTORY
+  if (typeof history !== 'number' || !Number.isInteger(history) || history < 0 || history > MAX_JOB_HISTORY) {
+    throw new InvalidArgumentError(
+      'options.history',
+      `expected an integer from 0 to ${MAX_JOB_HISTORY}, got ${describe(history)}`,
+    )
   }
   const jitter = opts.jitter ?? 0
   if (typeof jitter !== 'number' || !Number.isFinite(jitter) || jitter < 0 || jitter > 1) {
@@ -179,6 +220,8 @@ export function startEvery(
     onError,
     onLate,
     job,
+    history,
+    described,
   })
   runner.start(optionalBoolean(opts.runOnStart, 'options.runOnStart', false))
   return runner
@@ -206,6 +249,10 @@ interface RunnerInit {
   readonly onError: (error: unknown, tick: EveryTick) => void
   readonly onLate: (tick: EveryTick, lateMs: number) => void
   readonly job: EveryJobFunction
+  /** How many ticks to keep in the history (0: none). */
+  readonly history: number
+  /** The schedule as the history describes it. */
+  readonly described: JobSchedule
 }
 
 /**
@@ -231,11 +278,64 @@ class EveryRunner implements EveryJob {
   #timer: NodeJS.Timeout | undefined
   #run: Promise<void> | undefined
   #stopped = false
+  readonly #history: JobHistoryWriter | undefined
 
   constructor(init: RunnerInit) {
     this.name = init.name
     this.#init = init
     this.#runKey = deriveKey(init.lw.prefix, 'every-run', init.name)
+    this.#history =
+      init.history === 0
+        ? undefined
+        : new JobHistoryWriter({
+            backend: init.lw.backend,
+            prefix: init.lw.prefix,
+            name: init.name,
+            label: init.lw.label,
+            keep: init.history,
+            schedule: init.described,
+            report: (error) => this.#reportHistory(error),
+          })
+  }
+
+  async history(): Promise<JobRun[]> {
+    const summary = await readJob(this.#init.lw.backend, this.#init.lw.prefix, this.name)
+    return summary === null ? [] : [...summary.runs]
+  }
+
+  /** Hands a failed history write to `onError` (not one the closed store refused: the tick reports that). */
+  #reportHistory(error: unknown): void {
+    if (isClosedError(error)) return
+    const next = this.#init.schedule.next(Date.now()) ?? Date.now()
+    const wrapped = new BackendError(
+      this.#init.lw.backend.name,
+      `every("${this.name}") could not record its history: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    )
+    try {
+      this.#init.onError(wrapped, { name: this.name, scheduledAt: next })
+    } catch {
+      // onError's own failure must not crash the process.
+    }
+  }
+
+  /** Queues a history write: `run` (or none), with the next tick after now. */
+  #record(run: JobRun | undefined): void {
+    if (this.#history === undefined) return
+    const now = Date.now()
+    const next = this.#init.schedule.next(now)
+    this.#history.record(run, next, this.#periodOf(next ?? now))
+  }
+
+  /** Records that this replica skipped `tick` for `reason`. */
+  #recordSkip(tick: EveryTick, reason: JobSkipReason): void {
+    this.#record({
+      scheduledAt: tick.scheduledAt,
+      startedAt: Date.now(),
+      outcome: 'skipped',
+      reason,
+      label: this.#init.lw.label,
+    })
   }
 
   get running(): boolean {
@@ -244,6 +344,7 @@ class EveryRunner implements EveryJob {
 
   start(runOnStart: boolean): void {
     const now = Date.now()
+    this.#record(undefined)
     if (runOnStart) {
       const current = this.#init.schedule.current(now)
       if (current !== undefined) this.#tick(current, this.#periodOf(current))
@@ -258,6 +359,7 @@ class EveryRunner implements EveryJob {
       this.#stopping.abort(new Error(`every("${this.name}") was stopped`))
     }
     await this.#run
+    await this.#history?.flush()
   }
 
   /** Arms the timer for the first tick after `after`, plus this replica's jitter. */
@@ -349,12 +451,19 @@ class EveryRunner implements EveryJob {
     channels.jobTick.publish({ backend: this.#init.lw.backend.name, ...tick, ...step })
   }
 
+  /** Skips `tick` for `reason`: publishes it and records it in the history. */
+  #skip(tick: EveryTick, reason: JobSkipReason): void {
+    this.#publish(tick, { outcome: 'skipped', reason })
+    this.#recordSkip(tick, reason)
+  }
+
   #tick(slot: number, maxLatenessMs: number): void {
     if (this.#stopped) return
     const tick: EveryTick = { name: this.name, scheduledAt: slot }
     // A run still going here: skip this tick (the run lock would refuse it anyway).
     if (this.#run !== undefined) {
       this.#publish(tick, { outcome: 'skipped', reason: 'running' })
+      this.#recordSkip(tick, 'running')
       return
     }
     const run = this.#runTick(tick, maxLatenessMs)
@@ -371,7 +480,7 @@ class EveryRunner implements EveryJob {
   async #runTick(tick: EveryTick, maxLatenessMs: number): Promise<void> {
     const { lw, name } = this.#init
     const backend = lw.backend
-    if (this.#late(tick, maxLatenessMs)) return this.#publish(tick, { outcome: 'skipped', reason: 'late' })
+    if (this.#late(tick, maxLatenessMs)) return this.#skip(tick, 'late')
     // Claim the tick. The claim is never released: it expires after the tick can no longer run anywhere.
     const slotKey = deriveKey(lw.prefix, 'every', name + INTERNAL_SEPARATOR + tick.scheduledAt)
     const claim = await backend.acquire(slotKey, ownerToken(lw.label), this.#claimTtlOf(tick.scheduledAt))
@@ -379,7 +488,7 @@ class EveryRunner implements EveryJob {
     if (this.#stopped) return this.#publish(tick, { outcome: 'skipped', reason: 'stopped' })
     this.#publish(tick, { outcome: 'claimed' })
     // Again once the claim is in: a pause between the timer and the reply must not let a late claim run.
-    if (this.#late(tick, maxLatenessMs)) return this.#publish(tick, { outcome: 'skipped', reason: 'late' })
+    if (this.#late(tick, maxLatenessMs)) return this.#skip(tick, 'late')
     const attempt = await attemptLock(
       backend,
       ownerToken(lw.label),
@@ -388,16 +497,35 @@ class EveryRunner implements EveryJob {
       this.#init.runTtlMs,
       true,
     )
-    if (attempt.lock === undefined) return this.#publish(tick, { outcome: 'skipped', reason: 'running' })
+    if (attempt.lock === undefined) return this.#skip(tick, 'running')
     const lock = attempt.lock
     const startedAt = performance.now()
+    const startedAtWall = Date.now()
+    const label = lw.label
     try {
       if (this.#stopped) return this.#publish(tick, { outcome: 'skipped', reason: 'stopped' })
       const signal = AbortSignal.any([this.#stopping.signal, lock.signal])
       await this.#init.job(signal, tick)
-      this.#publish(tick, { outcome: 'ran', durationMs: performance.now() - startedAt })
+      const durationMs = performance.now() - startedAt
+      this.#publish(tick, { outcome: 'ran', durationMs })
+      this.#record({
+        scheduledAt: tick.scheduledAt,
+        startedAt: startedAtWall,
+        durationMs,
+        outcome: 'ran',
+        label,
+      })
     } catch (error) {
-      this.#publish(tick, { outcome: 'failed', durationMs: performance.now() - startedAt, error })
+      const durationMs = performance.now() - startedAt
+      this.#publish(tick, { outcome: 'failed', durationMs, error })
+      this.#record({
+        scheduledAt: tick.scheduledAt,
+        startedAt: startedAtWall,
+        durationMs,
+        outcome: 'failed',
+        error: describeJobError(error),
+        label,
+      })
       this.#report(error, tick)
     } finally {
       // A failed release is reported on its own, after the job's error: it must not replace it.

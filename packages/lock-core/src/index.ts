@@ -41,6 +41,14 @@ export {
 } from './errors.js'
 export type { EveryJob, EveryJobFunction, EveryOptions, EveryTick } from './every.js'
 export type { KeyOption, NotInferred, PartialKeyOption } from './helper-support.js'
+export type { JobOutcome, JobRun, JobSchedule, JobSkipReason, JobSummary } from './job-history.js'
+export {
+  DEFAULT_JOB_HISTORY,
+  MAX_INDEXED_JOBS,
+  MAX_JOB_ERROR_LENGTH,
+  MAX_JOB_HISTORY,
+  MIN_JOB_HISTORY_RETENTION_MS,
+} from './job-history.js'
 export { validatePrefix } from './key.js'
 export type { LeaderInfo, Leadership, LeaderTerm, LeadFunction, LeadOptions } from './lead.js'
 export type { LockworkListOptions, LockworkListPage } from './list.js'

@@ -16,6 +16,7 @@ import { clientClosedError } from './closed-error.js'
 import { type Duration, describe, toMs } from './duration.js'
 import { InvalidArgumentError, LockBusyError } from './errors.js'
 import { type EveryJob, type EveryJobFunction, type EveryOptions, startEvery } from './every.js'
+import { type JobRun, type JobSummary, readJob, readJobs } from './job-history.js'
 import { joinKey, validateKey, validatePrefix } from './key.js'
 import {
   type LeaderInfo,
@@ -389,6 +390,10 @@ export class Lockwork implements AsyncDisposable {
    * tick is run at most once, not exactly once (a replica that crashes
    * mid-run does not hand the tick to another).
    *
+   * Each tick is recorded in the backend by the replica that handled it (who,
+   * when, how long, how it ended; the `history` option): read it with
+   * {@link Lockwork.jobs} or `job.history()`.
+   *
    * ```ts
    * const job = lw.every('expire-sessions', { interval: '5m', jitter: 0.2 }, async (signal) => expire(signal))
    * await job.stop()
@@ -409,9 +414,44 @@ export class Lockwork implements AsyncDisposable {
         jobs.delete(tracked)
         return started.stop()
       },
+      history: () => started.history(),
     }
     jobs.add(tracked)
     return tracked
+  }
+
+  /**
+   * Every `every` job with recorded history under this client's prefix, by
+   * name, as any replica recorded it (see the `history` option of
+   * {@link Lockwork.every}): its schedule, recent ticks (who handled each,
+   * when, how long, how it ended), the next tick, and who runs it right now.
+   * Works on every backend: the history lives in the cache store. Jobs
+   * whose history expired, or that record none, are not listed.
+   *
+   * ```ts
+   * for (const job of await lw.jobs()) {
+   *   console.log(job.name, job.lastRun?.outcome, job.lastRun?.label.text, job.nextRunAt)
+   * }
+   * ```
+   *
+   * @throws BackendError when the backend fails.
+   */
+  async jobs(): Promise<JobSummary[]> {
+    this.#throwIfClosed('jobs')
+    return readJobs(this.backend, this.prefix)
+  }
+
+  /**
+   * The recorded ticks of the `every` job `name`, newest first; empty when
+   * it has none (see {@link Lockwork.jobs}).
+   *
+   * @throws InvalidArgumentError for a bad name.
+   * @throws BackendError when the backend fails.
+   */
+  async jobHistory(name: string): Promise<JobRun[]> {
+    this.#throwIfClosed('jobHistory')
+    const summary = await readJob(this.backend, this.prefix, validateKey(name, 'name'))
+    return summary === null ? [] : [...summary.runs]
   }
 
   /**
