@@ -19,6 +19,7 @@ const holderScript = fileURLToPath(new URL('./hold-locks.ts', import.meta.url))
 
 const XSS = '<img src=x onerror=alert(1)>'
 const PREFIX = 'app'
+const JOB = 'report:<b>nightly</b>'
 
 /** A child process with its stdout collected. */
 interface Running {
@@ -90,6 +91,12 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
       ],
       'pipe',
     )
+    // An every() job whose second run fails, for the timeline.
+    let calls = 0
+    lw.every(JOB, { interval: '1s', runOnStart: true, onError: () => {} }, async () => {
+      calls++
+      if (calls === 2) throw new Error('disk <full>')
+    })
     const browserStarting = launchChromium()
     await until('the holder to hold its locks', () => holder.stdout().includes('"stuck:1"'))
     ;[readOnly, releasing, browser] = await Promise.all([
@@ -195,6 +202,26 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
     await until('the dashboard to log the release', () =>
       releasing.process.stdout().includes('released stuck:1'),
     )
+    await page.close()
+  })
+
+  it('shows every() jobs with their recent runs on a timeline, coloured by outcome', async () => {
+    const page = await open(readOnly.url)
+    const count = (selector: string) => page.locator(selector).count()
+    await until(
+      'a run that ran and one that failed on the timeline',
+      async () =>
+        (await count('#job-rows .runs .run.failed')) >= 1 && (await count('#job-rows .runs .run.ran')) >= 1,
+      10_000,
+    )
+    expect(await page.locator('#job-rows td.name').allTextContents()).toEqual([JOB])
+    expect(await page.locator('#job-rows td.schedule').textContent()).toBe('every 1s')
+    expect(await page.locator('b').count()).toBe(0)
+    const failed = await page.locator('#job-rows .run.failed').first().getAttribute('title')
+    expect(failed).toContain('failed: Error: disk <full>')
+    expect(failed).toContain('on test-runner host=')
+    expect(await page.locator('#job-rows td.last').textContent()).toMatch(/ ago on test-runner host=/)
+    expect(dialogs.filter((dialog) => dialog.startsWith('alert'))).toEqual([])
     await page.close()
   })
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CliError } from '../src/cli-error.js'
 import { displayUrl } from '../src/commands/dashboard.js'
 import { type Dashboard, hostAllowed, startDashboard } from '../src/dashboard/server.js'
-import { runCli } from './cli-process.js'
+import { runCli, until } from './cli-process.js'
 
 interface Reply {
   readonly status: number
@@ -135,12 +135,51 @@ describe('the dashboard server', () => {
       },
     ])
     expect(first.json.cache.totalSize).toBe(first.json.cache.entries[0].size)
+    expect(first.json.jobs).toEqual([])
     // The bar's scale is the longest remaining time seen for this holder: it stays while the lease runs down.
     await new Promise((resolve) => setTimeout(resolve, 50))
     const second = await send(`${readOnly.url}api/state`)
     expect(second.json.locks[0].scaleMs).toBe(first.json.locks[0].scaleMs)
     expect(second.json.locks[0].remainingMs).toBeLessThan(second.json.locks[0].scaleMs)
     await lock.release()
+  })
+
+  it('answers the every() jobs with their runs, oldest first, and who handled each', async () => {
+    let calls = 0
+    const job = holderLw.every(
+      'digest',
+      { interval: '1s', runOnStart: true, onError: () => {} },
+      async () => {
+        calls++
+        if (calls === 2) throw new Error('smtp <down>')
+      },
+    )
+    // A loaded machine may get to a tick late and skip it: count the runs.
+    const ran = (runs: readonly { outcome: string }[]) => runs.filter((run) => run.outcome !== 'skipped')
+    try {
+      await until('two runs to be recorded', async () => {
+        const [summary] = await viewLw.jobs()
+        return ran(summary?.runs ?? []).length >= 2
+      })
+      const state = await send(`${readOnly.url}api/state`)
+      expect(state.json.jobs).toHaveLength(1)
+      const [row] = state.json.jobs
+      expect(row).toMatchObject({ name: 'digest', schedule: 'every 1s' })
+      expect(ran(row.runs).slice(0, 2)).toEqual([
+        {
+          scheduledAt: expect.any(Number),
+          startedAt: expect.any(Number),
+          durationMs: expect.any(Number),
+          outcome: 'ran',
+          holder: expect.stringMatching(/^worker@pod-9 host=/),
+        },
+        expect.objectContaining({ outcome: 'failed', error: expect.stringContaining('smtp <down>') }),
+      ])
+      const times = row.runs.map((run: { scheduledAt: number }) => run.scheduledAt)
+      expect(times).toEqual([...times].sort((a, b) => a - b))
+    } finally {
+      await job.stop()
+    }
   })
 
   it('serves only a Host that is an IP address or localhost (no DNS rebinding)', async () => {

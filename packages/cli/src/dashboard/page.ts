@@ -41,7 +41,7 @@ const PAGE = `<!doctype html>
   .runs { position: relative; height: 1.1rem; min-width: 20rem; background: var(--line); border-radius: .2rem; }
   .run { position: absolute; top: 0; bottom: 0; min-width: 3px; border-radius: 2px; background: var(--ok); }
   .run.failed { background: var(--bad); }
-  .run.skipped, .run.late { background: var(--low); }
+  .run.skipped { background: var(--low); }
   .run.running { background: #3a7bd5; }
 </style>
 </head>
@@ -65,10 +65,10 @@ const PAGE = `<!doctype html>
     <table><thead><tr><th>Key</th><th>Size</th><th>Expires in</th></tr></thead><tbody id="cache-rows"></tbody></table>
     <p id="cache-empty" class="empty" hidden>No cache entries.</p>
   </section>
-  <section id="jobs" hidden>
-    <h2>Jobs <span id="jobs-window" class="muted"></span></h2>
-    <table><thead><tr><th>Job</th><th>Last run</th><th>Recent runs</th></tr></thead><tbody id="job-rows"></tbody></table>
-    <p id="jobs-empty" class="empty" hidden>No job runs recorded.</p>
+  <section id="jobs">
+    <h2>Jobs</h2>
+    <table><thead><tr><th>Job</th><th>Schedule</th><th>Last run</th><th>Next run</th><th>Recent runs</th></tr></thead><tbody id="job-rows"></tbody></table>
+    <p id="jobs-empty" class="empty" hidden>No every() job has recorded runs.</p>
   </section>
 </main>
 <script nonce="__NONCE__">
@@ -207,46 +207,64 @@ function render(state) {
   )
   $('cache-empty').hidden = cache.entries.length > 0
 
-  if (state.jobs !== undefined) renderJobs(state)
+  renderJobs(state)
 }
 
+function outcomeText(run) {
+  if (run.outcome === 'failed') return 'failed' + (run.error ? ': ' + run.error : '')
+  if (run.outcome === 'skipped') return 'skipped' + (run.reason ? ' (' + run.reason + ')' : '')
+  return run.outcome
+}
+
+/**
+ * Each job's recent runs on a strip: from its oldest recorded run (at least
+ * a minute back) to now, a mark per run at its start, as wide as it ran,
+ * coloured by outcome; a blue mark at the end while a replica runs it.
+ */
 function renderJobs(state) {
-  $('jobs').hidden = false
   const now = Date.parse(state.at)
-  let start = now
-  for (const job of state.jobs) for (const run of job.runs) start = Math.min(start, run.startedAt)
-  const span = Math.max(now - start, 60000)
-  $('jobs-window').textContent = '(last ' + remaining(span) + ')'
   syncRows(
     $('job-rows'),
     state.jobs.map((job) => ({ ...job, key: job.name })),
     () => {
       const row = el('tr')
       row.dataset.kind = 'job'
-      row.append(el('td', 'key name'), el('td', 'last'), el('td'))
+      row.append(el('td', 'key name'), el('td', 'schedule'), el('td', 'last'), el('td', 'next'), el('td'))
       row.lastChild.append(el('div', 'runs'))
       return row
     },
     (row, job) => {
       row.querySelector('.name').textContent = job.name
+      row.querySelector('.schedule').textContent = job.schedule
       const last = job.runs[job.runs.length - 1]
-      row.querySelector('.last').textContent = last
-        ? last.outcome + ', ' + remaining(now - last.startedAt) + ' ago' + (last.holder ? ' on ' + last.holder : '')
-        : '—'
+      row.querySelector('.last').textContent =
+        (last ? outcomeText(last) + ', ' + remaining(now - last.startedAt) + ' ago on ' + last.holder : 'never') +
+        (job.runningOn ? ' — running on ' + job.runningOn : '')
+      row.querySelector('.next').textContent =
+        job.nextRunAt === undefined ? '—'
+        : job.nextRunAt >= now ? 'in ' + remaining(job.nextRunAt - now)
+        : 'overdue ' + remaining(now - job.nextRunAt)
+      const oldest = job.runs.length > 0 ? job.runs[0].startedAt : now
+      const span = Math.max(now - oldest, 60000) * 1.02
+      const from = now - span
+      const marks = job.runs.map((run) => {
+        const mark = el('span', 'run ' + run.outcome)
+        mark.style.left = (((run.startedAt - from) / span) * 100).toFixed(2) + '%'
+        mark.style.width = (((run.durationMs || 0) / span) * 100).toFixed(2) + '%'
+        mark.title =
+          new Date(run.startedAt).toLocaleString() + '  ' + outcomeText(run) +
+          (run.durationMs === undefined ? '' : ' in ' + remaining(run.durationMs)) + '  on ' + run.holder
+        return mark
+      })
+      if (job.runningOn) {
+        const mark = el('span', 'run running')
+        mark.style.right = '0'
+        mark.title = 'running now on ' + job.runningOn
+        marks.push(mark)
+      }
       const strip = row.querySelector('.runs')
-      strip.replaceChildren(
-        ...job.runs.map((run) => {
-          const mark = el('span', 'run ' + run.outcome)
-          const end = run.endedAt === undefined ? now : run.endedAt
-          mark.style.left = (((run.startedAt - (now - span)) / span) * 100).toFixed(2) + '%'
-          mark.style.width = (((end - run.startedAt) / span) * 100).toFixed(2) + '%'
-          mark.title =
-            new Date(run.startedAt).toISOString() + '  ' + run.outcome +
-            (run.endedAt === undefined ? '' : ' in ' + remaining(run.endedAt - run.startedAt)) +
-            (run.holder ? '  ' + run.holder : '') + (run.error ? '  ' + run.error : '')
-          return mark
-        }),
-      )
+      strip.replaceChildren(...marks)
+      strip.title = 'the last ' + remaining(span)
     },
   )
   $('jobs-empty').hidden = state.jobs.length > 0

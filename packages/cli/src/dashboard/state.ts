@@ -1,4 +1,13 @@
-import { type ListedCacheEntry, type ListedLock, type ListKind, type Lockwork, labelOf } from '@lockwork/core'
+import {
+  type JobRun,
+  type JobSummary,
+  type ListedCacheEntry,
+  type ListedLock,
+  type ListKind,
+  type Lockwork,
+  labelOf,
+} from '@lockwork/core'
+import { formatSchedule } from '../commands/jobs.js'
 
 /** The most locks, and separately the most cache entries, one state lists; the rest is reported as truncated. */
 export const MAX_ROWS = 1_000
@@ -26,6 +35,35 @@ export interface CacheRow {
   readonly scaleMs: number
 }
 
+/** One recorded tick of an `every` job, as the page's timeline draws it. */
+export interface JobRunRow {
+  /** The tick's scheduled time, ms since the Unix epoch. */
+  readonly scheduledAt: number
+  /** When the replica started it (or decided to skip it), on its clock. */
+  readonly startedAt: number
+  readonly durationMs?: number
+  readonly outcome: JobRun['outcome']
+  /** Why it was skipped. */
+  readonly reason?: string
+  /** What the job threw. */
+  readonly error?: string
+  /** Who handled the tick (label, host, pid). */
+  readonly holder: string
+}
+
+/** An `every` job as the page shows it. */
+export interface JobRow {
+  readonly name: string
+  /** `every 5m`, `cron 0 3 * * *`. */
+  readonly schedule: string
+  /** The next tick as the last writer saw it, ms since the Unix epoch. */
+  readonly nextRunAt?: number
+  /** Who runs it right now, if anyone. */
+  readonly runningOn?: string
+  /** The recorded ticks, oldest first. */
+  readonly runs: readonly JobRunRow[]
+}
+
 /** What `GET /api/state` answers. */
 export interface DashboardState {
   /** When the store was read, as an ISO time. */
@@ -42,6 +80,8 @@ export interface DashboardState {
     /** Whether more than {@link MAX_ROWS} entries are stored. */
     readonly truncated: boolean
   }
+  /** The `every` jobs with recorded history, by name. */
+  readonly jobs: readonly JobRow[]
 }
 
 /** The holder column without the owner token's secret part. */
@@ -76,7 +116,11 @@ export class StateReader {
   }
 
   async #read(): Promise<DashboardState> {
-    const [locks, cache] = await Promise.all([this.#list('locks'), this.#list('cache')])
+    const [locks, cache, jobs] = await Promise.all([
+      this.#list('locks'),
+      this.#list('cache'),
+      this.#lw.jobs(),
+    ])
     const lockScale = new Map<string, { fence: number; maxMs: number }>()
     const lockRows = locks.rows.locks.map((lock): LockRow => {
       const seen = this.#lockScale.get(lock.key)
@@ -114,6 +158,7 @@ export class StateReader {
       locks: lockRows,
       locksTruncated: locks.truncated,
       cache: { entries: cacheRows, count: cacheRows.length, totalSize, truncated: cache.truncated },
+      jobs: jobs.map(jobRow).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     }
   }
 
@@ -142,5 +187,28 @@ export class StateReader {
     rows.locks.sort(byKey).splice(MAX_ROWS)
     rows.cacheEntries.sort(byKey).splice(MAX_ROWS)
     return { rows, truncated }
+  }
+}
+
+/** A job summary for the page: the schedule in words, runs oldest first, holders as labels. */
+export function jobRow(job: JobSummary): JobRow {
+  return {
+    name: job.name,
+    schedule: formatSchedule(job.schedule),
+    ...(job.nextRunAt === undefined ? {} : { nextRunAt: job.nextRunAt }),
+    ...(job.running === undefined ? {} : { runningOn: holderText(job.running.owner) }),
+    runs: job.runs
+      .map(
+        (run): JobRunRow => ({
+          scheduledAt: run.scheduledAt,
+          startedAt: run.startedAt,
+          ...(run.durationMs === undefined ? {} : { durationMs: run.durationMs }),
+          outcome: run.outcome,
+          ...(run.reason === undefined ? {} : { reason: run.reason }),
+          ...(run.error === undefined ? {} : { error: run.error }),
+          holder: run.label.text,
+        }),
+      )
+      .reverse(),
   }
 }
