@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createLockwork, type Lockwork } from '@lockwork/core'
+import { createMemoryBackend } from '@lockwork/memory'
 import { createSqliteBackend } from '@lockwork/sqlite'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startDashboard as serveDashboard } from '../src/dashboard/server.js'
 import { chromiumAvailable, launchChromium } from './browser.js'
 import { until } from './cli-process.js'
 
@@ -223,6 +225,40 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
     expect(await page.locator('#job-rows td.last').textContent()).toMatch(/ ago on test-runner host=/)
     expect(dialogs.filter((dialog) => dialog.startsWith('alert'))).toEqual([])
     await page.close()
+  })
+
+  it('shows how many callers wait for a lock where the store counts them (memory)', async () => {
+    const memory = createLockwork({ backend: createMemoryBackend(), label: 'queue-worker' })
+    const dashboard = await serveDashboard({
+      lw: memory,
+      host: '127.0.0.1',
+      port: 0,
+      store: 'memory',
+      allowRelease: false,
+    })
+    const lock = await memory.acquire('queue:1', { ttl: '30s' })
+    const waiter = memory.acquire('queue:1', { ttl: '30s', wait: '20s' })
+    try {
+      const page = await open(dashboard.url)
+      await until(
+        'the waiter to show',
+        async () => (await page.locator('#lock-rows td.waiting').allTextContents()).join() === '1',
+        10_000,
+      )
+      expect(await page.locator('#lock-head th').allTextContents()).toEqual([
+        'Key',
+        'Holder',
+        'Fence',
+        'Expires in',
+        'Waiting',
+      ])
+      await page.close()
+    } finally {
+      await lock.release()
+      await (await waiter).release()
+      await dashboard.close()
+      await memory.close()
+    }
   })
 
   it('stops on SIGTERM with exit code 0', async () => {
