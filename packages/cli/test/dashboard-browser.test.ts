@@ -22,6 +22,8 @@ const holderScript = fileURLToPath(new URL('./hold-locks.ts', import.meta.url))
 const XSS = '<img src=x onerror=alert(1)>'
 const PREFIX = 'app'
 const JOB = 'report:<b>nightly</b>'
+/** The holder's label: user data too. */
+const LABEL = 'billing@<i>pod-3</i>'
 
 /** A child process with its stdout collected. */
 interface Running {
@@ -86,7 +88,7 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
         holderScript,
         path,
         PREFIX,
-        'billing@pod-3',
+        LABEL,
         'orders:42',
         XSS,
         'stuck:1',
@@ -134,7 +136,7 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
 
     const row = page.locator('#lock-rows tr', { has: page.locator('td.key', { hasText: 'orders:42' }) })
     const holderCell = await row.locator('td.holder').textContent()
-    expect(holderCell).toMatch(/^billing@pod-3 host=\S+ pid=\d+$/)
+    expect(holderCell).toMatch(/^billing@<i>pod-3<\/i> host=\S+ pid=\d+$/)
     expect(holderCell).toContain(`pid=${holder.child.pid}`)
     const held = JSON.parse(holder.stdout().split('\n')[0] ?? '') as { fence: number }
     expect(await row.locator('td.fence').textContent()).toBe(String(held.fence))
@@ -147,6 +149,7 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
 
     // The key is user data: shown as its own text, never parsed as HTML.
     expect(await page.locator('img').count()).toBe(0)
+    expect(await page.locator('i').count()).toBe(0)
     expect(await page.locator('#lock-rows td.key').first().innerHTML()).toBe(
       '&lt;img src=x onerror=alert(1)&gt;',
     )
@@ -195,7 +198,9 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
     const row = page.locator('#lock-rows tr', { has: page.locator('td.key', { hasText: 'stuck:1' }) })
     await row.locator('button.release').click()
     await until('the lock to leave the page', async () => !(await lockKeys(page)).includes('stuck:1'), 10_000)
-    expect(dialogs.at(-1)).toMatch(/^confirm: Release stuck:1 \(fence \d+, held by billing@pod-3 host=/)
+    expect(dialogs.at(-1)).toMatch(
+      /^confirm: Release stuck:1 \(fence \d+, held by billing@<i>pod-3<\/i> host=/,
+    )
     expect(await page.locator('#release-result').textContent()).toBe('Released stuck:1.')
 
     const mine = await lw.tryAcquire('stuck:1')
