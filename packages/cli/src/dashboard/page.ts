@@ -141,7 +141,7 @@ let lastState = null
 
 function render(state) {
   lastState = state
-  $('store').textContent = state.store + (state.prefix ? '  prefix ' + state.prefix : '')
+  $('store').textContent = state.store + (state.prefix ? ' · prefix ' + state.prefix : '')
   $('mode').textContent = state.allowRelease ? 'release allowed' : 'read-only'
   const waiting = state.locks.some((lock) => lock.waiting !== undefined)
   const head = ['Key', 'Holder', 'Fence', 'Expires in']
@@ -218,7 +218,7 @@ function outcomeText(run) {
 
 /**
  * Each job's recent runs on a strip: from its oldest recorded run (at least
- * a minute back) to now, a mark per run at its start, as wide as it ran,
+ * 5 s back) to now, a mark per run at its start, as wide as it ran,
  * coloured by outcome; a blue mark at the end while a replica runs it.
  */
 function renderJobs(state) {
@@ -245,7 +245,7 @@ function renderJobs(state) {
         : job.nextRunAt >= now ? 'in ' + remaining(job.nextRunAt - now)
         : 'overdue ' + remaining(now - job.nextRunAt)
       const oldest = job.runs.length > 0 ? job.runs[0].startedAt : now
-      const span = Math.max(now - oldest, 60000) * 1.02
+      const span = Math.max(now - oldest, 5000) * 1.05
       const from = now - span
       const marks = job.runs.map((run) => {
         const mark = el('span', 'run ' + run.outcome)
