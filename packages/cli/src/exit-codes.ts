@@ -8,7 +8,10 @@
 export const EXIT_CODES = {
   /** Done. */
   ok: 0,
-  /** Nothing there: `peek` of a free key, `cache get` or `cache del` of a missing entry, `release` of a free key. */
+  /**
+   * Nothing there: `peek` of a free key, `cache get` or `cache del` of a
+   * missing entry, `release` of a free key, `jobs <name>` of a job with no history.
+   */
   notFound: 1,
   /** Bad arguments, an unknown store URL, a backend package that is not installed, or a refused `release` (no `--force`, or not confirmed). */
   usage: 2,

@@ -25,7 +25,8 @@ Install the package of your store beside @lockwork/cli.`
 
 const EXIT_HELP = `Exit codes:
   0 done; exec: the command's own code (128 + n when signal n ended it)
-  1 nothing there (peek of a free key, cache get/del of a missing entry, release of a free key)
+  1 nothing there (peek of a free key, cache get/del of a missing entry, release of a free key,
+    jobs <name> of a job with no recorded runs)
   2 usage error, unknown store URL, backend package not installed, release refused
   3 store unreachable or failed (the message names it)
   4 exec --wait 0: the key is held      5 exec: still held when the wait ended
@@ -81,7 +82,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 
   const program = new Command('lockwork')
-    .description('See and manage the locks of applications that use lockwork.')
+    .description('See and manage the locks and scheduled jobs of applications that use lockwork.')
     .version(version(), '-v, --version')
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
@@ -111,13 +112,19 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   storeOptions(
     program
       .command('jobs')
-      .description('list the every() jobs: schedule, last run (when, outcome, duration, where), next run')
-      .argument('<url>', 'the store'),
+      .description(
+        'list the every() jobs: schedule, last run (when, outcome, duration, where), next run; ' +
+          "with a name, that job's recorded runs (exit code 1 when it has none)",
+      )
+      .argument('<url>', 'the store')
+      .argument('[name]', 'one job, to show all its recorded runs'),
   )
-    .option('--json', 'print JSON (every recorded run of each job)')
-    .action(async (url: string, options: Record<string, unknown>) => {
+    .option('--json', 'print JSON (every recorded run)')
+    .action(async (url: string, name: string | undefined, options: Record<string, unknown>) => {
       print(
-        await withLockwork(url, flagsOf(options), (lw) => jobsCommand(lw, { json: options.json === true })),
+        await withLockwork(url, flagsOf(options), (lw) =>
+          jobsCommand(lw, { ...(name === undefined ? {} : { name }), json: options.json === true }),
+        ),
       )
     })
 

@@ -124,20 +124,31 @@ for (const makeStore of stores) {
         const lines = jobs.stdout.trim().split('\n')
         expect(lines[0]).toMatch(/^NAME\s+SCHEDULE\s+LAST RUN\s+OUTCOME\s+DURATION\s+WHERE\s+NEXT RUN$/)
         expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(['cleanup', 'report'])
-        expect(lines[1]).toContain('every 1s')
+        expect(lines[1]).toContain('every 1h')
         expect(lines[1]).toContain('failed: Error: no space left on device')
         expect(lines[2]).toMatch(/ ran /)
         expect(lines[2]).toContain(`worker@pod-9 host=`)
         expect(lines[2]).toContain(`pid=${pid}`)
+        expect(lines[2]).toMatch(/ in \S+$/)
 
         expect(jobsJson.code, jobsJson.stderr).toBe(0)
         const listed = JSON.parse(jobsJson.stdout) as JobSummary[]
         const report = listed.find((job) => job.name === 'report')
-        expect(report?.schedule).toEqual({ kind: 'interval', intervalMs: 1000 })
+        expect(report?.schedule).toEqual({ kind: 'interval', intervalMs: 3_600_000 })
         expect(report?.lastRun).toMatchObject({ outcome: 'ran', label: { name: 'worker@pod-9', pid } })
         expect(report?.nextRunAt).toBeGreaterThan(report?.lastRun?.scheduledAt ?? Infinity)
         const cleanup = listed.find((job) => job.name === 'cleanup')
         expect(cleanup?.lastRun?.error).toBe('Error: no space left on device')
+
+        const [one, none] = await Promise.all([
+          runCli(at('jobs', 'cleanup')),
+          runCli(at('jobs', 'no-such-job')),
+        ])
+        expect(one.code, one.stderr).toBe(0)
+        expect(one.stdout.split('\n')[0]).toMatch(/^cleanup: every 1h, next run in /)
+        expect(one.stdout).toContain('failed: Error: no space left on device')
+        expect(none.code).toBe(1)
+        expect(none.stderr).toContain('no job no-such-job recorded')
 
         const released = await runBin(at('release', 'held-by-worker', '--force'))
         expect(released.code, released.stderr).toBe(0)

@@ -1,6 +1,6 @@
 import type { JobRun, JobSummary, OwnerLabel } from '@lockwork/core'
 import { describe, expect, it } from 'vitest'
-import { formatOutcome, formatSchedule, jobsTable } from '../src/commands/jobs.js'
+import { formatOutcome, formatSchedule, jobsTable, runsTable } from '../src/commands/jobs.js'
 
 const label: OwnerLabel = {
   name: 'api@pod-7',
@@ -64,5 +64,39 @@ describe('lockwork jobs formatting', () => {
     )
     expect(lines[2]).toMatch(/^stale\s+cron 0 3 \* \* \*\s+never\s+-\s+-\s+-\s+overdue 1m00s$/)
     expect(jobsTable([], now)).toBe('no jobs recorded')
+  })
+
+  it("lists one job's runs, newest first, under a line with its schedule and next run", () => {
+    const now = 1_000_000_000
+    const ran: JobRun = {
+      scheduledAt: now - 60_000,
+      startedAt: now - 59_000,
+      durationMs: 250,
+      outcome: 'ran',
+      label,
+    }
+    const skipped: JobRun = {
+      scheduledAt: now - 120_000,
+      startedAt: now - 119_000,
+      outcome: 'skipped',
+      reason: 'late',
+      label,
+    }
+    const job: JobSummary = {
+      name: 'report',
+      schedule: { kind: 'interval', intervalMs: 60_000 },
+      lastRun: ran,
+      nextRunAt: now + 1_000,
+      runs: [ran, skipped],
+      updatedAt: now,
+    }
+    const lines = runsTable(job, now).split('\n')
+    expect(lines[0]).toBe('report: every 1m, next run in 1.0s')
+    expect(lines[1]).toMatch(/^SCHEDULED\s+STARTED\s+OUTCOME\s+DURATION\s+WHERE$/)
+    expect(lines[2]).toMatch(
+      /^1970-01-12T13:45:40\.000Z\s+59\.0s ago\s+ran\s+250ms\s+api@pod-7 host=web-3 pid=4121$/,
+    )
+    expect(lines[3]).toMatch(/skipped \(late\)\s+-\s+api@pod-7/)
+    expect(runsTable({ ...job, runs: [] }, now).split('\n')[1]).toBe('no runs recorded')
   })
 })

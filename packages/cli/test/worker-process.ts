@@ -1,7 +1,8 @@
 /**
  * A stand-in for an application process, started by the tests as a child:
  * it holds the lock `held-by-worker` (auto-extended) and runs two `every`
- * jobs, `report` (succeeds) and `cleanup` (fails), each every second.
+ * jobs, `report` (succeeds) and `cleanup` (fails), hourly, each run once at
+ * start (`runOnStart`), so what the tests see does not change while they look.
  * It prints `ready` once both jobs have run, `lost` when its lock is taken
  * away, and closes its client on SIGTERM.
  *
@@ -20,11 +21,11 @@ let cleaned = false
 const ready = () => {
   if (reported && cleaned) console.log('ready')
 }
-lw.every('report', { interval: '1s', runOnStart: true }, () => {
+lw.every('report', { interval: '1h', runOnStart: true }, () => {
   reported = true
   ready()
 })
-lw.every('cleanup', { interval: '1s', runOnStart: true, onError: () => {} }, () => {
+lw.every('cleanup', { interval: '1h', runOnStart: true, onError: () => {} }, () => {
   cleaned = true
   ready()
   throw new Error('no space left on device')

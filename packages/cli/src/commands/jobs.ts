@@ -1,5 +1,6 @@
 import type { JobRun, JobSchedule, JobSummary, Lockwork } from '@lockwork/core'
 import { type CommandResult, ok } from '../command-result.js'
+import { EXIT_CODES } from '../exit-codes.js'
 import { formatRemaining, table } from '../format.js'
 
 /** A schedule for people: `every 5m`, `cron 0 3 * * * (Europe/Paris)`. */
@@ -63,8 +64,45 @@ export function jobsTable(jobs: readonly JobSummary[], now = Date.now()): string
   )
 }
 
-/** `lockwork jobs`: the `every` jobs with recorded history, as a table or as JSON. */
-export async function jobsCommand(lw: Lockwork, options: { json?: boolean }): Promise<CommandResult> {
+/** One job's recorded ticks, newest first: scheduled, started, outcome, duration, where. */
+export function runsTable(job: JobSummary, now = Date.now()): string {
+  const header = `${job.name}: ${formatSchedule(job.schedule)}, next run ${
+    job.nextRunAt === undefined
+      ? 'unknown'
+      : job.nextRunAt >= now
+        ? `in ${formatRemaining(job.nextRunAt - now)}`
+        : `overdue ${formatRemaining(now - job.nextRunAt)}`
+  }${job.running === undefined ? '' : `, running on ${job.running.label?.text ?? 'unknown'}`}`
+  if (job.runs.length === 0) return `${header}\nno runs recorded`
+  const rows = table(
+    ['SCHEDULED', 'STARTED', 'OUTCOME', 'DURATION', 'WHERE'],
+    job.runs.map((run) => [
+      new Date(run.scheduledAt).toISOString(),
+      ago(run.startedAt, now),
+      formatOutcome(run),
+      run.durationMs === undefined ? '-' : formatRemaining(run.durationMs),
+      run.label.text,
+    ]),
+  )
+  return `${header}\n${rows}`
+}
+
+/**
+ * `lockwork jobs`: the `every` jobs with recorded history, as a table or as
+ * JSON; with a `name`, that job's recorded ticks (exit 1 when it has none).
+ */
+export async function jobsCommand(
+  lw: Lockwork,
+  options: { name?: string; json?: boolean },
+): Promise<CommandResult> {
   const jobs = await lw.jobs()
-  return ok(options.json ? JSON.stringify(jobs, null, 2) : jobsTable(jobs))
+  if (options.name === undefined) return ok(options.json ? JSON.stringify(jobs, null, 2) : jobsTable(jobs))
+  const job = jobs.find((candidate) => candidate.name === options.name)
+  if (job === undefined) {
+    return {
+      output: options.json ? 'null' : `no job ${options.name} recorded`,
+      exitCode: EXIT_CODES.notFound,
+    }
+  }
+  return ok(options.json ? JSON.stringify(job, null, 2) : runsTable(job))
 }
