@@ -3,8 +3,11 @@ import { startDashboard } from '../dashboard/server.js'
 
 /** Options of `lockwork dashboard`. */
 export interface DashboardCommandOptions {
+  /** The address to listen on. */
   readonly host: string
+  /** The port to listen on; 0 picks a free one. */
   readonly port: number
+  /** Whether the page offers a Release button per lock. */
   readonly allowRelease: boolean
   /** The store URL as given; its password is not shown. */
   readonly url: string

@@ -14,10 +14,13 @@ export const MAX_ROWS = 1_000
 
 /** A held lock as the page shows it. Owner tokens stay on the server: they grant ownership. */
 export interface LockRow {
+  /** The key, without the client's prefix. */
   readonly key: string
   /** The holder's label (`api@pod-7 host=web-3 pid=4121`), or the start of its token when it has none. */
   readonly holder: string
+  /** The holder's fencing token. */
   readonly fence: number
+  /** Milliseconds until the lease expires, on the store's clock. */
   readonly remainingMs: number
   /** What the remaining-time bar is measured against: the longest remaining time seen for this holder. */
   readonly scaleMs: number
@@ -27,9 +30,11 @@ export interface LockRow {
 
 /** A cache entry as the page shows it. */
 export interface CacheRow {
+  /** The `cached()` key, without the client's prefix. */
   readonly key: string
   /** The encoded value's size, in UTF-8 bytes. */
   readonly size: number
+  /** Milliseconds until the entry expires, on the store's clock. */
   readonly remainingMs: number
   /** The longest remaining lifetime seen for this entry since it was last written. */
   readonly scaleMs: number
@@ -41,7 +46,9 @@ export interface JobRunRow {
   readonly scheduledAt: number
   /** When the replica started it (or decided to skip it), on its clock. */
   readonly startedAt: number
+  /** How long it ran, in ms (absent for a skipped tick). */
   readonly durationMs?: number
+  /** `ran`, `failed` or `skipped`. */
   readonly outcome: JobRun['outcome']
   /** Why it was skipped. */
   readonly reason?: string
@@ -53,6 +60,7 @@ export interface JobRunRow {
 
 /** An `every` job as the page shows it. */
 export interface JobRow {
+  /** The job's name. */
   readonly name: string
   /** `every 5m`, `cron 0 3 * * *`. */
   readonly schedule: string
@@ -68,10 +76,13 @@ export interface JobRow {
 export interface DashboardState {
   /** When the store was read, as an ISO time. */
   readonly at: string
+  /** The held locks, sorted by key. */
   readonly locks: readonly LockRow[]
   /** Whether more than {@link MAX_ROWS} locks are held (only the first are listed). */
   readonly locksTruncated: boolean
+  /** The cache entries, sorted by key, and their totals. */
   readonly cache: {
+    /** The entries. */
     readonly entries: readonly CacheRow[]
     /** How many entries were listed. */
     readonly count: number
