@@ -283,7 +283,7 @@ describe('the dashboard server', () => {
     expect(failed.json.error).toMatch(/closed/)
   })
 
-  it('reports a port in use as a usage error', async () => {
+  it('reports a port in use, or an address not on this machine, as a usage error', async () => {
     const port = Number(new URL(readOnly.url).port)
     const error = await startDashboard({
       lw: viewLw,
@@ -295,6 +295,15 @@ describe('the dashboard server', () => {
     expect(error).toBeInstanceOf(CliError)
     expect((error as CliError).exitCode).toBe(2)
     expect((error as CliError).message).toContain(`cannot listen on 127.0.0.1:${port}`)
+    const elsewhere = await startDashboard({
+      lw: viewLw,
+      host: '192.0.2.1',
+      port: 0,
+      store: 'x',
+      allowRelease: false,
+    }).catch((e: unknown) => e)
+    expect(elsewhere).toBeInstanceOf(CliError)
+    expect((elsewhere as CliError).exitCode).toBe(2)
   })
 })
 

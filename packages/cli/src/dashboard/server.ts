@@ -158,7 +158,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${options.host}:${options.port}`
       reject(
-        error.code === 'EADDRINUSE' || error.code === 'EADDRNOTAVAIL' || error.code === 'EACCES'
+        LISTEN_ERRORS.has(error.code ?? '')
           ? new CliError(`cannot listen on ${where}: ${error.message}`, EXIT_CODES.usage, { cause: error })
           : error,
       )
@@ -180,6 +180,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }),
   }
 }
+
+/** Errors of `listen` that mean a bad `--host` or `--port`: usage errors (exit 2). */
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL'])
 
 const SECURITY_HEADERS = {
   'cache-control': 'no-store',
