@@ -4,9 +4,10 @@
 import { readFileSync } from 'node:fs'
 import { toMs } from '@lockwork/core'
 import { Argument, Command, CommanderError, Option } from 'commander'
-import { describeFailure } from './cli-error.js'
+import { CliError, describeFailure } from './cli-error.js'
 import type { CommandResult } from './command-result.js'
 import { cacheCommand } from './commands/cache.js'
+import { dashboardCommand } from './commands/dashboard.js'
 import { execCommand } from './commands/exec.js'
 import { jobsCommand } from './commands/jobs.js'
 import { locksCommand } from './commands/locks.js'
@@ -30,6 +31,7 @@ const EXIT_HELP = `Exit codes:
   3 store unreachable or failed (the message names it)
   4 exec --wait 0: the key is held      5 exec: still held when the wait ended
   6 exec: the lease was lost while the command ran (it got SIGTERM)
+  dashboard: 0 when stopped with Ctrl-C; 2 when it cannot listen (port taken, bad --host or --port)
   126/127 exec: the command cannot run / was not found     130 interrupted while waiting`
 
 function version(): string {
@@ -204,6 +206,45 @@ export async function runCli(argv: readonly string[]): Promise<number> {
               ...(typeof options.startsWith === 'string' ? { startsWith: options.startsWith } : {}),
             },
             process.stdout,
+            stop.signal,
+          ),
+        )
+      } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+      }
+    })
+
+  storeOptions(
+    program
+      .command('dashboard')
+      .description(
+        'serve a live web page of the locks held, cache entries and job runs (read-only unless --allow-release)',
+      )
+      .argument('<url>', 'the store'),
+  )
+    .option('--host <address>', 'the address to listen on (anything but loopback exposes it)', '127.0.0.1')
+    .option('--port <port>', 'the port to listen on; 0 picks a free one', '0')
+    .option('--allow-release', 'show a Release button on each lock (frees it whoever holds it)')
+    .action(async (url: string, options: Record<string, unknown>) => {
+      const port = Number(options.port)
+      if (!/^\d{1,5}$/.test(String(options.port)) || port > 65_535) {
+        throw new CliError(
+          `--port: expected a port number from 0 to 65535, got ${String(options.port)}`,
+          EXIT_CODES.usage,
+        )
+      }
+      const stop = new AbortController()
+      const onSignal = () => stop.abort()
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+      try {
+        await withLockwork(url, flagsOf(options), (lw) =>
+          dashboardCommand(
+            lw,
+            { host: String(options.host), port, allowRelease: options.allowRelease === true, url },
+            process.stdout,
+            process.stderr,
             stop.signal,
           ),
         )
