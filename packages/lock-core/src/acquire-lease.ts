@@ -169,9 +169,11 @@ export async function acquireLease<H extends Lock>(
       }
       // A first attempt sent straight away was sent after `start`: the lease cannot end before start + ttl.
       const acquisition: Acquisition = { fence: result.fence, ttlMs: result.ttlMs, sentAt: start }
-      if (!leaseFresh(acquisition))
+      // leaseFresh, with its clock reading kept for the handle's telemetry.
+      const now = performance.now()
+      if (now >= start + result.ttlMs)
         return await acquireLoop(host, request, create, attempt, Promise.resolve(acquisition))
-      const handle = newHandle(host, request, create, owner, acquisition, start)
+      const handle = newHandle(host, request, create, owner, acquisition, start, now)
       if (host.closed) await giveBack(host, handle)
       host.track(handle)
       return handle
@@ -205,6 +207,7 @@ function newHandle<H extends Lock>(
   owner: string,
   acquisition: Acquisition,
   startedAt: number,
+  now?: number,
 ): H {
   return create({
     backend: host.backend,
@@ -217,6 +220,7 @@ function newHandle<H extends Lock>(
     onReleaseError: host.onReleaseError,
     onSettled: host.forget,
     startedAt,
+    now,
   })
 }
 
