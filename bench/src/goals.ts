@@ -33,6 +33,19 @@ const PAIR_GOALS: readonly {
     loops64: true,
     target: '≥ 1× async-mutex, 64 loops (same run)',
   },
+  // Telemetry: with a subscriber on every lock channel, at most 5 % fewer pairs than without.
+  {
+    backend: 'memory',
+    ours: 'lockwork-observed',
+    minPeerRatio: { peer: 'lockwork', ratio: 0.95 },
+    target: '≥ 0.95× unsubscribed lockwork (same run)',
+  },
+  {
+    backend: 'sqlite',
+    ours: 'lockwork-observed',
+    minPeerRatio: { peer: 'lockwork', ratio: 0.95 },
+    target: '≥ 0.95× unsubscribed lockwork (same run)',
+  },
 ]
 
 /** Stampede goals for `lw.cached`. */

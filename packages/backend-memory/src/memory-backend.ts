@@ -35,11 +35,12 @@ export class MemoryBackend implements LockBackend {
 
   async acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
     this.#open()
-    const lease = this.#store.acquire(key, owner, ttlMs)
-    if (lease.acquired) return { acquired: true, fence: lease.fence, ttlMs }
+    const fence = this.#store.acquire(key, owner, ttlMs)
+    if (fence > 0) return { acquired: true, fence, ttlMs }
     const holder = this.#store.peek(key)
-    // The holder cannot vanish between the two synchronous calls above.
-    return { acquired: false, holder: holder ?? { owner: lease.owner, fence: lease.fence, remainingMs: 1 } }
+    // Refused means held by someone else, and the holder cannot vanish between the two synchronous calls.
+    if (holder === null) throw new Error(`memory: ${key} was refused but has no holder`)
+    return { acquired: false, holder }
   }
 
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -34,23 +34,18 @@ export class MemoryStore {
   readonly #cache = new NodeCache({ useClones: false, stdTTL: 0, checkperiod: 60 })
   #fence = 0
 
-  /** Takes `key` if free or expired; idempotent for the same owner. */
-  acquire(key: string, owner: string, ttlMs: number): Lease & { acquired: boolean } {
+  /**
+   * Takes `key` if free or expired; idempotent for the same owner. Returns the
+   * lease's fence when `owner` holds it now, or 0 when someone else does
+   * (fences start at 1): a number, so the common path allocates nothing but the lease.
+   */
+  acquire(key: string, owner: string, ttlMs: number): number {
     const now = performance.now()
     const current = this.#live(key, now)
-    // Plain literals of one shape: cheaper than spreading the lease.
-    if (current) {
-      return {
-        owner: current.owner,
-        fence: current.fence,
-        expiresAt: current.expiresAt,
-        acquired: current.owner === owner,
-      }
-    }
+    if (current) return current.owner === owner ? current.fence : 0
     const fence = ++this.#fence
-    const expiresAt = now + ttlMs
-    this.#leases.set(key, { owner, fence, expiresAt })
-    return { owner, fence, expiresAt, acquired: true }
+    this.#leases.set(key, { owner, fence, expiresAt: now + ttlMs })
+    return fence
   }
 
   /** Resets the lease's expiry if `owner` holds it. */

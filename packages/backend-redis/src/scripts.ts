@@ -80,14 +80,15 @@ return 0
  * when the connection dropped, and that resend finds the key already freed —
  * by this very call. The record makes it answer 1 again instead of a wrong 0.
  * A second, separate release call has another call id and still gets 0.
+ * One `DEL` removes the lease and the marker: the lease exists (its owner was
+ * just read), so 2 deleted keys means the marker existed.
  */
 export const RELEASE: ScriptDefinition = {
   numberOfKeys: 3,
   lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  if redis.call('DEL', KEYS[3]) == 1 then redis.call('PUBLISH', ARGV[2], 'released') end
+  if redis.call('DEL', KEYS[1], KEYS[3]) == 2 then redis.call('PUBLISH', ARGV[2], 'released') end
   return 1
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end

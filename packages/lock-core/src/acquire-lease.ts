@@ -7,7 +7,8 @@ import type { Lock, LockInit } from './lock.js'
 import { optionalBoolean, optionalSignal } from './options.js'
 import { type OwnerLabel, ownerToken } from './owner-label.js'
 import { channels, leaseKind } from './telemetry.js'
-import { type AcquireAttempt, acquireWithWait } from './wait.js'
+import { type AcquireAttempt, type Acquisition, acquireWithWait, waitAfterRefusal } from './wait.js'
+import { WaiterQueue } from './waiter-queue.js'
 
 /**
  * What a primitive (locks, semaphores, reader-writer locks) needs from the
@@ -64,11 +65,39 @@ export function resolveLeaseOptions(
   autoExtendDefault: boolean,
   argument = 'options',
 ): ResolvedLeaseOptions {
+  const names = leaseOptionNames(argument)
   return {
-    ttlMs: opts.ttl === undefined ? host.defaultTtlMs : toMs(opts.ttl, `${argument}.ttl`),
-    waitMs: opts.wait === undefined ? host.defaultWaitMs : toMs(opts.wait, `${argument}.wait`, true),
-    signal: optionalSignal(opts.signal, `${argument}.signal`),
-    autoExtend: optionalBoolean(opts.autoExtend, `${argument}.autoExtend`, autoExtendDefault),
+    ttlMs: opts.ttl === undefined ? host.defaultTtlMs : toMs(opts.ttl, names.ttl),
+    waitMs: opts.wait === undefined ? host.defaultWaitMs : toMs(opts.wait, names.wait, true),
+    signal: optionalSignal(opts.signal, names.signal),
+    autoExtend: optionalBoolean(opts.autoExtend, names.autoExtend, autoExtendDefault),
+  }
+}
+
+/** How errors name the lease options of an argument (e.g. `options.ttl`). */
+export interface LeaseOptionNames {
+  readonly ttl: string
+  readonly wait: string
+  readonly signal: string
+  readonly autoExtend: string
+}
+
+/** The names under the usual argument, made once rather than on every call. */
+const OPTIONS_NAMES: LeaseOptionNames = {
+  ttl: 'options.ttl',
+  wait: 'options.wait',
+  signal: 'options.signal',
+  autoExtend: 'options.autoExtend',
+}
+
+/** The {@link LeaseOptionNames} under `argument`. */
+export function leaseOptionNames(argument: string): LeaseOptionNames {
+  if (argument === 'options') return OPTIONS_NAMES
+  return {
+    ttl: `${argument}.ttl`,
+    wait: `${argument}.wait`,
+    signal: `${argument}.signal`,
+    autoExtend: `${argument}.autoExtend`,
   }
 }
 
@@ -129,7 +158,27 @@ export async function acquireLease<H extends Lock>(
     })
   }
   try {
-    return await acquireLoop(host, request, create, attempt)
+    // The common case in one step, without the wait loop's promises: nobody in this
+    // process waits for the key, so the first attempt goes straight to the backend.
+    if (request.waitMs === 0 || WaiterQueue.find(backend, operations.queueKey(fullKey)) === undefined) {
+      const result = await operations.attempt(attempt)
+      if (!result.acquired) {
+        request.signal?.throwIfAborted()
+        if (request.waitMs === 0) throw operations.busyError(attempt, result)
+        return await acquireLoop(host, request, create, attempt, waitAfterRefusal(attempt, start, result))
+      }
+      // A first attempt sent straight away was sent after `start`: the lease cannot end before start + ttl.
+      const acquisition: Acquisition = { fence: result.fence, ttlMs: result.ttlMs, sentAt: start }
+      // leaseFresh, with its clock reading kept for the handle's telemetry.
+      const now = performance.now()
+      if (now >= start + result.ttlMs)
+        return await acquireLoop(host, request, create, attempt, Promise.resolve(acquisition))
+      const handle = newHandle(host, request, create, owner, acquisition, start, now)
+      if (host.closed) await giveBack(host, handle)
+      host.track(handle)
+      return handle
+    }
+    return await acquireLoop(host, request, create, attempt, acquireWithWait(attempt))
   } catch (error) {
     if (channels.failed.hasSubscribers) {
       const kind = leaseKind(operations.noun)
@@ -150,40 +199,63 @@ export async function acquireLease<H extends Lock>(
   }
 }
 
-/** The attempts of {@link acquireLease}, until one yields a fresh lease. */
+/** The handle over a lease just acquired (`create`), not yet tracked by the client. */
+function newHandle<H extends Lock>(
+  host: LeaseHost,
+  request: ResolvedLease,
+  create: (init: LockInit) => H,
+  owner: string,
+  acquisition: Acquisition,
+  startedAt: number,
+  now?: number,
+): H {
+  return create({
+    backend: host.backend,
+    fullKey: request.fullKey,
+    key: request.key,
+    owner,
+    acquisition,
+    operations: request.operations,
+    autoExtend: request.autoExtend,
+    onReleaseError: host.onReleaseError,
+    onSettled: host.forget,
+    startedAt,
+    now,
+  })
+}
+
+/** The client closed while an acquisition was in flight: hands the lease back at once and rejects. */
+async function giveBack(host: LeaseHost, handle: Lock): Promise<never> {
+  await handle.release().catch(() => undefined)
+  host.throwIfClosed('acquire')
+  throw new Error('unreachable: the client is closed')
+}
+
+/**
+ * The attempts of {@link acquireLease} after its first (`pending`: the first
+ * attempt's outcome, from the wait loop or already acquired), until one
+ * yields a fresh lease.
+ */
 async function acquireLoop<H extends Lock>(
   host: LeaseHost,
   request: ResolvedLease,
   create: (init: LockInit) => H,
   first: AcquireAttempt,
+  pending: Promise<Acquisition>,
 ): Promise<H> {
   const { operations, fullKey } = request
   const { backend, owner } = first
   const start = first.start ?? performance.now()
   let attempt = first
+  let next = pending
   for (;;) {
-    const acquired = await acquireWithWait(attempt)
+    const acquired = await next
     const acquisition = leaseFresh(acquired)
       ? acquired
       : await renewIfExpired(backend, fullKey, owner, acquired, operations)
     if (acquisition !== undefined) {
-      const handle = create({
-        backend,
-        fullKey,
-        key: request.key,
-        owner,
-        acquisition,
-        operations,
-        autoExtend: request.autoExtend,
-        onReleaseError: host.onReleaseError,
-        onSettled: host.forget,
-        startedAt: start,
-      })
-      if (host.closed) {
-        // Closed while this acquisition was in flight: hand the lease back at once.
-        await handle.release().catch(() => undefined)
-        host.throwIfClosed('acquire')
-      }
+      const handle = newHandle(host, request, create, owner, acquisition, start)
+      if (host.closed) await giveBack(host, handle)
       host.track(handle)
       return handle
     }
@@ -193,6 +265,7 @@ async function acquireLoop<H extends Lock>(
     if (request.waitMs === 0) throw operations.busyError(attempt, refused)
     if (waited >= request.waitMs) throw operations.timeoutError(attempt, Math.round(waited), undefined)
     attempt = { ...attempt, waitMs: request.waitMs - waited, start: undefined }
+    next = acquireWithWait(attempt)
   }
 }
 

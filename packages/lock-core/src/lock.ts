@@ -24,6 +24,8 @@ export interface LockInit {
   readonly onReleaseError?: ((error: unknown, key: string) => void) | undefined
   /** `performance.now()` when the acquisition began, for telemetry's `waitedMs` (default: the winning attempt's). */
   readonly startedAt?: number
+  /** A `performance.now()` reading taken after the lease came back, if the caller has one (spares telemetry a clock read). */
+  readonly now?: number
 }
 
 type LockState = 'held' | 'released' | 'lost'
@@ -105,7 +107,7 @@ export class Lock implements AsyncDisposable {
       this.#scheduleAutoExtend(this.#nextExtendDelay())
     }
     if (channels.acquired.hasSubscribers) {
-      const waitedMs = performance.now() - (init.startedAt ?? this.#acquiredAt)
+      const waitedMs = (init.now ?? performance.now()) - (init.startedAt ?? this.#acquiredAt)
       channels.acquired.publish({
         kind: this.#kind(),
         backend: this.#backend.name,
@@ -193,7 +195,9 @@ export class Lock implements AsyncDisposable {
   release(): Promise<boolean> {
     if (this.#releasing) return this.#releasing.then(() => false)
     if (this.#state === 'released') return Promise.resolve(false)
-    this.#checkDeadline()
+    // #checkDeadline, with its clock reading kept for telemetry's heldMs (held until release was called).
+    const calledAt = performance.now()
+    if (this.#state === 'held' && calledAt >= this.#deadline) this.#expire()
     const wasHeld = this.#releaseFailed?.wasHeld ?? this.#state === 'held'
     this.#state = 'released'
     this.#releaseFailed = undefined
@@ -203,7 +207,7 @@ export class Lock implements AsyncDisposable {
       (released) => {
         if (!this.#endPublished && channels.released.hasSubscribers) {
           this.#endPublished = true
-          const heldMs = performance.now() - this.#acquiredAt
+          const heldMs = calledAt - this.#acquiredAt
           channels.released.publish({
             kind: this.#kind(),
             backend: this.#backend.name,

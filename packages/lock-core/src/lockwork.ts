@@ -1,8 +1,8 @@
 import {
   acquireLease,
   type LeaseHost,
+  leaseOptionNames,
   type ResolvedLease,
-  resolveLeaseOptions,
   runHolding,
 } from './acquire-lease.js'
 import type { LockBackend } from './backend.js'
@@ -30,7 +30,7 @@ import { lockOperations } from './lease-operations.js'
 import { type LockworkListOptions, type LockworkListPage, listPage } from './list.js'
 import { Lock, type LockInit } from './lock.js'
 import { createOnce, type OnceFunction, type OnceOptions, type OnceOptionsPartialKey } from './once.js'
-import { optionalBoolean, optionsObject, requireFunction } from './options.js'
+import { optionalBoolean, optionalSignal, optionsObject, requireFunction } from './options.js'
 import { createOwnerLabel, type HolderInfo, holderInfo, type OwnerLabel } from './owner-label.js'
 import { ReadWriteLock } from './rwlock.js'
 import { Semaphore, type SemaphoreOptions } from './semaphore.js'
@@ -545,15 +545,17 @@ export class Lockwork implements AsyncDisposable {
     autoExtendDefault: boolean,
   ): ResolvedLease {
     const validKey = validateKey(key)
-    const resolved = resolveLeaseOptions(this, optionsObject(options, argument), autoExtendDefault, argument)
+    const opts = optionsObject(options, argument)
+    // resolveLeaseOptions, written into the request itself: one object per acquire, not two.
+    const names = leaseOptionNames(argument)
     return {
       operations: lockOperations,
       key: validKey,
       fullKey: this.fullKey(validKey),
-      ttlMs: resolved.ttlMs,
-      waitMs: resolved.waitMs,
-      signal: resolved.signal,
-      autoExtend: resolved.autoExtend,
+      ttlMs: opts.ttl === undefined ? this.defaultTtlMs : toMs(opts.ttl, names.ttl),
+      waitMs: opts.wait === undefined ? this.defaultWaitMs : toMs(opts.wait, names.wait, true),
+      signal: optionalSignal(opts.signal, names.signal),
+      autoExtend: optionalBoolean(opts.autoExtend, names.autoExtend, autoExtendDefault),
     }
   }
 

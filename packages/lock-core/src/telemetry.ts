@@ -79,7 +79,7 @@ export interface LockExtendedMessage extends LeaseEventMessage {
  */
 export interface LockReleasedMessage extends LeaseEventMessage {
   readonly fence: number
-  /** Milliseconds from the winning attempt to the release. */
+  /** Milliseconds from the winning attempt to the `release()` call. */
   readonly heldMs: number
   /** Whether this release freed the lease (`false`: it had already expired or been taken). */
   readonly released: boolean

@@ -75,6 +75,19 @@ export async function acquireWithWait(attempt: AcquireAttempt): Promise<Acquisit
   return waitInLine(attempt, operations, start, refused)
 }
 
+/**
+ * The rest of {@link acquireWithWait} for a caller that made the first
+ * attempt itself, at `start`, and was refused: waits in line as
+ * `acquireWithWait` would have.
+ */
+export function waitAfterRefusal(
+  attempt: AcquireAttempt,
+  start: number,
+  refused: RefusedAttempt,
+): Promise<Acquisition> {
+  return waitInLine(attempt, attempt.operations ?? lockOperations, start, refused)
+}
+
 /** The waiting part of {@link acquireWithWait}: in this process's queue for the key, then as its head. */
 async function waitInLine(
   attempt: AcquireAttempt,

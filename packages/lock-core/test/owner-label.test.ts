@@ -87,6 +87,24 @@ describe('owner labels', () => {
     })
   })
 
+  it('starts every owner token with a fresh version 4 UUID, across batches of random bytes', async () => {
+    const lw = createLockwork({ backend: createMemoryBackend() })
+    const ids = new Set<string>()
+    // More than one batch of UUIDs (128), so a refill is crossed.
+    for (let i = 0; i < 300; i++) {
+      const lock = await lw.acquire(`k${i}`)
+      const id = lock.owner.slice(0, 36)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect(lock.owner.charAt(36)).toBe(' ')
+      ids.add(id)
+    }
+    expect(ids.size).toBe(300)
+    // Every hex digit shows up in every random position sooner or later: no position is stuck.
+    for (const at of [0, 7, 9, 15, 20, 35])
+      expect(new Set([...ids].map((id) => id[at])).size).toBeGreaterThan(8)
+    await lw.close()
+  })
+
   it('keeps the longest owner token within MAX_OWNER_LENGTH', async () => {
     const lw = createLockwork({
       backend: createMemoryBackend({ store: new MemoryStore() }),
