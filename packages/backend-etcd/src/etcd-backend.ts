@@ -4,6 +4,8 @@ import {
   backendClosedError,
   type CacheEntry,
   InvalidArgumentError,
+  type ListOptions,
+  type ListPage,
   type LockBackend,
   type LockInfo,
   LockworkError,
@@ -19,6 +21,7 @@ import {
   openClient,
   ownClientOptions,
 } from './connection.js'
+import { listEtcd } from './etcd-list.js'
 import { EtcdSemaphores } from './etcd-semaphore.js'
 import { ReleaseWatch } from './etcd-wake.js'
 import { cacheKey, decodeCacheEntry, encodeCacheEntry, type LockKeys, lockKeys } from './key-layout.js'
@@ -353,6 +356,24 @@ export class EtcdBackend implements LockBackend {
       )
     } catch (error) {
       throw this.#fail('waitForRelease', error)
+    }
+  }
+
+  /**
+   * One page of the unexpired locks and cache entries whose keys start with
+   * `options.prefix`: key-ordered etcd range reads (one transaction per kind
+   * the page reaches), the prefix compared byte by byte, never as a pattern;
+   * see `etcd-list.ts`.
+   */
+  async list(options: ListOptions): Promise<ListPage> {
+    if (this.#closing !== undefined) throw backendClosedError(this.name, 'list')
+    try {
+      return await listEtcd(
+        { prefix: this.#prefix, read: (requests) => this.#txn({ compare: [], success: requests }) },
+        options,
+      )
+    } catch (error) {
+      throw this.#fail('list', error)
     }
   }
 
