@@ -169,7 +169,7 @@ export class EtcdBackend implements LockBackend {
             success: [...putLock(keys, ownerValue, deadline, lease.id, true)],
           })
           if (refreshed.succeeded) {
-            this.#leases.revoke(held.owner.lease)
+            this.#leases.detached(held.owner.lease)
             return { acquired: true, fence: Number(held.owner.create_revision), ttlMs }
           }
           continue
@@ -188,7 +188,7 @@ export class EtcdBackend implements LockBackend {
             ],
             success: deleteLock(keys),
           })
-          if (removed.succeeded) this.#leases.revoke(held.owner.lease)
+          if (removed.succeeded) this.#leases.detached(held.owner.lease)
           continue
         }
         this.#leases.giveBack(lease)
@@ -209,7 +209,7 @@ export class EtcdBackend implements LockBackend {
   /**
    * One transaction, if `owner` holds `key` and its deadline has not passed:
    * both keys are put again under a new lease with the new deadline (the
-   * create revision, so the fence, stays); the old lease is revoked.
+   * create revision, so the fence, stays); the old lease goes back to the pool (see `lease-pool.ts`).
    */
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const keys = this.#lockKeys('extend', key)
@@ -226,7 +226,7 @@ export class EtcdBackend implements LockBackend {
         return false
       }
       const previous = reply.responses[0]?.response_put?.prev_kv
-      if (previous !== undefined && previous !== null) this.#leases.revoke(previous.lease)
+      if (previous !== undefined && previous !== null) this.#leases.detached(previous.lease)
       return true
     } catch (error) {
       throw this.#fail('extend', error)
@@ -243,7 +243,7 @@ export class EtcdBackend implements LockBackend {
       })
       if (!reply.succeeded) return false
       const previous = reply.responses[0]?.response_delete_range?.prev_kvs[0]
-      if (previous !== undefined) this.#leases.revoke(previous.lease)
+      if (previous !== undefined) this.#leases.detached(previous.lease)
       return true
     } catch (error) {
       throw this.#fail('release', error)
@@ -288,7 +288,7 @@ export class EtcdBackend implements LockBackend {
     }
   }
 
-  /** Puts the cache key with its deadline, under an etcd lease that collects it; the old entry's lease is revoked. */
+  /** Puts the cache key with its deadline, under an etcd lease that collects it; the old entry's lease is freed. */
   async setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
     const stored = cacheKey(this.#prefix, this.#check('setCached', key))
     const deadline = Date.now() + ttlMs
@@ -308,7 +308,7 @@ export class EtcdBackend implements LockBackend {
         ],
       })
       const previous = reply.responses[0]?.response_put?.prev_kv
-      if (previous !== undefined && previous !== null) this.#leases.revoke(previous.lease)
+      if (previous !== undefined && previous !== null) this.#leases.detached(previous.lease)
     } catch (error) {
       throw this.#fail('setCached', error)
     }
@@ -324,7 +324,7 @@ export class EtcdBackend implements LockBackend {
       })
       const previous = reply.responses[0]?.response_delete_range?.prev_kvs[0]
       if (previous === undefined) return false
-      this.#leases.revoke(previous.lease)
+      this.#leases.detached(previous.lease)
       return decodeCacheEntry(previous.value).deadline > Date.now()
     } catch (error) {
       throw this.#fail('deleteCached', error)

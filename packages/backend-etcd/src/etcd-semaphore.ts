@@ -140,7 +140,7 @@ export class EtcdSemaphores {
       this.#parts.leases.giveBack(lease)
       return false
     }
-    this.#parts.leases.revoke(kv.lease)
+    this.#parts.leases.detached(kv.lease)
     return true
   }
 
@@ -153,7 +153,7 @@ export class EtcdSemaphores {
     })
     if (!reply.succeeded) return false
     const previous = reply.responses[0]?.response_delete_range?.prev_kvs[0]
-    if (previous !== undefined) this.#parts.leases.revoke(previous.lease)
+    if (previous !== undefined) this.#parts.leases.detached(previous.lease)
     return true
   }
 

@@ -134,6 +134,40 @@ describe.skipIf(!enabled)('etcd backend on a 3-member cluster', () => {
     await Promise.all([holder.close(), rival.close()])
   })
 
+  it('a loop of acquire + release reuses its lease: two transactions per pair, not a grant and a revoke each', async () => {
+    const own = new Etcd3({ hosts: cluster.endpoints })
+    const calls = { grant: 0, revoke: 0 }
+    const leases = own.leaseClient
+    const grant = leases.leaseGrant.bind(leases)
+    const revoke = leases.leaseRevoke.bind(leases)
+    leases.leaseGrant = (...args) => {
+      calls.grant++
+      return grant(...args)
+    }
+    leases.leaseRevoke = (...args) => {
+      calls.revoke++
+      return revoke(...args)
+    }
+    const keyPrefix = prefix()
+    const backend = createEtcdBackend({ client: own, keyPrefix })
+    const ids = new Set<string>()
+    const began = performance.now()
+    for (let i = 0; i < 20; i++) {
+      expect((await backend.acquire(`k${i % 3}`, `o${i}`, 10_000)).acquired).toBe(true)
+      const stored = await client.get(`${keyPrefix}lock/k${i % 3}`).exec()
+      ids.add(String(stored.kvs[0]?.lease))
+      expect(await backend.release(`k${i % 3}`, `o${i}`)).toBe(true)
+    }
+    // A lease covers a new 10 s deadline for at least 1.5 s after its grant: one grant per 1.5 s at most.
+    expect(calls.grant).toBeLessThanOrEqual(Math.ceil((performance.now() - began) / 1_500))
+    expect(ids.size).toBe(calls.grant)
+    expect(calls.revoke).toBe(0)
+    await backend.close()
+    // close() revokes the spare: nothing of the backend is left.
+    expect(calls.revoke).toBeGreaterThanOrEqual(1)
+    own.close()
+  })
+
   /** Every page of `backend.list`, with the size of each page. */
   const listAll = async (
     backend: EtcdBackend,
