@@ -77,7 +77,7 @@ const TAKEOVER_ATTEMPTS = 3
  * releases wake waiters through a watch.
  *
  * Each lock's deadline lives in its value, in milliseconds of the client's
- * wall clock; its etcd lease (whole seconds, at least a second longer) only
+ * wall clock; its etcd lease (whole seconds, at least two seconds longer) only
  * removes the keys once nobody can hold them any more. See `key-layout.ts`.
  */
 export class EtcdBackend implements LockBackend {

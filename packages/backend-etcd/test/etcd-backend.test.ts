@@ -99,7 +99,7 @@ describe.skipIf(!enabled)('etcd backend on a 3-member cluster', () => {
     if (!second.acquired || !first.acquired) throw new Error('expected to acquire')
     expect(second.fence).toBeGreaterThan(first.fence)
     expect(await a.extend('short', 'a', 5_000)).toBe(false)
-    // Abandoned: etcd's lease (2 s, its minimum) removes both keys.
+    // Abandoned: its etcd lease (3 s: the ttl plus 2 s, rounded up) removes both keys.
     let left = 'present'
     for (let i = 0; i < 60 && left !== 'gone'; i++) {
       await sleep(100)
