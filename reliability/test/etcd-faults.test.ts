@@ -165,6 +165,7 @@ describe.skipIf(!enabled)('etcd: a private 3-member cluster that loses members',
     const until = stoppedAt + 12_000
     const callMs: number[] = []
     const failures: number[] = []
+    const succeededAt: number[] = []
     let successes = 0
     let i = 0
     while (performance.now() < until) {
@@ -173,6 +174,7 @@ describe.skipIf(!enabled)('etcd: a private 3-member cluster that loses members',
         const lock = await lw.acquire(`k-${i++}`, { ttl: '5s' })
         await lock.release()
         successes++
+        succeededAt.push(performance.now())
       } catch (error) {
         expect(error).toBeInstanceOf(BackendError)
         failures.push(performance.now() - stoppedAt)
@@ -182,7 +184,7 @@ describe.skipIf(!enabled)('etcd: a private 3-member cluster that loses members',
     const lastFailure = failures.length === 0 ? 0 : Math.max(...failures)
     figure(
       'etcd one member SIGSTOPped (client over all 3 endpoints), sequential acquire+release for 12 s',
-      `${successes} succeeded, ${failures.length} failed (last failure ${Math.round(lastFailure)} ms after the stop); acquire+release ${spread(callMs)}`,
+      `${successes} succeeded, ${failures.length} failed (last failure ${Math.round(lastFailure)} ms after the stop); longest stretch without a success ${Math.round(longestGap(succeededAt, stoppedAt, Math.max(until, performance.now())))} ms; acquire+release ${spread(callMs)}`,
     )
     await cluster.signal(paused, 'SIGCONT')
     // Each failed call settled within the deadline of its two etcd calls (with slack for a loaded machine).

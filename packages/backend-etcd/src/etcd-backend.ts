@@ -4,6 +4,8 @@ import {
   backendClosedError,
   type CacheEntry,
   InvalidArgumentError,
+  type ListOptions,
+  type ListPage,
   type LockBackend,
   type LockInfo,
   LockworkError,
@@ -19,6 +21,7 @@ import {
   openClient,
   ownClientOptions,
 } from './connection.js'
+import { listEtcd } from './etcd-list.js'
 import { EtcdSemaphores } from './etcd-semaphore.js'
 import { ReleaseWatch } from './etcd-wake.js'
 import { cacheKey, decodeCacheEntry, encodeCacheEntry, type LockKeys, lockKeys } from './key-layout.js'
@@ -74,7 +77,7 @@ const TAKEOVER_ATTEMPTS = 3
  * releases wake waiters through a watch.
  *
  * Each lock's deadline lives in its value, in milliseconds of the client's
- * wall clock; its etcd lease (whole seconds, at least a second longer) only
+ * wall clock; its etcd lease (whole seconds, at least two seconds longer) only
  * removes the keys once nobody can hold them any more. See `key-layout.ts`.
  */
 export class EtcdBackend implements LockBackend {
@@ -166,7 +169,7 @@ export class EtcdBackend implements LockBackend {
             success: [...putLock(keys, ownerValue, deadline, lease.id, true)],
           })
           if (refreshed.succeeded) {
-            this.#leases.revoke(held.owner.lease)
+            this.#leases.detached(held.owner.lease)
             return { acquired: true, fence: Number(held.owner.create_revision), ttlMs }
           }
           continue
@@ -185,7 +188,7 @@ export class EtcdBackend implements LockBackend {
             ],
             success: deleteLock(keys),
           })
-          if (removed.succeeded) this.#leases.revoke(held.owner.lease)
+          if (removed.succeeded) this.#leases.detached(held.owner.lease)
           continue
         }
         this.#leases.giveBack(lease)
@@ -206,7 +209,7 @@ export class EtcdBackend implements LockBackend {
   /**
    * One transaction, if `owner` holds `key` and its deadline has not passed:
    * both keys are put again under a new lease with the new deadline (the
-   * create revision, so the fence, stays); the old lease is revoked.
+   * create revision, so the fence, stays); the old lease goes back to the pool (see `lease-pool.ts`).
    */
   async extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const keys = this.#lockKeys('extend', key)
@@ -223,7 +226,7 @@ export class EtcdBackend implements LockBackend {
         return false
       }
       const previous = reply.responses[0]?.response_put?.prev_kv
-      if (previous !== undefined && previous !== null) this.#leases.revoke(previous.lease)
+      if (previous !== undefined && previous !== null) this.#leases.detached(previous.lease)
       return true
     } catch (error) {
       throw this.#fail('extend', error)
@@ -240,7 +243,7 @@ export class EtcdBackend implements LockBackend {
       })
       if (!reply.succeeded) return false
       const previous = reply.responses[0]?.response_delete_range?.prev_kvs[0]
-      if (previous !== undefined) this.#leases.revoke(previous.lease)
+      if (previous !== undefined) this.#leases.detached(previous.lease)
       return true
     } catch (error) {
       throw this.#fail('release', error)
@@ -285,7 +288,7 @@ export class EtcdBackend implements LockBackend {
     }
   }
 
-  /** Puts the cache key with its deadline, under an etcd lease that collects it; the old entry's lease is revoked. */
+  /** Puts the cache key with its deadline, under an etcd lease that collects it; the old entry's lease is freed. */
   async setCached(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
     const stored = cacheKey(this.#prefix, this.#check('setCached', key))
     const deadline = Date.now() + ttlMs
@@ -305,7 +308,7 @@ export class EtcdBackend implements LockBackend {
         ],
       })
       const previous = reply.responses[0]?.response_put?.prev_kv
-      if (previous !== undefined && previous !== null) this.#leases.revoke(previous.lease)
+      if (previous !== undefined && previous !== null) this.#leases.detached(previous.lease)
     } catch (error) {
       throw this.#fail('setCached', error)
     }
@@ -321,7 +324,7 @@ export class EtcdBackend implements LockBackend {
       })
       const previous = reply.responses[0]?.response_delete_range?.prev_kvs[0]
       if (previous === undefined) return false
-      this.#leases.revoke(previous.lease)
+      this.#leases.detached(previous.lease)
       return decodeCacheEntry(previous.value).deadline > Date.now()
     } catch (error) {
       throw this.#fail('deleteCached', error)
@@ -353,6 +356,24 @@ export class EtcdBackend implements LockBackend {
       )
     } catch (error) {
       throw this.#fail('waitForRelease', error)
+    }
+  }
+
+  /**
+   * One page of the unexpired locks and cache entries whose keys start with
+   * `options.prefix`: key-ordered etcd range reads (one transaction per kind
+   * the page reaches), the prefix compared byte by byte, never as a pattern;
+   * see `etcd-list.ts`.
+   */
+  async list(options: ListOptions): Promise<ListPage> {
+    if (this.#closing !== undefined) throw backendClosedError(this.name, 'list')
+    try {
+      return await listEtcd(
+        { prefix: this.#prefix, read: (requests) => this.#txn({ compare: [], success: requests }) },
+        options,
+      )
+    } catch (error) {
+      throw this.#fail('list', error)
     }
   }
 

@@ -1,7 +1,7 @@
 import type { PermitAcquireResult, PermitHolder, PermitHolders } from '@lockwork/core'
 import type { Etcd3, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3'
 import type { LockState, ReleaseWatch } from './etcd-wake.js'
-import { decodeDeadline, encodeDeadline } from './key-layout.js'
+import { decodeDeadline, encodeDeadline, prefixEnd } from './key-layout.js'
 import type { LeasePool } from './lease-pool.js'
 
 /** How often `acquirePermits` reads again after another caller changed the holders in between. */
@@ -140,7 +140,7 @@ export class EtcdSemaphores {
       this.#parts.leases.giveBack(lease)
       return false
     }
-    this.#parts.leases.revoke(kv.lease)
+    this.#parts.leases.detached(kv.lease)
     return true
   }
 
@@ -153,7 +153,7 @@ export class EtcdSemaphores {
     })
     if (!reply.succeeded) return false
     const previous = reply.responses[0]?.response_delete_range?.prev_kvs[0]
-    if (previous !== undefined) this.#parts.leases.revoke(previous.lease)
+    if (previous !== undefined) this.#parts.leases.detached(previous.lease)
     return true
   }
 
@@ -225,17 +225,4 @@ function report(holders: readonly StoredHolder[], now: number): PermitHolders {
     remainingMs: Math.max(0, h.deadline - now),
   }))
   return { inUse: list.reduce((sum, h) => sum + h.permits, 0), holders: list }
-}
-
-/** The end of etcd's range for every key starting with `start`: its last byte below 0xff plus one. */
-function prefixEnd(start: Buffer): Buffer {
-  const end = Buffer.from(start)
-  for (let i = end.length - 1; i >= 0; i--) {
-    const byte = end[i] ?? 0
-    if (byte < 0xff) {
-      end[i] = byte + 1
-      return end.subarray(0, i + 1)
-    }
-  }
-  return Buffer.from([0])
 }

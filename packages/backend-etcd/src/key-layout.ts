@@ -71,3 +71,23 @@ export function decodeCacheEntry(stored: Buffer): { deadline: number; computeMs:
   if (colon < 0 || !Number.isFinite(computeMs)) throw new Error('unexpected cache entry in etcd')
   return { deadline, computeMs, value: text.slice(colon + 1) }
 }
+
+/** The size in bytes of the value in a stored cache entry (what follows `<computeMs>:`). */
+export function decodeCacheEntrySize(stored: Buffer): number {
+  const colon = stored.indexOf(0x3a, DEADLINE_DIGITS)
+  if (colon < 0) throw new Error('unexpected cache entry in etcd')
+  return stored.length - colon - 1
+}
+
+/** The end of etcd's range for every key starting with `start`: its last byte below 0xff plus one. */
+export function prefixEnd(start: Buffer): Buffer {
+  const end = Buffer.from(start)
+  for (let i = end.length - 1; i >= 0; i--) {
+    const byte = end[i] ?? 0
+    if (byte < 0xff) {
+      end[i] = byte + 1
+      return end.subarray(0, i + 1)
+    }
+  }
+  return Buffer.from([0])
+}

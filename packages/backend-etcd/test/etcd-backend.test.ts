@@ -99,7 +99,7 @@ describe.skipIf(!enabled)('etcd backend on a 3-member cluster', () => {
     if (!second.acquired || !first.acquired) throw new Error('expected to acquire')
     expect(second.fence).toBeGreaterThan(first.fence)
     expect(await a.extend('short', 'a', 5_000)).toBe(false)
-    // Abandoned: etcd's lease (2 s, its minimum) removes both keys.
+    // Abandoned: its etcd lease (3 s: the ttl plus 2 s, rounded up) removes both keys.
     let left = 'present'
     for (let i = 0; i < 60 && left !== 'gone'; i++) {
       await sleep(100)
@@ -132,6 +132,100 @@ describe.skipIf(!enabled)('etcd backend on a 3-member cluster', () => {
     const after = (await client.leaseClient.leaseLeases({})).leases.length
     expect(after - before).toBeLessThanOrEqual(2)
     await Promise.all([holder.close(), rival.close()])
+  })
+
+  it('a loop of acquire + release reuses its lease: two transactions per pair, not a grant and a revoke each', async () => {
+    const own = new Etcd3({ hosts: cluster.endpoints })
+    const calls = { grant: 0, revoke: 0 }
+    const leases = own.leaseClient
+    const grant = leases.leaseGrant.bind(leases)
+    const revoke = leases.leaseRevoke.bind(leases)
+    leases.leaseGrant = (...args) => {
+      calls.grant++
+      return grant(...args)
+    }
+    leases.leaseRevoke = (...args) => {
+      calls.revoke++
+      return revoke(...args)
+    }
+    const keyPrefix = prefix()
+    const backend = createEtcdBackend({ client: own, keyPrefix })
+    const ids = new Set<string>()
+    const began = performance.now()
+    for (let i = 0; i < 20; i++) {
+      expect((await backend.acquire(`k${i % 3}`, `o${i}`, 10_000)).acquired).toBe(true)
+      const stored = await client.get(`${keyPrefix}lock/k${i % 3}`).exec()
+      ids.add(String(stored.kvs[0]?.lease))
+      expect(await backend.release(`k${i % 3}`, `o${i}`)).toBe(true)
+    }
+    // A lease covers a new 10 s deadline for at least 1.5 s after its grant: one grant per 1.5 s at most.
+    expect(calls.grant).toBeLessThanOrEqual(Math.ceil((performance.now() - began) / 1_500))
+    expect(ids.size).toBe(calls.grant)
+    expect(calls.revoke).toBe(0)
+    await backend.close()
+    // close() revokes the spare: nothing of the backend is left.
+    expect(calls.revoke).toBeGreaterThanOrEqual(1)
+    own.close()
+  })
+
+  /** Every page of `backend.list`, with the size of each page. */
+  const listAll = async (
+    backend: EtcdBackend,
+    listPrefix: string,
+    limit: number,
+    between?: () => Promise<void>,
+  ) => {
+    const keys: string[] = []
+    const pages: number[] = []
+    let cursor: string | undefined
+    do {
+      const page = await backend.list({ prefix: listPrefix, limit, cursor })
+      keys.push(...page.locks.map((l) => `lock:${l.key}`), ...page.cacheEntries.map((c) => `cache:${c.key}`))
+      pages.push(page.locks.length + page.cacheEntries.length)
+      cursor = page.cursor
+      await between?.()
+    } while (cursor !== undefined && pages.length < 1_000)
+    return { keys, pages }
+  }
+
+  it('list reads only its own key prefix: not a longer prefix sharing the stem, not semaphore holders, not lock keys with an empty listing prefix in another backend', async () => {
+    const keyPrefix = prefix()
+    const mine = createEtcdBackend({ client, keyPrefix })
+    const longer = createEtcdBackend({ client, keyPrefix: `${keyPrefix.slice(0, -1)}x/` })
+    await mine.acquire('a', 'o', 30_000)
+    await mine.setCached('a', { value: 'v', computeMs: 0 }, 30_000)
+    await mine.acquirePermits('a', 'o', 1, 2, 30_000)
+    await longer.acquire('b', 'o', 30_000)
+    expect((await listAll(mine, '', 10)).keys.sort()).toEqual(['cache:a', 'lock:a'])
+    expect((await listAll(longer, '', 10)).keys).toEqual(['lock:b'])
+    await Promise.all([mine.close(), longer.close()])
+  })
+
+  it('list pages in byte (code point) order past expired entries, and lists entries present throughout exactly once while others come and go', async () => {
+    const keyPrefix = prefix()
+    const backend = createEtcdBackend({ client, keyPrefix })
+    // In code point order, which is etcd's byte order of their UTF-8.
+    const stable = ['a', 'b', 'z', 'é', '日本', '🔒', '\u{10ffff}x'].map((k) => `s/${k}`)
+    for (const key of stable) await backend.acquire(key, 'o', 60_000)
+    // Expired entries between them, not yet collected by their leases: read, skipped, the cursor moves on.
+    for (const key of ['s/c1', 's/c2', 's/c3', 's/c4']) await backend.acquire(key, 'o', 50)
+    await sleep(100)
+    const quiet = await listAll(backend, 's/', 2)
+    expect(quiet.keys).toEqual(stable.map((k) => `lock:${k}`))
+    for (const size of quiet.pages) expect(size).toBeLessThanOrEqual(2)
+
+    let step = 0
+    const churn = async () => {
+      step++
+      await backend.acquire(`s/a${step}`, 'o', 60_000) // after the cursor or before it
+      await backend.acquire(`s/zz${step}`, 'o', 60_000)
+      await backend.release(`s/a${step - 1}`, 'o')
+    }
+    const busy = await listAll(backend, 's/', 1, churn)
+    const listedStable = busy.keys.filter((k) => stable.includes(k.slice('lock:'.length)))
+    expect(listedStable).toEqual(stable.map((k) => `lock:${k}`))
+    expect(new Set(busy.keys).size).toBe(busy.keys.length)
+    await backend.close()
   })
 
   it('withLock through the core: the fence reaches the callback and the lock is released after', async () => {
