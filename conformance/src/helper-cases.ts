@@ -30,14 +30,28 @@ export function helperCases(t: SuiteContext): void {
     it('30 calls from 3 instances at once: exactly one runs, the others skip', async () => {
       const lws = await clients(3)
       let runs = 0
+      // The run lasts until the 29 other calls have skipped (at most 5 s): an instance slow to send its
+      // attempt (a client still connecting) must find the key held, not free after a short run.
+      let skipped = 0
+      let othersSkipped!: () => void
+      const allSkipped = new Promise<void>((resolve) => {
+        othersSkipped = resolve
+      })
       const fns = lws.map((lw) =>
         lw.once({ key: (id: string) => `check_order:${id}`, ttl: '10s' }, async (id: string) => {
           runs++
-          await delay(300)
+          await Promise.race([allSkipped, delay(5_000)])
           return `checked ${id}`
         }),
       )
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => fns[i % 3]!('42')))
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          fns[i % 3]!('42').then((result) => {
+            if (result === undefined && ++skipped === 29) othersSkipped()
+            return result
+          }),
+        ),
+      )
       expect(runs).toBe(1)
       expect(results.filter((r) => r === 'checked 42').length).toBe(1)
       expect(results.filter((r) => r === undefined).length).toBe(29)
