@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { startExample, stopProcess } from '@lockwork/example-test-support'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { balanceKey, type DepositJob } from '../src/deposit.js'
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 const workerFile = fileURLToPath(new URL('../src/worker.ts', import.meta.url))
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const url = new URL(REDIS_URL)
@@ -21,21 +21,12 @@ let redis: Redis
 let queue: Queue<DepositJob>
 const workers: ChildProcess[] = []
 
-function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lockwork/source', workerFile], {
-    cwd: repoRoot,
-    env: { ...process.env, REDIS_URL, QUEUE: queueName, KEY_PREFIX: keyPrefix, CONCURRENCY: '10' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+async function startWorker(): Promise<ChildProcess> {
+  const { child } = await startExample(workerFile, {
+    ready: /ready/,
+    env: { REDIS_URL, QUEUE: queueName, KEY_PREFIX: keyPrefix, CONCURRENCY: '10' },
   })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', (chunk: string) => {
-      out += chunk
-      if (out.includes('ready')) resolve(child)
-    })
-    child.on('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)))
-  })
+  return child
 }
 
 /** Adds `JOBS` deposits of 1 to `account` at once and waits until all of them completed. */
@@ -66,16 +57,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  const exits = await Promise.all(
-    workers.map(
-      (child) =>
-        new Promise<number | null>((resolve) => {
-          if (child.exitCode !== null) return resolve(child.exitCode)
-          child.on('exit', (code) => resolve(code))
-          child.kill('SIGTERM')
-        }),
-    ),
-  )
+  const exits = (await Promise.all(workers.map((child) => stopProcess(child)))).map((exit) => exit.code)
   await queue.obliterate({ force: true })
   await queue.close()
   const keys = await redis.keys(`${keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`)

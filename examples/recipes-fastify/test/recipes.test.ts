@@ -1,38 +1,27 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type ExampleProcess, readLines, startExample, stopProcess } from '@lockwork/example-test-support'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { retryAfterSeconds } from '../src/app.js'
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 let dir: string
 let log: string
-const apps: Array<{ child: ChildProcess; port: number }> = []
+const apps: Array<{ child: ExampleProcess['child']; port: number }> = []
 
-function startApp(db: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lockwork/source', mainFile], {
-    cwd: repoRoot,
-    env: { ...process.env, PORT: '0', LOCKWORK_DB: db, EFFECTS_LOG: log },
-    stdio: ['ignore', 'pipe', 'inherit'],
+async function startApp(db: string): Promise<{ child: ExampleProcess['child']; port: number }> {
+  const { child, ready } = await startExample(mainFile, {
+    ready: /listening (\d+)/,
+    env: { PORT: '0', LOCKWORK_DB: db, EFFECTS_LOG: log },
   })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', (chunk: string) => {
-      out += chunk
-      const match = /listening (\d+)/.exec(out)
-      if (match) resolve({ child, port: Number(match[1]) })
-    })
-    child.on('exit', (code) => reject(new Error(`app exited (${code}) before listening`)))
-  })
+  return { child, port: Number(ready[1]) }
 }
 
 function effects(): string[] {
-  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []
+  return readLines(log)
 }
 
 beforeAll(async () => {
@@ -43,16 +32,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  const exits = await Promise.all(
-    apps.map(
-      ({ child }) =>
-        new Promise<number | null>((resolve) => {
-          if (child.exitCode !== null) return resolve(child.exitCode)
-          child.on('exit', (code) => resolve(code))
-          child.kill('SIGTERM')
-        }),
-    ),
-  )
+  const exits = (await Promise.all(apps.map(({ child }) => stopProcess(child)))).map((exit) => exit.code)
   rmSync(dir, { recursive: true, force: true })
   // Each app closes Fastify, then its lockwork client, and exits 0.
   expect(exits).toEqual([0, 0, 0])

@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createLockwork } from '@lockwork/core'
+import { readLines, startExample, stopProcess } from '@lockwork/example-test-support'
 import { createSqliteBackend } from '@lockwork/sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -15,46 +16,24 @@ let log: string
 let db: string
 const replicas: ChildProcess[] = []
 
-function startReplica(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lockwork/source', 'src/main.ts'], {
+async function startReplica(): Promise<ChildProcess> {
+  const { child } = await startExample('src/main.ts', {
     cwd: exampleDir,
-    env: { ...process.env, LOCKWORK_DB: db, EFFECTS_LOG: log },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    ready: /ready/,
+    env: { LOCKWORK_DB: db, EFFECTS_LOG: log },
+    onSpawn: (spawned) => replicas.push(spawned),
   })
-  replicas.push(child)
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', (chunk: string) => {
-      out += chunk
-      if (out.includes('ready')) resolve(child)
-    })
-    child.on('exit', (code) => reject(new Error(`replica exited (${code}) before it was ready`)))
-  })
+  return child
 }
 
-function stop(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode })
-      return
-    }
-    child.on('exit', (code, signal) => resolve({ code, signal }))
-    child.kill('SIGTERM')
-  })
-}
+const stop = (child: ChildProcess) => stopProcess(child)
 
 /** Every run in the log: the tick it ran for and the process that ran it. */
 function runs(): Array<{ tick: number; pid: number }> {
-  if (!existsSync(log)) return []
-  return readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [, tick, pid] = line.split(' ')
-      return { tick: Number(tick), pid: Number(pid) }
-    })
+  return readLines(log).map((line) => {
+    const [, tick, pid] = line.split(' ')
+    return { tick: Number(tick), pid: Number(pid) }
+  })
 }
 
 beforeAll(() => {

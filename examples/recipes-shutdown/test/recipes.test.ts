@@ -1,13 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createLockwork, type Lockwork } from '@lockwork/core'
+import { exitOf as exited, readLines, startExample } from '@lockwork/example-test-support'
 import { createSqliteBackend } from '@lockwork/sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 let dir: string
@@ -16,40 +16,17 @@ let db: string
 let other: Lockwork
 const children: ChildProcess[] = []
 
-function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@lockwork/source', mainFile], {
-    cwd: repoRoot,
-    env: { ...process.env, LOCKWORK_DB: db, EFFECTS_LOG: log },
-    stdio: ['ignore', 'pipe', 'inherit'],
+async function startWorker(): Promise<ChildProcess> {
+  const { child } = await startExample(mainFile, {
+    ready: /ready/,
+    env: { LOCKWORK_DB: db, EFFECTS_LOG: log },
+    onSpawn: (spawned) => children.push(spawned),
   })
-  children.push(child)
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', (chunk: string) => {
-      out += chunk
-      if (out.includes('ready')) resolve(child)
-    })
-    child.on('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)))
-  })
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode })
-      return
-    }
-    child.on('exit', (code, signal) => resolve({ code, signal }))
-  })
+  return child
 }
 
 function effects(pid: number | undefined): string[] {
-  if (!existsSync(log)) return []
-  return readFileSync(log, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((line) => line.endsWith(` ${pid}`))
+  return readLines(log).filter((line) => line.endsWith(` ${pid}`))
 }
 
 beforeAll(() => {

@@ -1,0 +1,8 @@
+export {
+  type ExampleProcess,
+  exitOf,
+  type ProcessExit,
+  readLines,
+  startExample,
+  stopProcess,
+} from './example-process.js'
