@@ -1,28 +1,3 @@
-import { runConformance } from '@lockwork/conformance'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisBackend } from '../src/index.js'
-import { ClientPool } from './clients.js'
-import { deleteTestKeys, randomPrefix, redisAvailable } from './redis-available.js'
+import { runConformanceThrough } from './client-conformance.js'
 
-const keyPrefix = randomPrefix('conformance-iovalkey')
-const clients = new ClientPool()
-
-if (await redisAvailable()) {
-  runConformance({
-    name: 'redis (iovalkey)',
-    // A new iovalkey client per instance, as separate processes would have.
-    createBackend: async () =>
-      createRedisBackend({ client: (await clients.open('iovalkey')).client, keyPrefix }),
-    describe,
-    it,
-    expect,
-    beforeAll,
-    afterAll,
-    teardown: async () => {
-      await clients.closeAll()
-      await deleteTestKeys()
-    },
-  })
-} else {
-  describe.skip('redis conformance with iovalkey (no Redis)', () => it('needs Redis', () => {}))
-}
+await runConformanceThrough('iovalkey')
