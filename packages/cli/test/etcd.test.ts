@@ -3,11 +3,25 @@ import { createLockwork, type Lockwork } from '@lockwork/core'
 import { createEtcdBackend } from '@lockwork/etcd'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EtcdCluster, etcdAvailable, freePort } from '../../backend-etcd/test/etcd-cluster.js'
+import { parseStoreUrl } from '../src/store-url.js'
 import { runBin } from './cli-process.js'
 
 const enabled = etcdAvailable('@lockwork/cli tests on etcd')
 
 describe('lockwork etcd:// URLs', () => {
+  it('reads one or more members, IPv6 included, as the backend endpoints', () => {
+    expect(parseStoreUrl('etcd://127.0.0.1:2379')).toEqual({
+      kind: 'etcd',
+      endpoints: ['http://127.0.0.1:2379'],
+    })
+    expect(parseStoreUrl('ETCD://a:1,b.example:2/,[::1]:3')).toEqual({
+      kind: 'etcd',
+      endpoints: ['http://a:1', 'http://b.example:2', 'http://[::1]:3'],
+    })
+    for (const bad of ['etcd://', 'etcd://a:0', 'etcd://a:2379/x', 'etcd://u@a:2379', 'etcd:a:2379'])
+      expect(() => parseStoreUrl(bad), bad).toThrow(/etcd:\/\/host:port/)
+  })
+
   it('refuses etcd+https (no TLS options yet) and a member without a port, with exit code 2', async () => {
     const [tls, noPort] = await Promise.all([
       runBin(['locks', 'etcd+https://127.0.0.1:2379']),
