@@ -21,6 +21,7 @@ const STORES = `Stores:
   sqlite:<path>, sqlite:///<absolute path>   @lockwork/sqlite (and better-sqlite3)
   redis://[user:pass@]host:port[/db], rediss://…   @lockwork/redis (and ioredis)
   postgres://user@host/db, postgresql://…    @lockwork/postgres (and pg)
+  etcd://host:port[,host:port…]              @lockwork/etcd (and etcd3); no TLS (etcd+https) yet
 Install the package of your store beside @lockwork/cli.`
 
 const EXIT_HELP = `Exit codes:
@@ -47,7 +48,8 @@ function storeOptions(command: Command): Command {
     .option('--prefix <prefix>', "the application's createLockwork({ prefix })")
     .option('--table <name>', 'SQLite table stem or PostgreSQL lease table, if the application set one')
     .option('--schema <name>', 'PostgreSQL schema, if the application set one')
-    .option('--redis-key-prefix <prefix>', 'Redis backend keyPrefix, if the application set one')
+    .option('--key-prefix <prefix>', 'Redis or etcd backend keyPrefix, if the application set one')
+    .option('--redis-key-prefix <prefix>', 'the same as --key-prefix')
 }
 
 /** The store flags from a command's parsed options. */
@@ -57,11 +59,16 @@ function flagsOf(options: Record<string, unknown>): StoreFlags {
   const prefix = pick('prefix')
   const table = pick('table')
   const schema = pick('schema')
+  const keyPrefix = pick('keyPrefix')
   const redisKeyPrefix = pick('redisKeyPrefix')
+  if (keyPrefix !== undefined && redisKeyPrefix !== undefined && keyPrefix !== redisKeyPrefix) {
+    throw new CliError('--key-prefix and --redis-key-prefix name different prefixes', EXIT_CODES.usage)
+  }
   if (prefix !== undefined) flags.prefix = prefix
   if (table !== undefined) flags.table = table
   if (schema !== undefined) flags.schema = schema
-  if (redisKeyPrefix !== undefined) flags.redisKeyPrefix = redisKeyPrefix
+  const backendKeyPrefix = keyPrefix ?? redisKeyPrefix
+  if (backendKeyPrefix !== undefined) flags.keyPrefix = backendKeyPrefix
   return flags
 }
 

@@ -9,8 +9,8 @@ export interface StoreFlags {
   readonly table?: string
   /** PostgreSQL schema, when the application set one. */
   readonly schema?: string
-  /** Redis backend `keyPrefix`, when the application set one. */
-  readonly redisKeyPrefix?: string
+  /** Redis or etcd backend `keyPrefix`, when the application set one. */
+  readonly keyPrefix?: string
 }
 
 /** Opens the store, runs `body` with a client on it, and always closes the client (and so the connection). */
@@ -25,7 +25,7 @@ export async function withLockwork<T>(
     {
       ...(flags.table === undefined ? {} : { table: flags.table }),
       ...(flags.schema === undefined ? {} : { schema: flags.schema }),
-      ...(flags.redisKeyPrefix === undefined ? {} : { keyPrefix: flags.redisKeyPrefix }),
+      ...(flags.keyPrefix === undefined ? {} : { keyPrefix: flags.keyPrefix }),
     },
     create,
   )

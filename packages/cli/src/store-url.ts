@@ -10,7 +10,7 @@ export interface StoreOptions {
   readonly table?: string
   /** PostgreSQL: the schema. Default `public`. */
   readonly schema?: string
-  /** Redis: the backend's `keyPrefix`. Default `lockwork:`. */
+  /** Redis or etcd: the backend's `keyPrefix`. Default `lockwork:` (Redis), `lockwork/` (etcd). */
   readonly keyPrefix?: string
 }
 
@@ -19,11 +19,15 @@ export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
   | { readonly kind: 'redis'; readonly url: string }
   | { readonly kind: 'postgres'; readonly url: string }
+  /** `endpoints`: the members' client URLs, e.g. `http://10.0.0.1:2379`. */
+  | { readonly kind: 'etcd'; readonly endpoints: readonly string[] }
 
 /**
  * Reads a store URL: `sqlite:<path>` (relative or absolute) or
  * `sqlite:///<absolute path>`, `redis://…` or `rediss://…`, and
- * `postgres://…` or `postgresql://…`.
+ * `postgres://…` or `postgresql://…`, and `etcd://host:port[,host:port…]`
+ * (plain-text gRPC; `etcd+https://` is refused: no TLS options from the
+ * command line yet).
  *
  * @throws CliError (usage) for anything else.
  */
@@ -40,9 +44,30 @@ export function parseStoreUrl(url: string): StoreLocation {
   }
   if (scheme === 'redis' || scheme === 'rediss') return { kind: 'redis', url }
   if (scheme === 'postgres' || scheme === 'postgresql') return { kind: 'postgres', url }
+  if (scheme === 'etcd') return { kind: 'etcd', endpoints: etcdEndpoints(url) }
+  if (scheme === 'etcd+https' || scheme === 'etcds')
+    throw usage(
+      `${url}: TLS to etcd is not supported from the command line yet; use etcd://host:port ` +
+        '(or createEtcdBackend({ etcdOptions }) from code)',
+    )
   throw usage(
-    `unknown store URL ${JSON.stringify(url)}: expected sqlite:<path>, redis://host:port or postgres://user@host/db`,
+    `unknown store URL ${JSON.stringify(url)}: expected sqlite:<path>, redis://host:port, ` +
+      'postgres://user@host/db or etcd://host:port[,host:port…]',
   )
+}
+
+/** `etcd://a:2379,b:2379` → `['http://a:2379', 'http://b:2379']`; each member needs a host and a port. */
+function etcdEndpoints(url: string): string[] {
+  const rest = url.slice('etcd://'.length)
+  if (!/^etcd:\/\//i.test(url) || rest === '') throw usage(`${url}: write etcd://host:port[,host:port…]`)
+  return rest.split(',').map((member) => {
+    // host:port or [IPv6]:port, nothing else (no path, user or query: the etcd URL names members only).
+    const match = /^(\[[0-9a-f:.]+\]|[^\s/:@?#[\]]+):(\d{1,5})\/?$/i.exec(member)
+    const port = Number(match?.[2])
+    if (match === null || port < 1 || port > 65_535)
+      throw usage(`${url}: ${JSON.stringify(member)} is not host:port (write etcd://host:port[,host:port…])`)
+    return `http://${match[1]}:${port}`
+  })
 }
 
 function usage(message: string): CliError {
@@ -54,6 +79,7 @@ const PACKAGES = {
   sqlite: { name: '@lockwork/sqlite', driver: 'better-sqlite3' },
   redis: { name: '@lockwork/redis', driver: 'ioredis' },
   postgres: { name: '@lockwork/postgres', driver: 'pg' },
+  etcd: { name: '@lockwork/etcd', driver: 'etcd3' },
 } as const
 
 /** Loads a backend package, or explains which package to install. */
@@ -67,7 +93,7 @@ async function load<T>(kind: StoreLocation['kind'], importer: () => Promise<T>):
     const missing = /['"]((?:@[^/'"]+\/)?[^/'"]+)/.exec(String((error as Error).message))?.[1]
     const what = missing === driver ? `its driver ${driver}` : name
     throw new CliError(
-      `a ${kind} store needs ${what}, which is not installed: npm install ${name} ${driver}`,
+      `${kind === 'etcd' ? 'an' : 'a'} ${kind} store needs ${what}, which is not installed: npm install ${name} ${driver}`,
       EXIT_CODES.usage,
       { cause: error },
     )
@@ -112,6 +138,15 @@ export async function openStore(
         createSchema: create,
         ...(options.table === undefined ? {} : { table: options.table }),
         ...(options.schema === undefined ? {} : { schema: options.schema }),
+      })
+    }
+    case 'etcd': {
+      const { createEtcdBackend } = await load('etcd', () => import('@lockwork/etcd'))
+      return createEtcdBackend({
+        endpoints: location.endpoints,
+        // Each call fails after this long (naming the endpoints) when no member answers.
+        operationTimeoutMs: 5_000,
+        ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
       })
     }
   }
