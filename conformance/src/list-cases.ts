@@ -123,8 +123,9 @@ export function listCases(t: SuiteContext): void {
       const base = `${t.key('list-pages')}/`
       const lockKeys = Array.from({ length: 9 }, (_, i) => `${base}lock-${i}`)
       const cacheKeys = Array.from({ length: 7 }, (_, i) => `${base}cache-${i}`)
-      for (const key of lockKeys) await b.acquire(key, owner(), 60_000)
-      for (const key of cacheKeys) await b.setCached(key, { value: key, computeMs: 1 }, 60_000)
+      // Written out of key order: a store that keeps insertion order must still page in key order.
+      for (const i of [3, 7, 0, 5, 8, 1, 6, 2, 4]) await b.acquire(lockKeys[i]!, owner(), 60_000)
+      for (const key of [...cacheKeys].reverse()) await b.setCached(key, { value: key, computeMs: 1 }, 60_000)
       // A neighbour that sorts right after the prefix range must not leak in.
       await b.acquire(`${t.key('list-pages')}0`, owner(), 60_000)
 
@@ -167,6 +168,36 @@ export function listCases(t: SuiteContext): void {
       const all = await listAll(b, `${base}/`, 100)
       expect(all.locks.length).toBe(wanted.length + decoys.length)
     })
+
+    itList(
+      'a prefix made only of U+10FFFF (no key sorts right after its range) lists what starts with it, and nothing below',
+      async () => {
+        const b = t.backend()
+        // No string is greater than every key starting with this prefix: a store that
+        // turns a prefix into a key range has no upper bound here and must still list it.
+        const top = '\u{10FFFF}\u{10FFFF}'
+        const stem = t.key('list-top')
+        const wanted = [`${top}${stem}/1`, `${top}${stem}/2`, `${top}${stem}/3`]
+        // Each decoy sorts just below the prefix or shares only part of it.
+        const decoys = [`\u{10FFFF}\u{10FFFE}${stem}/1`, `\u{10FFFF}${stem}/1`, `\u{10FFFE}${top}${stem}/1`]
+        for (const key of [...wanted, ...decoys]) {
+          await b.acquire(key, owner(), 60_000)
+          await b.setCached(key, { value: 'v', computeMs: 0 }, 60_000)
+        }
+        // Other runs on a shared store may list keys under the same prefix: keep this case's own.
+        const mine = (entries: readonly { readonly key: string }[]) =>
+          sortedKeys(entries.filter((entry) => entry.key.includes(stem)))
+        for (const limit of [2, 100]) {
+          const { locks, cacheEntries } = await listAll(b, top, limit)
+          expect(mine(locks)).toEqual(wanted)
+          expect(mine(cacheEntries)).toEqual(wanted)
+          for (const entry of [...locks, ...cacheEntries]) expect(entry.key.startsWith(top)).toBe(true)
+        }
+        const onlyCache = await listAll(b, top, 100, 'cache')
+        expect(mine(onlyCache.cacheEntries)).toEqual(wanted)
+        expect(onlyCache.locks).toEqual([])
+      },
+    )
 
     itList('never lists expired locks or cache entries', async () => {
       const b = t.backend()
