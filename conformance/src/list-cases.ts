@@ -170,7 +170,7 @@ export function listCases(t: SuiteContext): void {
     })
 
     itList(
-      'a prefix made only of U+10FFFF (no key sorts right after its range) lists what starts with it, and nothing below',
+      'prefixes at both ends of the key space: only U+10FFFF (no key sorts right after its range) and punctuation that sorts before letters',
       async () => {
         const b = t.backend()
         // No string is greater than every key starting with this prefix: a store that
@@ -196,6 +196,18 @@ export function listCases(t: SuiteContext): void {
         const onlyCache = await listAll(b, top, 100, 'cache')
         expect(mine(onlyCache.cacheEntries)).toEqual(wanted)
         expect(onlyCache.locks).toEqual([])
+        // The low end: keys that sort before every letter and digit.
+        const low = `!#${stem}`
+        const lowKeys = [`${low}/1`, `${low}/2`]
+        for (const key of lowKeys) {
+          await b.acquire(key, owner(), 60_000)
+          await b.setCached(key, { value: 'v', computeMs: 0 }, 60_000)
+        }
+        for (const limit of [1, 100]) {
+          const { locks, cacheEntries } = await listAll(b, low, limit)
+          expect(sortedKeys(locks)).toEqual(lowKeys)
+          expect(sortedKeys(cacheEntries)).toEqual(lowKeys)
+        }
       },
     )
 

@@ -459,15 +459,17 @@ export function semaphoreCases(t: SuiteContext): void {
               woke.push(performance.now())
             }),
           )
-          // A waiter on another (full) semaphore that gives up meanwhile.
+          // Waiters on another (full) semaphore that give up meanwhile.
           const otherKey = t.key(`sem-latency-other-${round}`)
           await holder.acquirePermits(otherKey, x, 1, 1, 20_000)
           const quitting = new AbortController()
-          const quits = waiter.waitForPermits!(otherKey, 1, 1, 10_000, quitting.signal)
+          const quits = [waiter, a].map((instance) =>
+            instance.waitForPermits!(otherKey, 1, 1, 10_000, quitting.signal),
+          )
           // Long enough for any polling behind the wake-up to slow down to its slowest pace.
           await delay(250)
           quitting.abort()
-          await quits
+          await Promise.all(quits)
           const releasedAt = performance.now()
           expect(await holder.releasePermits(key, x)).toBe(true)
           await Promise.all(waits)

@@ -196,6 +196,7 @@ export function waitCases(t: SuiteContext): void {
         const quitting = new AbortController()
         const sameKeyQuits = other.waitForRelease!(key, 10_000, quitting.signal)
         const otherKeyQuits = waiter.waitForRelease!(otherKey, 10_000, quitting.signal)
+        const otherKeyQuitsOnFirst = far.waitForRelease!(otherKey, 10_000, quitting.signal)
         const later = other.waitForRelease!(key, 10_000).then(() => {
           laterAt = performance.now()
         })
@@ -205,7 +206,7 @@ export function waitCases(t: SuiteContext): void {
         // Long enough for any polling behind the wake-up to slow down to its slowest pace.
         await delay(250)
         quitting.abort()
-        await Promise.all([sameKeyQuits, otherKeyQuits])
+        await Promise.all([sameKeyQuits, otherKeyQuits, otherKeyQuitsOnFirst])
         const releasedAt = performance.now()
         expect(await holder.release(key, a)).toBe(true)
         await Promise.all([first, later, onFirst])
