@@ -33,7 +33,9 @@ export function helperCases(t: SuiteContext): void {
       const fns = lws.map((lw) =>
         lw.once({ key: (id: string) => `check_order:${id}`, ttl: '10s' }, async (id: string) => {
           runs++
-          await delay(300)
+          // Longer than 30 attempts take on a loaded machine over a pooled connection (one round
+          // trip each, some tens of ms at load 20): every other call finds the key still held.
+          await delay(1_000)
           return `checked ${id}`
         }),
       )
