@@ -211,6 +211,31 @@ export function listCases(t: SuiteContext): void {
       },
     )
 
+    itList('where a backend reports how many callers wait for a lock, the count is right', async () => {
+      const b = t.backend()
+      const key = `${t.key('list-waiting')}/held`
+      const a = owner()
+      await b.acquire(key, a, 30_000)
+      const listed = async () => (await listAll(b, key, 10, 'locks')).locks.find((lock) => lock.key === key)
+      const before = await listed()
+      expect(before?.owner).toBe(a)
+      if (before?.waiting === undefined || typeof b.waitForRelease !== 'function') {
+        await b.release(key, a)
+        return
+      }
+      expect(before.waiting).toBe(0)
+      const quitting = new AbortController()
+      const waits = [
+        b.waitForRelease(key, 10_000, quitting.signal),
+        b.waitForRelease(key, 10_000, quitting.signal),
+      ]
+      expect((await listed())?.waiting).toBe(2)
+      quitting.abort()
+      await Promise.all(waits)
+      expect((await listed())?.waiting).toBe(0)
+      await b.release(key, a)
+    })
+
     itList('never lists expired locks or cache entries', async () => {
       const b = t.backend()
       const base = `${t.key('list-expired')}/`
