@@ -219,20 +219,23 @@ export function listCases(t: SuiteContext): void {
       const listed = async () => (await listAll(b, key, 10, 'locks')).locks.find((lock) => lock.key === key)
       const before = await listed()
       expect(before?.owner).toBe(a)
-      if (before?.waiting === undefined || typeof b.waitForRelease !== 'function') {
+      if (typeof b.waitForRelease !== 'function') {
         await b.release(key, a)
         return
       }
-      expect(before.waiting).toBe(0)
       const quitting = new AbortController()
       const waits = [
         b.waitForRelease(key, 10_000, quitting.signal),
         b.waitForRelease(key, 10_000, quitting.signal),
       ]
-      expect((await listed())?.waiting).toBe(2)
+      const during = await listed()
       quitting.abort()
       await Promise.all(waits)
-      expect((await listed())?.waiting).toBe(0)
+      const after = await listed()
+      // A backend that reports the count for a lock reports it each time, right.
+      if ([before, during, after].some((lock) => lock?.waiting !== undefined)) {
+        expect([before?.waiting, during?.waiting, after?.waiting]).toEqual([0, 2, 0])
+      }
       await b.release(key, a)
     })
 
