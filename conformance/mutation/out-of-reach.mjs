@@ -14,6 +14,9 @@ const nameOf = (node) =>
     : undefined
 const SQLITE = /backend-sqlite\/src\/sqlite-backend\.ts$/
 const SQLITE_SCHEMA = /backend-sqlite\/src\/schema\.ts$/
+const SQLITE_SEMAPHORES = /backend-sqlite\/src\/semaphore-statements\.ts$/
+const SQLITE_WAKE = /backend-sqlite\/src\/sqlite-wake\.ts$/
+const SQLITE_WAKE_FILE = /backend-sqlite\/src\/sqlite-wake-file\.ts$/
 
 /** @type {Rule[]} */
 export const RULES = [
@@ -89,6 +92,37 @@ export const RULES = [
     match: (node) =>
       ts.isPropertyAssignment(node) &&
       ['raiseFenceFloor', 'sweepLocks', 'sweepCache'].includes(nameOf(node) ?? ''),
+  },
+  {
+    file: SQLITE_SEMAPHORES,
+    reason:
+      'the semaphore part of the sweep: raises the fence floor and deletes semaphore rows idle for longer than retainFreeFor (1 h by default) and expired holders (which no read counts); the suite runs for seconds',
+    match: (node) => ts.isPropertyAssignment(node) && nameOf(node) === 'sweep',
+  },
+  {
+    file: SQLITE_WAKE,
+    reason:
+      'a wake-file change during a poll: a poll never yields to the event loop (its look is one synchronous better-sqlite3 read behind resolved promises; only an SQLITE_BUSY retry sleeps, see above), so no watch event can arrive while one runs',
+    match: (node, _parent, sf) =>
+      ts.isIfStatement(node) && ['polling', 'pollAgain'].includes(node.expression.getText(sf)),
+  },
+  {
+    file: SQLITE_WAKE_FILE,
+    reason:
+      'the wake file failing or changing under the backend: a file that cannot be created, written, checked or watched (a read-only directory, no fs.watch, a watch error), or that is deleted or replaced while in use (the rename event, the once-a-second check that the open descriptor is still the file at the path); the suite reaches the backend only through `LockBackend` and never touches its files',
+    match: (node, _parent, sf) =>
+      ts.isCatchClause(node) ||
+      (ts.isFunctionDeclaration(node) && ['sameFile', 'exists'].includes(nameOf(node) ?? '')) ||
+      (ts.isCallExpression(node) && node.getText(sf).startsWith("watcher.on('error'")) ||
+      (ts.isIfStatement(node) &&
+        /eventType === 'rename'|REVALIDATE_MS|sameFile\(/.test(node.expression.getText(sf))),
+  },
+  {
+    file: SQLITE_WAKE_FILE,
+    reason:
+      'creating the wake file for a waiter before any release has touched it (only the very first wait on a new database file), or giving up when it cannot be created: the suite cannot choose which of its cases runs first on a fresh file, nor make the file impossible to create',
+    match: (node, _parent, sf) =>
+      ts.isIfStatement(node) && /exists\(this\.path\)/.test(node.expression.getText(sf)),
   },
 ]
 

@@ -52,7 +52,8 @@ const group = (file) =>
 /**
  * Survivors shown to be equivalent (no test can tell them from the original), with the reason.
  * An entry matches a mutant by file, mutator, replacement (when given) and a part of its line
- * (the whole line, trimmed, with `wholeLine: true`).
+ * (the whole line, trimmed, with `wholeLine: true`), and by the lines right before it (trimmed,
+ * in order) when `linesBefore` is given, for lines such as `try {` that occur more than once.
  */
 const equivalents = JSON.parse(readFileSync(new URL('./equivalent-mutants.json', import.meta.url), 'utf8'))
 const equivalentFor = (s) =>
@@ -61,6 +62,8 @@ const equivalentFor = (s) =>
       e.file === s.file &&
       e.mutator === s.mutator &&
       (e.wholeLine ? s.original === e.line : s.original.includes(e.line)) &&
+      (e.linesBefore === undefined ||
+        e.linesBefore.every((l, i) => l === s.before[s.before.length - e.linesBefore.length + i])) &&
       (e.replacement === undefined || e.replacement === s.replacement),
   )
 
@@ -96,6 +99,7 @@ for (const [file, { mutants, source }] of Object.entries(files)) {
         mutator: mutant.mutatorName,
         replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
         original: (lines[line - 1] ?? '').trim().slice(0, 120),
+        before: lines.slice(Math.max(0, line - 4), line - 1).map((l) => l.trim()),
       })
       continue
     }
@@ -137,6 +141,7 @@ for (const [file, { mutants, source }] of Object.entries(files)) {
       mutator: mutant.mutatorName,
       replacement: (mutant.replacement ?? '').replace(/\s+/g, ' ').slice(0, 100),
       original: (lines[line - 1] ?? '').trim().slice(0, 120),
+      before: lines.slice(Math.max(0, line - 4), line - 1).map((l) => l.trim()),
     }
     survivor.equivalent = equivalentFor(survivor)
     if (survivor.equivalent) g.equivalent++

@@ -20,6 +20,8 @@ export default {
   mutate: [
     'packages/backend-memory/src/memory-backend.ts',
     'packages/backend-memory/src/memory-store.ts',
+    'packages/backend-memory/src/memory-semaphores.ts',
+    'packages/backend-memory/src/memory-list.ts',
     'packages/backend-sqlite/src/sqlite-backend.ts',
     'packages/backend-sqlite/src/schema.ts',
     'packages/backend-sqlite/src/sqlite-wake.ts',

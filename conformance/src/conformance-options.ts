@@ -39,13 +39,16 @@ export interface BackendCapabilities {
   /** Whether `waitForRelease` is implemented (wake-on-release). Default: detected. */
   readonly waitForRelease?: boolean
   /**
-   * A promise about wake-up latency, in ms: a `waitForRelease` on one instance
-   * resolves within this long (the median of several rounds) after another
-   * instance from `createBackend()` releases the key, also when other waiters
-   * on the same or another key gave up meanwhile. The case uses instances of
-   * its own, not the first one. Declare it only when the
-   * backend pushes releases to waiters (an event, a notification) rather
-   * than polling for them; the case is skipped without it.
+   * A promise about wake-up latency, in ms: a `waitForRelease` (and, with
+   * the semaphore capability, a `waitForPermits`) on one instance resolves
+   * within this long (the median of several rounds) after another instance
+   * from `createBackend()` releases, also when other waiters on the same or
+   * another key gave up meanwhile. The cases wait on instances of their own
+   * and on the first instance, which the suite may use to stand for another
+   * process (the SQLite run opens it through a second path to the file, so it
+   * shares the file but not the in-process wake-up). Declare it only when the
+   * backend pushes releases to waiters (an event, a notification, a watched
+   * file) rather than polling for them; the cases are skipped without it.
    */
   readonly wakeUpWithinMs?: number
 }

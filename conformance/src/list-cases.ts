@@ -123,8 +123,9 @@ export function listCases(t: SuiteContext): void {
       const base = `${t.key('list-pages')}/`
       const lockKeys = Array.from({ length: 9 }, (_, i) => `${base}lock-${i}`)
       const cacheKeys = Array.from({ length: 7 }, (_, i) => `${base}cache-${i}`)
-      for (const key of lockKeys) await b.acquire(key, owner(), 60_000)
-      for (const key of cacheKeys) await b.setCached(key, { value: key, computeMs: 1 }, 60_000)
+      // Written out of key order: a store that keeps insertion order must still page in key order.
+      for (const i of [3, 7, 0, 5, 8, 1, 6, 2, 4]) await b.acquire(lockKeys[i]!, owner(), 60_000)
+      for (const key of [...cacheKeys].reverse()) await b.setCached(key, { value: key, computeMs: 1 }, 60_000)
       // A neighbour that sorts right after the prefix range must not leak in.
       await b.acquire(`${t.key('list-pages')}0`, owner(), 60_000)
 
@@ -166,6 +167,76 @@ export function listCases(t: SuiteContext): void {
       // The decoys are there: listed under the common stem.
       const all = await listAll(b, `${base}/`, 100)
       expect(all.locks.length).toBe(wanted.length + decoys.length)
+    })
+
+    itList(
+      'prefixes at both ends of the key space: only U+10FFFF (no key sorts right after its range) and punctuation that sorts before letters',
+      async () => {
+        const b = t.backend()
+        // No string is greater than every key starting with this prefix: a store that
+        // turns a prefix into a key range has no upper bound here and must still list it.
+        const top = '\u{10FFFF}\u{10FFFF}'
+        const stem = t.key('list-top')
+        const wanted = [`${top}${stem}/1`, `${top}${stem}/2`, `${top}${stem}/3`]
+        // Each decoy sorts just below the prefix or shares only part of it.
+        const decoys = [`\u{10FFFF}\u{10FFFE}${stem}/1`, `\u{10FFFF}${stem}/1`, `\u{10FFFE}${top}${stem}/1`]
+        for (const key of [...wanted, ...decoys]) {
+          await b.acquire(key, owner(), 60_000)
+          await b.setCached(key, { value: 'v', computeMs: 0 }, 60_000)
+        }
+        // Other runs on a shared store may list keys under the same prefix: keep this case's own.
+        const mine = (entries: readonly { readonly key: string }[]) =>
+          sortedKeys(entries.filter((entry) => entry.key.includes(stem)))
+        for (const limit of [2, 100]) {
+          const { locks, cacheEntries } = await listAll(b, top, limit)
+          expect(mine(locks)).toEqual(wanted)
+          expect(mine(cacheEntries)).toEqual(wanted)
+          for (const entry of [...locks, ...cacheEntries]) expect(entry.key.startsWith(top)).toBe(true)
+        }
+        const onlyCache = await listAll(b, top, 100, 'cache')
+        expect(mine(onlyCache.cacheEntries)).toEqual(wanted)
+        expect(onlyCache.locks).toEqual([])
+        // The low end: keys that sort before every letter and digit.
+        const low = `!#${stem}`
+        const lowKeys = [`${low}/1`, `${low}/2`]
+        for (const key of lowKeys) {
+          await b.acquire(key, owner(), 60_000)
+          await b.setCached(key, { value: 'v', computeMs: 0 }, 60_000)
+        }
+        for (const limit of [1, 100]) {
+          const { locks, cacheEntries } = await listAll(b, low, limit)
+          expect(sortedKeys(locks)).toEqual(lowKeys)
+          expect(sortedKeys(cacheEntries)).toEqual(lowKeys)
+        }
+      },
+    )
+
+    itList('where a backend reports how many callers wait for a lock, the count is right', async () => {
+      const b = t.backend()
+      const key = `${t.key('list-waiting')}/held`
+      const a = owner()
+      await b.acquire(key, a, 30_000)
+      const listed = async () => (await listAll(b, key, 10, 'locks')).locks.find((lock) => lock.key === key)
+      const before = await listed()
+      expect(before?.owner).toBe(a)
+      if (typeof b.waitForRelease !== 'function') {
+        await b.release(key, a)
+        return
+      }
+      const quitting = new AbortController()
+      const waits = [
+        b.waitForRelease(key, 10_000, quitting.signal),
+        b.waitForRelease(key, 10_000, quitting.signal),
+      ]
+      const during = await listed()
+      quitting.abort()
+      await Promise.all(waits)
+      const after = await listed()
+      // A backend that reports the count for a lock reports it each time, right.
+      if ([before, during, after].some((lock) => lock?.waiting !== undefined)) {
+        expect([before?.waiting, during?.waiting, after?.waiting]).toEqual([0, 2, 0])
+      }
+      await b.release(key, a)
     })
 
     itList('never lists expired locks or cache entries', async () => {

@@ -1,4 +1,6 @@
+import { getEventListeners } from 'node:events'
 import {
+  BackendError,
   InvalidArgumentError,
   type LockBackend,
   LockBusyError,
@@ -45,6 +47,7 @@ export function semaphoreCases(t: SuiteContext): void {
     body: (backend: PermitBackend) => Promise<void>,
     timeoutMs?: number,
     wake = false,
+    latency = false,
   ) =>
     t.it(
       name,
@@ -54,6 +57,8 @@ export function semaphoreCases(t: SuiteContext): void {
         if (!hasPermits(backend)) return t.skip(caseArgs, 'the backend has no semaphore capability')
         if (wake && typeof backend.waitForPermits !== 'function')
           return t.skip(caseArgs, 'the backend has no waitForPermits')
+        if (latency && t.wakeUpWithinMs === undefined)
+          return t.skip(caseArgs, 'the backend declares no wakeUpWithinMs')
         await body(backend)
       },
       timeoutMs,
@@ -85,6 +90,11 @@ export function semaphoreCases(t: SuiteContext): void {
       const peeked = await a.peekPermits(key)
       expect(peeked.inUse).toBe(3)
       expect(peeked.holders.length).toBe(2)
+      // Fresh 10 s leases: the time left, not a token value (generous for a loaded machine).
+      for (const holder of [...peeked.holders, ...refused.holders.holders]) {
+        expect(holder.remainingMs).toBeGreaterThan(5_000)
+        expect(holder.remainingMs).toBeLessThanOrEqual(10_000)
+      }
       // Too many at once is refused even when some are free.
       expect(await a.releasePermits(key, y)).toBe(true)
       expect((await b.acquirePermits(key, z, 2, 3, 10_000)).acquired).toBe(false)
@@ -113,9 +123,10 @@ export function semaphoreCases(t: SuiteContext): void {
       const key = t.key('sem-free')
       const [x, y] = [owner(), owner()]
       expect((await a.acquirePermits(key, x, 1, 2, 20_000)).acquired).toBe(true)
-      expect((await a.acquirePermits(key, y, 1, 2, 150)).acquired).toBe(true)
+      // Long enough that a loaded machine does not let it run out before the refusal below.
+      expect((await a.acquirePermits(key, y, 1, 2, 600)).acquired).toBe(true)
       expect((await b.acquirePermits(key, owner(), 1, 2, 20_000)).acquired).toBe(false)
-      await delay(600)
+      await delay(1_100)
       expect((await b.peekPermits(key)).inUse).toBe(1)
       const z = owner()
       expect((await b.acquirePermits(key, z, 1, 2, 20_000)).acquired).toBe(true)
@@ -170,10 +181,11 @@ export function semaphoreCases(t: SuiteContext): void {
     it('extend keeps permits past their first ttl', async (a) => {
       const key = t.key('sem-extend')
       const x = owner()
-      expect((await a.acquirePermits(key, x, 1, 1, 400)).acquired).toBe(true)
-      await delay(200)
-      expect(await a.extendPermits(key, x, 1_500)).toBe(true)
-      await delay(500)
+      // Ttl and pauses long enough for a loaded machine (and for whole-second leases).
+      expect((await a.acquirePermits(key, x, 1, 1, 1_200)).acquired).toBe(true)
+      await delay(300)
+      expect(await a.extendPermits(key, x, 4_000)).toBe(true)
+      await delay(1_500)
       expect((await a.acquirePermits(key, owner(), 1, 1, 1_000)).acquired).toBe(false)
       expect((await a.peekPermits(key)).holders[0]?.owner).toBe(x)
     })
@@ -351,6 +363,139 @@ export function semaphoreCases(t: SuiteContext): void {
       await a.waitForPermits!(key, 1, 1, 10_000)
       expect(releasedAt).toBeGreaterThan(0)
       expect(performance.now() - releasedAt).toBeLessThan(1_000)
+    })
+
+    itWake('resolves at the timeout when the permits never free up', async (a) => {
+      const key = t.key('sem-wait-timeout')
+      const x = owner()
+      await a.acquirePermits(key, x, 2, 3, 20_000)
+      const started = performance.now()
+      // 2 of 3 in use: one more would fit, two do not.
+      await a.waitForPermits!(key, 2, 3, 400)
+      const waited = performance.now() - started
+      expect(waited).toBeGreaterThanOrEqual(350)
+      expect(waited).toBeLessThan(3_000)
+      await a.releasePermits(key, x)
+    })
+
+    itWake('resolves at once when its signal is already aborted', async (a) => {
+      const key = t.key('sem-wait-aborted')
+      const x = owner()
+      await a.acquirePermits(key, x, 1, 1, 20_000)
+      const started = performance.now()
+      await a.waitForPermits!(key, 1, 1, 10_000, AbortSignal.abort())
+      expect(performance.now() - started).toBeLessThan(1_000)
+      await a.releasePermits(key, x)
+    })
+
+    itWake('resolves promptly when its signal aborts', async (a) => {
+      const key = t.key('sem-wait-abort')
+      const x = owner()
+      await a.acquirePermits(key, x, 1, 1, 20_000)
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 200)
+      const started = performance.now()
+      await a.waitForPermits!(key, 1, 1, 10_000, controller.signal)
+      expect(performance.now() - started).toBeLessThan(2_000)
+      await a.releasePermits(key, x)
+    })
+
+    itWake(
+      'a waiter that gives up (abort or timeout) does not make the others on the same semaphore miss the release',
+      async (a) => {
+        const holder = await another()
+        const other = await another()
+        const key = t.key('sem-wake-others')
+        const x = owner()
+        await holder.acquirePermits(key, x, 2, 2, 20_000)
+        const controller = new AbortController()
+        const aborted = a.waitForPermits!(key, 1, 2, 10_000, controller.signal)
+        const timedOut = other.waitForPermits!(key, 1, 2, 200)
+        const sameInstance = a.waitForPermits!(key, 1, 2, 10_000)
+        const otherInstance = other.waitForPermits!(key, 2, 2, 10_000)
+        controller.abort()
+        await Promise.all([aborted, timedOut])
+        const releasedAt = performance.now()
+        expect(await holder.releasePermits(key, x)).toBe(true)
+        await Promise.all([sameInstance, otherInstance])
+        expect(performance.now() - releasedAt).toBeLessThan(1_000)
+      },
+    )
+
+    itWake(
+      "leaves no listener on the caller's signal once it resolves (a long-lived signal must not leak)",
+      async (a) => {
+        const holder = await another()
+        const key = t.key('sem-listeners')
+        const signal = new AbortController().signal
+        for (let i = 0; i < 5; i++) {
+          const x = owner()
+          await holder.acquirePermits(key, x, 1, 1, 20_000)
+          const waiting = a.waitForPermits!(key, 1, 1, 10_000, signal)
+          await delay(20)
+          await holder.releasePermits(key, x)
+          await waiting
+          // and one that ends at its timeout
+          await holder.acquirePermits(key, x, 1, 1, 20_000)
+          await a.waitForPermits!(key, 1, 1, 50, signal)
+          await holder.releasePermits(key, x)
+        }
+        expect(getEventListeners(signal, 'abort').length).toBe(0)
+      },
+    )
+
+    it(
+      'wakes waiters within the declared wakeUpWithinMs of a release (median of 7 rounds), on the first instance too',
+      async (a) => {
+        const within = t.wakeUpWithinMs ?? Number.NaN
+        const holder = await another()
+        const waiter = await another()
+        const latencies: number[] = []
+        for (let round = 0; round < 7; round++) {
+          const key = t.key(`sem-latency-${round}`)
+          const x = owner()
+          await holder.acquirePermits(key, x, 2, 2, 20_000)
+          const woke: number[] = []
+          const waits = [waiter, a].map((instance) =>
+            instance.waitForPermits!(key, 2, 2, 10_000).then(() => {
+              woke.push(performance.now())
+            }),
+          )
+          // Waiters on another (full) semaphore that give up meanwhile.
+          const otherKey = t.key(`sem-latency-other-${round}`)
+          await holder.acquirePermits(otherKey, x, 1, 1, 20_000)
+          const quitting = new AbortController()
+          const quits = [waiter, a].map((instance) =>
+            instance.waitForPermits!(otherKey, 1, 1, 10_000, quitting.signal),
+          )
+          // Long enough for any polling behind the wake-up to slow down to its slowest pace.
+          await delay(250)
+          quitting.abort()
+          await Promise.all(quits)
+          const releasedAt = performance.now()
+          expect(await holder.releasePermits(key, x)).toBe(true)
+          await Promise.all(waits)
+          latencies.push(Math.max(...woke) - releasedAt)
+          await holder.releasePermits(otherKey, x)
+        }
+        latencies.sort((p, q) => p - q)
+        const median = latencies[Math.floor(latencies.length / 2)]!
+        expect(
+          median,
+          `median wake-up ${median.toFixed(1)} ms of ${latencies.map((l) => l.toFixed(1)).join(', ')}`,
+        ).toBeLessThanOrEqual(within)
+      },
+      30_000,
+      true,
+      true,
+    )
+
+    itWake('after close() rejects with a BackendError, like every other call', async () => {
+      const b = await another()
+      await b.close()
+      expect(await rejection(() => b.waitForPermits!(t.key('sem-closed-wait'), 1, 1, 1_000))).toBeInstanceOf(
+        BackendError,
+      )
     })
 
     itWake('resolves when a holder expires without a release, long before its timeout', async (a) => {

@@ -19,6 +19,7 @@ interface EquivalentMutant {
   readonly mutator: string
   readonly replacement?: string
   readonly wholeLine?: boolean
+  readonly linesBefore?: readonly string[]
   readonly reason: string
 }
 
@@ -45,9 +46,11 @@ describe('mutation records', () => {
       const where = `${e.file}: ${e.line}`
       expect(files, where).toContain(e.file)
       const lines = read(e.file).split('\n')
-      const found = e.wholeLine
-        ? lines.some((l) => l.trim() === e.line)
-        : lines.some((l) => l.includes(e.line))
+      const found = lines.some(
+        (l, i) =>
+          (e.wholeLine ? l.trim() === e.line : l.includes(e.line)) &&
+          (e.linesBefore ?? []).every((before, j, all) => lines[i - all.length + j]?.trim() === before),
+      )
       expect(found, `stale equivalent-mutants.json entry, no longer in the code: ${where}`).toBe(true)
       expect(e.reason.trim().length, `no reason for ${where}`).toBeGreaterThan(20)
     }
