@@ -200,12 +200,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .option('--interval <duration>', 'time between redraws', '1s')
     .action(async (url: string, options: Record<string, unknown>) => {
       const intervalMs = toMs(options.interval, '--interval')
-      const stop = new AbortController()
-      const onSignal = () => stop.abort()
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
-      try {
-        await withLockwork(url, flagsOf(options), (lw) =>
+      await untilInterrupted((stop) =>
+        withLockwork(url, flagsOf(options), (lw) =>
           watchCommand(
             lw,
             {
@@ -213,13 +209,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
               ...(typeof options.startsWith === 'string' ? { startsWith: options.startsWith } : {}),
             },
             process.stdout,
-            stop.signal,
+            stop,
           ),
-        )
-      } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-      }
+        ),
+      )
     })
 
   storeOptions(
@@ -241,24 +234,17 @@ export async function runCli(argv: readonly string[]): Promise<number> {
           EXIT_CODES.usage,
         )
       }
-      const stop = new AbortController()
-      const onSignal = () => stop.abort()
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
-      try {
-        await withLockwork(url, flagsOf(options), (lw) =>
+      await untilInterrupted((stop) =>
+        withLockwork(url, flagsOf(options), (lw) =>
           dashboardCommand(
             lw,
             { host: String(options.host), port, allowRelease: options.allowRelease === true, url },
             process.stdout,
             process.stderr,
-            stop.signal,
+            stop,
           ),
-        )
-      } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-      }
+        ),
+      )
     })
 
   storeOptions(
@@ -301,4 +287,22 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return failure.exitCode
   }
   return exitCode
+}
+
+/**
+ * Runs a command that goes on until stopped (`watch`, `dashboard`), with a
+ * signal that aborts on the first SIGINT or SIGTERM; the handlers are removed
+ * when it ends, so a second signal ends the process as usual.
+ */
+async function untilInterrupted(run: (stop: AbortSignal) => Promise<void>): Promise<void> {
+  const stop = new AbortController()
+  const onSignal = () => stop.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    await run(stop.signal)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
 }
