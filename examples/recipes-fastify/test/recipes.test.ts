@@ -1,39 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type ExampleProcess, readLines, startExample, stopProcess } from '@lockwork/example-test-support'
+import { startWebApps, type WebApps } from '@lockwork/example-test-support'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { retryAfterSeconds } from '../src/app.js'
 
 const mainFile = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
-let dir: string
-let log: string
-const apps: Array<{ child: ExampleProcess['child']; port: number }> = []
-
-async function startApp(db: string): Promise<{ child: ExampleProcess['child']; port: number }> {
-  const { child, ready } = await startExample(mainFile, {
-    ready: /listening (\d+)/,
-    env: { PORT: '0', LOCKWORK_DB: db, EFFECTS_LOG: log },
-  })
-  return { child, port: Number(ready[1]) }
-}
-
-function effects(): string[] {
-  return readLines(log)
-}
+let web: WebApps
+let apps: WebApps['apps'] = []
+const effects = () => web.effects()
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'lockwork-fastify-'))
-  log = join(dir, 'effects.log')
-  const db = join(dir, 'locks.sqlite')
-  apps.push(...(await Promise.all([1, 2, 3].map(() => startApp(db)))))
+  web = await startWebApps(mainFile, 3)
+  apps = web.apps
 }, 60_000)
 
 afterAll(async () => {
-  const exits = (await Promise.all(apps.map(({ child }) => stopProcess(child)))).map((exit) => exit.code)
-  rmSync(dir, { recursive: true, force: true })
+  const exits = (await web.stop()).map((exit) => exit.code)
   // Each app closes Fastify, then its lockwork client, and exits 0.
   expect(exits).toEqual([0, 0, 0])
 })

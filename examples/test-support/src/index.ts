@@ -6,3 +6,4 @@ export {
   startExample,
   stopProcess,
 } from './example-process.js'
+export { startWebApps, type WebApps } from './web-apps.js'
