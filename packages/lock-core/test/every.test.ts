@@ -40,7 +40,10 @@ describe('every', () => {
     const expected = Math.floor(Date.now() / 200) - Math.floor(started / 200)
     expect(overlaps).toBe(0)
     expect(new Set(ticks).size).toBe(ticks.length)
-    expect(Math.abs(ticks.length - expected)).toBeLessThanOrEqual(1)
+    // Never more runs than ticks. A loaded machine may fire a tick later than maxLateness, and
+    // that tick is skipped by design, so fewer runs than ticks is allowed, but not none.
+    expect(ticks.length).toBeLessThanOrEqual(expected + 1)
+    expect(ticks.length).toBeGreaterThanOrEqual(Math.min(2, expected))
     for (const at of ticks) expect(at % 200).toBe(0)
   })
 
