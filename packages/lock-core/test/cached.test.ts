@@ -170,6 +170,23 @@ describe('cached', () => {
     const lw = createLockwork({ backend: createMemoryBackend() })
     // −ln(0.01) ≈ 4.6: with computeMs ≈ 60 a read refreshes once less than ~276 ms of freshness is left.
     const random = vi.spyOn(Math, 'random').mockReturnValue(0.01)
+    // Fake timers: the test is about when a refresh starts relative to the ttl; on a loaded
+    // machine real time would stretch the 60 ms compute and expire the 1 s values.
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'],
+    })
+    /** Advances the fake clock 1 ms at a time until `promise` settles. */
+    const settle = async <T>(promise: Promise<T>): Promise<T> => {
+      let done = false
+      const watched = promise.finally(() => {
+        done = true
+      })
+      for (let ms = 0; !done && ms < 10_000; ms++) await vi.advanceTimersByTimeAsync(1)
+      return watched
+    }
+    const pass = async (ms: number) => {
+      for (let i = 0; i < ms; i++) await vi.advanceTimersByTimeAsync(1)
+    }
     try {
       let n = 0
       const compute = async () => {
@@ -178,16 +195,17 @@ describe('cached', () => {
       }
       const early = lw.cached({ key: 'early', ttl: 1_000, earlyRefresh: true }, compute)
       const late = lw.cached({ key: 'late', ttl: 1_000 }, compute)
-      expect(await early()).toBe(1)
-      expect(await late()).toBe(2)
-      expect(await early()).toBe(1) // plenty of freshness left: no refresh
-      await delay(800)
-      expect(await early()).toBe(1) // served at once, refreshed in the background
-      expect(await late()).toBe(2)
-      await delay(120)
-      expect(await early()).toBe(3) // the old value would still have been fresh
-      expect(await late()).toBe(2)
+      expect(await settle(early())).toBe(1)
+      expect(await settle(late())).toBe(2)
+      expect(await settle(early())).toBe(1) // plenty of freshness left: no refresh
+      await pass(800)
+      expect(await settle(early())).toBe(1) // served at once, refreshed in the background
+      expect(await settle(late())).toBe(2)
+      await pass(120)
+      expect(await settle(early())).toBe(3) // the old value would still have been fresh
+      expect(await settle(late())).toBe(2)
     } finally {
+      vi.useRealTimers()
       random.mockRestore()
     }
   })

@@ -1,5 +1,5 @@
 import { createMemoryBackend, MemoryStore } from '@lockwork/memory'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { BackendError, createLockwork, isClosedError, type Lockwork } from '../src/index.js'
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -133,9 +133,10 @@ describe('Lockwork.close', () => {
         runs++
       },
     )
-    await delay(70)
-    expect(runs).toBeGreaterThan(0)
+    await vi.waitFor(() => expect(runs).toBeGreaterThan(0), { timeout: 10_000, interval: 10 })
     await backend.close()
+    // The job stops at its next tick; then 15 more intervals pass without another onError call.
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0), { timeout: 10_000, interval: 10 })
     await delay(300)
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(BackendError)

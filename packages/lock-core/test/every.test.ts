@@ -1,5 +1,5 @@
 import { createMemoryBackend, MemoryStore } from '@lockwork/memory'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createLockwork, type EveryTick, InvalidArgumentError, type Lockwork } from '../src/index.js'
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -40,7 +40,10 @@ describe('every', () => {
     const expected = Math.floor(Date.now() / 200) - Math.floor(started / 200)
     expect(overlaps).toBe(0)
     expect(new Set(ticks).size).toBe(ticks.length)
-    expect(Math.abs(ticks.length - expected)).toBeLessThanOrEqual(1)
+    // Never more runs than ticks. A loaded machine may fire a tick later than maxLateness, and
+    // that tick is skipped by design, so fewer runs than ticks is allowed, but not none.
+    expect(ticks.length).toBeLessThanOrEqual(expected + 1)
+    expect(ticks.length).toBeGreaterThanOrEqual(Math.min(2, expected))
     for (const at of ticks) expect(at % 200).toBe(0)
   })
 
@@ -154,7 +157,8 @@ describe('every', () => {
         throw new Error(`fail ${++n}`)
       },
     )
-    await delay(330)
+    // Two failed ticks in a row, however late a loaded machine runs them.
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 20 })
     await job.stop()
     expect(errors.length).toBeGreaterThanOrEqual(2)
     expect((errors[0]![0] as Error).message).toBe('fail 1')

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   type AcquireResult,
   type LockBackend,
@@ -33,6 +33,35 @@ function alwaysHeld(remainingMs = 60_000): { backend: LockBackend; attempts: num
   return { backend, attempts }
 }
 
+/**
+ * Runs `run` on fake timers (and a fake `performance.now()`), advancing the clock until `run`
+ * settles (`ms` is the expected wait; up to 1 s more is allowed); returns what it resolved or rejected with and the fake time that passed.
+ */
+async function withFakeTime(
+  run: () => Promise<unknown>,
+  ms: number,
+): Promise<{ result: unknown; elapsed: number }> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+  try {
+    const started = performance.now()
+    let settled = false
+    let result: unknown
+    let elapsed = Number.NaN
+    const done = (value: unknown) => {
+      settled = true
+      result = value
+      elapsed = performance.now() - started
+    }
+    run().then(done, done)
+    // One ms at a time, so the clock never jumps past a timer set late in a step.
+    for (let i = 0; !settled && i < ms + 1_000; i++) await vi.advanceTimersByTimeAsync(1)
+    expect(settled).toBe(true)
+    return { result, elapsed }
+  } finally {
+    vi.useRealTimers()
+  }
+}
+
 const attempt = (backend: LockBackend, waitMs: number, signal?: AbortSignal) =>
   acquireWithWait({ backend, key: 'k', displayKey: 'k', owner: 'me', ttlMs: 1_000, waitMs, signal })
 
@@ -46,32 +75,44 @@ describe('acquireWithWait without waitForRelease (backoff)', () => {
   })
 
   it('backs off from ~1 ms, exponentially, capped, and never past the deadline', async () => {
+    // The delays are what the code schedules, so fake timers measure them exactly: on a loaded
+    // machine a real timer fires late, and a late timer says nothing about the backoff.
     const { backend, attempts } = alwaysHeld()
-    const started = performance.now()
-    const error = await attempt(backend, 600).catch((e: unknown) => e)
-    const elapsed = performance.now() - started
-    expect(error).toBeInstanceOf(LockTimeoutError)
-    expect(elapsed).toBeGreaterThanOrEqual(599)
-    expect(elapsed).toBeLessThan(600 + MAX_BACKOFF_MS + 400)
+    const { result, elapsed } = await withFakeTime(() => attempt(backend, 600), 600)
+    expect(result).toBeInstanceOf(LockTimeoutError)
+    // Never gives up early, never sleeps past the deadline.
+    expect(elapsed).toBeGreaterThanOrEqual(600)
+    expect(elapsed).toBeLessThanOrEqual(601)
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
-    expect(gaps[0]!).toBeLessThan(50)
-    // Capped: no gap much beyond the cap (scheduler slack allowed).
-    expect(Math.max(...gaps)).toBeLessThan(MAX_BACKOFF_MS + 250)
+    // Each sleep is the jittered backoff (half to all of it), doubling from 1 ms up to the cap;
+    // only the last one may be cut short by the deadline. (Fake timers count whole ms: ±1.)
+    gaps.forEach((gap, i) => {
+      const backoff = Math.min(2 ** i, MAX_BACKOFF_MS)
+      expect(gap).toBeLessThanOrEqual(backoff + 1)
+      if (i < gaps.length - 1) expect(gap).toBeGreaterThanOrEqual(backoff / 2 - 1)
+    })
+    expect(Math.max(...gaps)).toBeGreaterThan(MAX_BACKOFF_MS / 2 - 1)
     // Exponential: far fewer attempts than a 1 ms poll would make.
-    expect(attempts.length).toBeLessThan(60)
+    expect(attempts.length).toBeLessThan(30)
     expect(attempts.length).toBeGreaterThan(5)
   })
 
   it('never sleeps past the holder expiry', async () => {
     const { backend, attempts } = alwaysHeld(3)
-    await attempt(backend, 300).catch(() => {})
+    await withFakeTime(() => attempt(backend, 300), 300)
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
-    // Unbounded, the backoff would have grown to 50–100 ms by the second half of the wait; bounded by
-    // the holder's 3 ms it stays at a few ms. The median, not the maximum: one late timer on a loaded
-    // machine is scheduling, not a sleep past the expiry.
-    const later = gaps.slice(Math.floor(gaps.length / 2)).sort((a, b) => a - b)
-    expect(later[Math.floor(later.length / 2)]!).toBeLessThan(25)
-    expect(attempts.length).toBeGreaterThan(12)
+    // Unbounded, the backoff would grow to 100 ms; bounded by the holder's 3 ms (+1) it never
+    // exceeds 4 ms (+1 for whole-ms timers).
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(5)
+    expect(attempts.length).toBeGreaterThan(60)
+  })
+
+  it('without a holder bound the same wait grows the backoff (control for the test above)', async () => {
+    const { backend, attempts } = alwaysHeld()
+    await withFakeTime(() => attempt(backend, 300), 300)
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
+    expect(Math.max(...gaps)).toBeGreaterThan(20)
+    expect(attempts.length).toBeLessThan(20)
   })
 
   it('rejects promptly with the signal reason when aborted mid-wait', async () => {
@@ -132,13 +173,12 @@ describe('acquireWithWait with the semaphore operations', () => {
 
   it('backs off without waitForPermits, never sleeping past the soonest holder expiry', async () => {
     const { backend, attempts } = fullSemaphore()
-    const error = await permitAttempt(backend, 300).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(LockTimeoutError)
-    expect((error as Error).message).toMatch(/^semaphore "exports": 1 permit not free: 2 of 2 in use/)
+    const { result } = await withFakeTime(() => permitAttempt(backend, 300), 300)
+    expect(result).toBeInstanceOf(LockTimeoutError)
+    expect((result as Error).message).toMatch(/^semaphore "exports": 1 permit not free: 2 of 2 in use/)
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
-    // Bounded by the 3 ms holder, not the 60 s one (see the lock case above for the median).
-    const later = gaps.slice(Math.floor(gaps.length / 2)).sort((a, b) => a - b)
-    expect(later[Math.floor(later.length / 2)]!).toBeLessThan(25)
-    expect(attempts.length).toBeGreaterThan(12)
+    // Bounded by the 3 ms holder, not the 60 s one (see the lock case above and its control).
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(5)
+    expect(attempts.length).toBeGreaterThan(60)
   })
 })

@@ -162,11 +162,13 @@ describe('waiters of one process queue per key', () => {
     }
     const clients = [0, 1].map(() => createLockwork({ backend: delayedWakeUps() }))
     const sections = [0, 0]
-    const stopAt = performance.now() + 1_500
+    // A count of sections, not a time window: a loaded machine runs fewer per second, and
+    // starvation shows in the shares whatever the pace.
+    const enough = 200
     await Promise.all(
       clients.flatMap((lw, i) =>
         Array.from({ length: 10 }, async () => {
-          while (performance.now() < stopAt) {
+          while (sections[0]! + sections[1]! < enough) {
             await lw.withLock(
               'shared',
               async () => {
@@ -180,7 +182,7 @@ describe('waiters of one process queue per key', () => {
       ),
     )
     const total = sections[0]! + sections[1]!
-    expect(total).toBeGreaterThan(100)
+    expect(total).toBeGreaterThanOrEqual(enough)
     expect(Math.min(...sections) / total).toBeGreaterThan(0.25)
-  })
+  }, 60_000)
 })
