@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ContenderInfo } from './child/protocol.js'
 import { Child } from './children.js'
-import { type BackendName, type Budget, budgetFor, parseBenchArgs, USAGE } from './cli.js'
+import { BACKENDS, type BackendName, type Budget, budgetFor, parseBenchArgs, SECTIONS, USAGE } from './cli.js'
 import { type CrowdOptions, runCrowds } from './crowd.js'
 import { evaluateGoals } from './goals.js'
 import { runHandoffs } from './handoff.js'
@@ -47,7 +47,10 @@ async function main(): Promise<number> {
     return 0
   }
   const budget: Budget = budgetFor(options.quick)
-  const complete = !options.quick && options.backends.length === 4 && options.sections.length === 4
+  const complete =
+    !options.quick &&
+    options.backends.length === BACKENDS.length &&
+    options.sections.length === SECTIONS.length
   const stem = complete ? 'latest' : 'quick'
   const jsonPath = options.jsonPath ?? join(RESULTS_DIR, `${stem}.json`)
   const runId = randomBytes(4).toString('hex')
