@@ -178,7 +178,9 @@ export class JobHistoryWriter {
       if (fresh(index)) return
       const now = Date.now()
       const jobs: IndexedJob[] = index.jobs.filter((job) => job.name !== name && job.expiresAt > now)
-      jobs.push({ name, writtenAt: now, expiresAt: now + retentionMs })
+      // First, then a stable sort, newest first: among names written in the same millisecond the one
+      // written last counts as the newest, so the cut below drops the one written longest ago.
+      jobs.unshift({ name, writtenAt: now, expiresAt: now + retentionMs })
       jobs.sort((a, b) => b.writtenAt - a.writtenAt)
       const kept = jobs.slice(0, MAX_INDEXED_JOBS)
       const ttl = Math.max(...kept.map((job) => job.expiresAt)) - now
