@@ -186,7 +186,7 @@ export function leaseCases(t: SuiteContext): void {
       // What the core sends: a UUID, then a label; here every awkward character a label may hold.
       const body = ` api@pod-7 "quoted" 'single' \\back\\slash %_* {}[] ; -- é 漢字 😀 host=web-3 pid=4121 `
       const head = owner()
-      const a = (head + body.repeat(8)).slice(0, MAX_OWNER_LENGTH - 1) + 'a'
+      const a = `${(head + body.repeat(8)).slice(0, MAX_OWNER_LENGTH - 1)}a`
       const sameButLast = `${a.slice(0, -1)}b`
       expect(a.length).toBe(MAX_OWNER_LENGTH)
       won(await b.acquire(key, a, 5_000))
