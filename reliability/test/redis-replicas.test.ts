@@ -11,13 +11,23 @@ const enabled = redisServerAvailable('reliability Redis primary + replica')
 
 const WAIT = { replicas: 1, timeoutMs: 300 }
 
-/** Waits until `replica` reports its link to the primary up. */
-async function linked(replica: Redis): Promise<void> {
+/**
+ * Waits until `replica` reports its link to the primary up and then
+ * acknowledges a write on `primary` (a link just up may not acknowledge the
+ * first writes within the 300 ms the tests allow, at load).
+ */
+async function linked(replica: Redis, primary: Redis): Promise<void> {
   const until = performance.now() + 20_000
   while (!(await replica.info('replication')).includes('master_link_status:up')) {
     if (performance.now() > until) throw new Error('the replica never linked to the primary')
     await sleep(50)
   }
+  for (;;) {
+    await primary.set('lockwork-replicas-warm-up', '1')
+    if ((await primary.wait(1, 1_000)) >= 1) break
+    if (performance.now() > until) throw new Error('the replica never acknowledged a write')
+  }
+  await primary.del('lockwork-replicas-warm-up')
 }
 
 describe.skipIf(!enabled)('redis: a private primary + replica, waitForReplicas', () => {
@@ -41,7 +51,7 @@ describe.skipIf(!enabled)('redis: a private primary + replica, waitForReplicas',
     replica = await PrivateRedis.start(['--replicaof', '127.0.0.1', String(primary.port)])
     admin = primary.client()
     replicaAdmin = replica.client()
-    await linked(replicaAdmin)
+    await linked(replicaAdmin, admin)
   })
 
   afterAll(async () => {
@@ -87,7 +97,7 @@ describe.skipIf(!enabled)('redis: a private primary + replica, waitForReplicas',
     } finally {
       replica.resume()
     }
-    await linked(replicaAdmin)
+    await linked(replicaAdmin, admin)
     const lock = await waiting.acquire('down', { ttl: '10s' })
     expect(lock.held).toBe(true)
     await lock.release()
@@ -107,7 +117,7 @@ describe.skipIf(!enabled)('redis: a private primary + replica, waitForReplicas',
     } finally {
       replica.resume()
     }
-    await linked(replicaAdmin)
+    await linked(replicaAdmin, admin)
   })
 
   it('rejects a bad option before connecting', () => {
