@@ -124,9 +124,10 @@ export function semaphoreCases(t: SuiteContext): void {
       const [x, y] = [owner(), owner()]
       expect((await a.acquirePermits(key, x, 1, 2, 20_000)).acquired).toBe(true)
       // Long enough that a loaded machine does not let it run out before the refusal below.
-      expect((await a.acquirePermits(key, y, 1, 2, 600)).acquired).toBe(true)
+      const acquiredAt = Date.now()
+      expect((await a.acquirePermits(key, y, 1, 2, 1_500)).acquired).toBe(true)
       expect((await b.acquirePermits(key, owner(), 1, 2, 20_000)).acquired).toBe(false)
-      await delay(1_100)
+      await delay(Math.max(0, acquiredAt + 2_300 - Date.now()))
       expect((await b.peekPermits(key)).inUse).toBe(1)
       const z = owner()
       expect((await b.acquirePermits(key, z, 1, 2, 20_000)).acquired).toBe(true)
@@ -149,7 +150,8 @@ export function semaphoreCases(t: SuiteContext): void {
       for (let i = 0; i < 4; i++) {
         const who = owner()
         const instance = i % 2 ? a : b
-        fences.push(fenceOf(await instance.acquirePermits(key, who, 3, 3, 150), expect))
+        // The released ones are long enough to be released before they expire on a loaded machine; the last expires.
+        fences.push(fenceOf(await instance.acquirePermits(key, who, 3, 3, i < 3 ? 5_000 : 150), expect))
         if (i < 3) expect(await instance.releasePermits(key, who)).toBe(true)
       }
       await delay(600)
@@ -161,11 +163,13 @@ export function semaphoreCases(t: SuiteContext): void {
       const b = await another()
       const key = t.key('sem-owner')
       const [x, stranger, y] = [owner(), owner(), owner()]
-      expect((await a.acquirePermits(key, x, 1, 1, 300)).acquired).toBe(true)
+      // A lease long enough that the stranger's three calls finish inside it on a loaded machine.
+      const acquiredAt = Date.now()
+      expect((await a.acquirePermits(key, x, 1, 1, 1_500)).acquired).toBe(true)
       expect(await b.releasePermits(key, stranger)).toBe(false)
       expect(await b.extendPermits(key, stranger, 20_000)).toBe(false)
       expect((await b.peekPermits(key)).holders.map((holder) => holder.owner)).toEqual([x])
-      await delay(800)
+      await delay(Math.max(0, acquiredAt + 2_300 - Date.now()))
       // Expired, nobody else has taken it yet: the old holder cannot resurrect or free it.
       expect(await a.extendPermits(key, x, 20_000)).toBe(false)
       expect(await a.releasePermits(key, x)).toBe(false)
