@@ -323,7 +323,7 @@ function readmeSection(results: Results): string {
     '',
     summaryTable(results),
     '',
-    "Floors: memory = node-cache get/set/get/del; sqlite = a raw WAL upsert + delete with better-sqlite3; redis = `SET NX PX` + `EVALSHA` compare-and-delete on one ioredis connection; postgres = `pg_try_advisory_lock` + `pg_advisory_unlock`. Hand-off: release → the other process's acquire resolves, against a bare PUBLISH → SUBSCRIBE (Redis) or NOTIFY → LISTEN (PostgreSQL). Stampede: cold key, 200 ms computation, 2 processes × 50 callers (memory 1 × 100).",
+    "Floors: memory = node-cache get/set/get/del; sqlite = a raw WAL upsert + delete with better-sqlite3; redis = `SET NX PX` + `EVALSHA` compare-and-delete on one ioredis connection; postgres = the bare lease-table upsert (drawing a fence) + owner-checked delete in the same commit mode (the advisory lock of the pair table is a reference: it writes nothing). Hand-off: release → the other process's acquire resolves, against a bare PUBLISH → SUBSCRIBE (Redis) or NOTIFY → LISTEN (PostgreSQL). Stampede: cold key, 200 ms computation, 2 processes × 50 callers (memory 1 × 100).",
     '',
     '### Goals',
     '',

@@ -175,7 +175,7 @@ export function summaryTable(results: Results): string {
       rows.push([
         mode === undefined ? backend : `${backend} (${mode})`,
         fmt(ours.pairsPerSec),
-        `${ratio(ours.ratio)} ${FLOOR_LABELS[backend]}`,
+        floorCell(backend, ours, figures, mode),
         bare ? ratio(roundRatio(ours, bare)) : '–',
         concurrent ? ratio(concurrent.ratio) : '–',
         peers.join(', ') || '–',
@@ -202,6 +202,23 @@ export function summaryTable(results: Results): string {
     rows,
     ['l', 'r', 'r', 'r', 'r', 'l', 'r', 'r'],
   )
+}
+
+/**
+ * The summary's `× floor` cell: the table's floor, except for PostgreSQL,
+ * whose floor is the bare lease table of the same commit mode (the advisory
+ * lock of its pair table writes nothing, so it is a reference, not a floor).
+ */
+function floorCell(
+  backend: BackendName,
+  ours: PairFigures,
+  figures: readonly PairFigures[],
+  mode: string | undefined,
+): string {
+  const leaseTable = mode === undefined ? undefined : figures.find((f) => f.id === `lease-table-${mode}`)
+  if (backend === 'postgres' && leaseTable !== undefined)
+    return `${ratio(roundRatio(ours, leaseTable))} lease table`
+  return `${ratio(ours.ratio)} ${FLOOR_LABELS[backend]}`
 }
 
 /** The one-line description of the machine a run came from. */

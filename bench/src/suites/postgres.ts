@@ -34,21 +34,26 @@ export async function dropPostgresObjects(runId: string): Promise<void> {
   try {
     const table = benchTable(runId)
     await client.query(
-      `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_raw", "${table}_verrou" CASCADE`,
+      `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_sem", "${table}_raw", "${table}_verrou" CASCADE`,
     )
-    await client.query(`DROP SEQUENCE IF EXISTS "${table}_fence"`)
+    await client.query(`DROP SEQUENCE IF EXISTS "${table}_fence", "${table}_raw_fence"`)
   } finally {
     await client.end()
   }
 }
 
 /**
- * The PostgreSQL backend (both durability modes) against two floors on a
- * pool of the same size: a session advisory lock (`pg_try_advisory_lock` +
- * `pg_advisory_unlock` on one checked-out connection; writes nothing) and a
- * plain lease table (`INSERT … ON CONFLICT DO UPDATE … WHERE expired` +
- * owner-checked `DELETE`, in both commit modes). Floors use named prepared
- * statements, as the backend does.
+ * The PostgreSQL backend (both durability modes) against its floor on a pool
+ * of the same size: the bare lease table, one per commit mode. A lease with a
+ * TTL and a fence must be a row the server writes, so the least it can cost
+ * is an upsert that draws a fence and an owner-checked `DELETE`, on a table of
+ * the backend's own shape (`LIKE … INCLUDING ALL`) and with the commit mode
+ * of the backend's `'durable'` (synchronous) or `'fast'`
+ * (`synchronous_commit = off` per transaction) writes. A session advisory
+ * lock (`pg_try_advisory_lock` + `pg_advisory_unlock` on one checked-out
+ * connection) is the table's reference column: it writes nothing (no TTL, no
+ * fence, gone with its connection), so no lease can match it. Every variant
+ * uses named prepared statements, as the backend does.
  */
 export async function postgresSuite(runId: string): Promise<BackendSuite> {
   const durable = openPostgresBackend(runId, 'durable')
@@ -56,10 +61,11 @@ export async function postgresSuite(runId: string): Promise<BackendSuite> {
   const pool = new pg.Pool({ connectionString: postgresUrl, max: PG_POOL_SIZE })
   pool.on('error', () => {})
   const raw = `"${benchTable(runId)}_raw"`
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${raw} (
-    key text PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL)`)
-  // Create the backend's schema before timing anything.
+  const rawFence = `"${benchTable(runId)}_raw_fence"`
+  // Create the backend's schema before timing anything; the floor's table copies the lease table's shape.
   await durable.peek('warm-up')
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${raw} (LIKE "${benchTable(runId)}" INCLUDING ALL)`)
+  await pool.query(`CREATE SEQUENCE IF NOT EXISTS ${rawFence} AS bigint`)
 
   const advisory: PairVariant = {
     id: 'advisory',
@@ -91,16 +97,16 @@ export async function postgresSuite(runId: string): Promise<BackendSuite> {
     const sc = commitMode === 'fast' ? `set_config('synchronous_commit', 'off', true)` : 'NULL::text'
     return {
       id: `lease-table-${commitMode}`,
-      label: `lease table upsert+delete (${commitMode === 'fast' ? 'sync commit off' : 'sync commit'})`,
+      label: `bare lease table upsert+delete (${commitMode}: ${commitMode === 'fast' ? 'sync commit off' : 'sync commit'})`,
       role: 'floor',
       async pair(key) {
         const owner = randomUUID()
         const taken = await pool.query({
           name: `${name}_take`,
           text: `WITH c AS MATERIALIZED (SELECT ${sc} AS sc)
-INSERT INTO ${raw} AS t (key, owner, expires_at)
-SELECT $1, $2, clock_timestamp() + $3::float8 * interval '1 millisecond' FROM c
-ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+INSERT INTO ${raw} AS t (key, owner, fence, expires_at)
+SELECT $1, $2, nextval('${rawFence}'), clock_timestamp() + $3::float8 * interval '1 millisecond' FROM c
+ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, fence = excluded.fence, expires_at = excluded.expires_at
 WHERE t.expires_at <= clock_timestamp() RETURNING 1`,
           values: [key, owner, TTL_MS],
         })

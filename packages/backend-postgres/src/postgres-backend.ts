@@ -188,6 +188,8 @@ export class PostgresBackend implements LockBackend {
   readonly #onPoolError = ignore
   #listener: ReleaseListener | undefined
   #ready: Promise<void> | undefined
+  /** Set once {@link #ready} has resolved: every later operation skips awaiting it. */
+  #isReady = false
   #sweepTimer: NodeJS.Timeout | undefined
   #sweeping: Promise<unknown> | undefined
   #closed = false
@@ -477,9 +479,11 @@ export class PostgresBackend implements LockBackend {
     retry: boolean,
   ) => {
     if (this.#closed) throw this.#closedError(op)
-    await this.#ensureReady(op)
-    // close() may have begun while the schema was being prepared: a query queued now would never be served.
-    if (this.#closed) throw this.#closedError(op)
+    if (!this.#isReady) {
+      await this.#ensureReady(op)
+      // close() may have begun while the schema was being prepared: a query queued now would never be served.
+      if (this.#closed) throw this.#closedError(op)
+    }
     const config = {
       text,
       values: [...values],
@@ -529,10 +533,15 @@ export class PostgresBackend implements LockBackend {
 
   #ensureReady(op: string): Promise<void> {
     if (this.#ready === undefined) {
-      const ready = this.#prepare().catch((error: unknown) => {
-        if (this.#ready === ready) this.#ready = undefined
-        throw error
-      })
+      const ready = this.#prepare().then(
+        () => {
+          if (this.#ready === ready) this.#isReady = true
+        },
+        (error: unknown) => {
+          if (this.#ready === ready) this.#ready = undefined
+          throw error
+        },
+      )
       this.#ready = ready
     }
     return this.#ready.catch((error: unknown) => {

@@ -52,8 +52,10 @@ describe.skipIf(!available)('postgres backend: close() with calls in flight', ()
     const backend = createPostgresBackend({ connectionString: databaseUrl, table })
     const key = `k-${randomUUID()}`
     await backend.peek(key)
+    // The calls are sent at once and open up to 8 new connections before they are answered: a
+    // generous bound for a loaded machine (a call that never settles is the failure this catches).
     const calls = Array.from({ length: 8 }, (_, i) =>
-      within(backend.acquire(`${key}-${i}`, 'owner', 5_000), 3_000),
+      within(backend.acquire(`${key}-${i}`, 'owner', 5_000), 15_000),
     )
     await backend.close()
     for (const outcome of await Promise.all(calls)) {

@@ -252,17 +252,22 @@ export class SqliteBackend implements LockBackend {
   }
 
   /** {@inheritDoc @lockwork/core#LockBackend.release} */
-  async release(key: string, owner: string): Promise<boolean> {
-    const released = await this.#run(
-      'release',
-      true,
-      (s) => s.release.run({ key, owner, now: Date.now() }).changes === 1,
-    )
-    if (released) {
-      notify(this.#channel, key)
+  release(key: string, owner: string): Promise<boolean> {
+    return this.#run('release', true, (s) => {
+      const released = s.release.run({ key, owner, now: Date.now() }).changes === 1
+      // After the write: waiters woken here find the key free.
+      if (released) this.#wakeWaiters(this.#channel, key)
+      return released
+    })
+  }
+
+  /** Wakes this process's waiters for `key` on `channel` at once, and other processes' through the wake file. */
+  #wakeWaiters(channel: string, key: string): void {
+    try {
+      notify(channel, key)
+    } finally {
       this.#wake?.touch()
     }
-    return released
   }
 
   /** {@inheritDoc @lockwork/core#LockBackend.peek} */
@@ -449,26 +454,50 @@ export class SqliteBackend implements LockBackend {
    * `SQLITE_BUSY` after jittered asynchronous pauses for up to `busyRetryFor`.
    * Every other driver error becomes a `BackendError` at once.
    */
-  async #run<T>(operation: string, write: boolean, body: (statements: Statements) => T): Promise<T> {
-    const started = performance.now()
+  #run<T>(operation: string, write: boolean, body: (statements: Statements) => T): Promise<T> {
+    // The common case, synchronously: one attempt that is not busy.
+    if (!this.#closed) {
+      const started = performance.now()
+      try {
+        const result = body(this.#statements())
+        if (write) this.#maybeSweep()
+        return Promise.resolve(result)
+      } catch (error) {
+        if (!isBusy(error)) return Promise.reject(this.#fail(operation, error))
+        return this.#retry(operation, write, body, started, error)
+      }
+    }
+    return Promise.reject(this.#closedError(operation))
+  }
+
+  /** {@link #run} after a busy attempt (`busy`, its error): retries after jittered pauses until `busyRetryFor` ends. */
+  async #retry<T>(
+    operation: string,
+    write: boolean,
+    body: (statements: Statements) => T,
+    started: number,
+    busy: unknown,
+  ): Promise<T> {
     let pause = 1
+    let error = busy
     for (;;) {
+      const waited = performance.now() - started
+      if (waited >= this.#busyRetryForMs) {
+        throw new BackendError(
+          this.name,
+          `${operation} failed on ${this.#where()}: the database stayed locked for ${Math.round(waited)} ms`,
+          { cause: error },
+        )
+      }
+      await sleep(jitter(pause))
+      pause = Math.min(pause * 2, BUSY_RETRY_MAX_DELAY_MS)
       if (this.#closed) throw this.#closedError(operation)
       let result: T
       try {
         result = body(this.#statements())
-      } catch (error) {
-        if (!isBusy(error)) throw this.#fail(operation, error)
-        const waited = performance.now() - started
-        if (waited >= this.#busyRetryForMs) {
-          throw new BackendError(
-            this.name,
-            `${operation} failed on ${this.#where()}: the database stayed locked for ${Math.round(waited)} ms`,
-            { cause: error },
-          )
-        }
-        await sleep(jitter(pause))
-        pause = Math.min(pause * 2, BUSY_RETRY_MAX_DELAY_MS)
+      } catch (caught) {
+        if (!isBusy(caught)) throw this.#fail(operation, caught)
+        error = caught
         continue
       }
       if (write) this.#maybeSweep()
