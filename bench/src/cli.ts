@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly quick: boolean
   /** The backends to run. */
   readonly backends: readonly BackendName[]
+  /** Keep one core busy with a spinning process for the whole run (the issue's "other core busy" condition). */
+  readonly busy: boolean
   /** The sections to run. */
   readonly sections: readonly SectionName[]
   /** Where to write the JSON results. */
@@ -30,6 +32,8 @@ export const USAGE = `Usage: pnpm bench [-- options]
   --quick              a smoke run (< 2 min), fewer rounds; figures are indicative only
   --only <list>        comma-separated backends and/or sections to run:
                        ${BACKENDS.join(', ')}; ${SECTIONS.join(', ')}
+  --busy               keep one core busy with a spinning process for the whole run, to
+                       see the ratios under load (writes bench/results/busy.json)
   --json <path>        write the JSON results here (default bench/results/latest.json;
                        a --quick or --only run writes bench/results/quick.json unless given)
   -h, --help           this text
@@ -46,6 +50,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     args,
     options: {
       quick: { type: 'boolean', default: false },
+      busy: { type: 'boolean', default: false },
       only: { type: 'string' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -67,6 +72,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   return {
     quick: values.quick === true,
+    busy: values.busy === true,
     backends: backends.length > 0 ? backends : [...BACKENDS],
     sections: sections.length > 0 ? sections : [...SECTIONS],
     jsonPath: values.json,

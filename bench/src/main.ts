@@ -2,6 +2,7 @@
  * `pnpm bench`: lockwork against the raw floor and its peers, per backend,
  * interleaved in one run. See bench/README.md for what each row means.
  */
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -35,6 +36,21 @@ function progress(message: string): void {
   process.stderr.write(`[${seconds}s] ${message}\n`)
 }
 
+/** Starts a process that spins on one core until it is killed (`--busy`). */
+function startSpinner(): ChildProcess {
+  const spinner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' })
+  spinner.unref()
+  return spinner
+}
+
+/** Stops the spinner started by {@link startSpinner} and waits until it has exited. */
+async function stopSpinner(spinner: ChildProcess): Promise<void> {
+  if (spinner.exitCode !== null || spinner.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => spinner.once('exit', () => resolve()))
+  spinner.kill('SIGKILL')
+  await exited
+}
+
 /** A line nobody can miss. */
 function loud(message: string): void {
   process.stderr.write(`\n⚠️  ${message}\n\n`)
@@ -49,9 +65,10 @@ async function main(): Promise<number> {
   const budget: Budget = budgetFor(options.quick)
   const complete =
     !options.quick &&
+    !options.busy &&
     options.backends.length === BACKENDS.length &&
     options.sections.length === SECTIONS.length
-  const stem = complete ? 'latest' : 'quick'
+  const stem = complete ? 'latest' : options.busy ? 'busy' : 'quick'
   const jsonPath = options.jsonPath ?? join(RESULTS_DIR, `${stem}.json`)
   const runId = randomBytes(4).toString('hex')
   const keyPrefix = `bench-${runId}:`
@@ -63,6 +80,7 @@ async function main(): Promise<number> {
     schema: 1,
     generatedAt: new Date().toISOString(),
     mode: options.quick ? 'quick' : 'full',
+    ...(options.busy ? { busy: true } : {}),
     durationSec: 0,
     machine: describeMachine(),
     versions: packageVersions(),
@@ -115,6 +133,11 @@ async function main(): Promise<number> {
   }
 
   const cleanups: (() => Promise<void>)[] = [async () => sqlite.remove()]
+  if (options.busy) {
+    const spinner = startSpinner()
+    progress(`--busy: a spinning process (pid ${spinner.pid ?? '?'}) keeps one core busy until the end`)
+    cleanups.push(async () => stopSpinner(spinner))
+  }
   if (backends.includes('redis')) {
     cleanups.push(async () => {
       const client = await connectRedis()

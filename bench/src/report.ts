@@ -227,6 +227,7 @@ export function machineLine(results: Results): string {
   return (
     `${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGiB} GiB, ${m.os}, Node ${m.node}; ` +
     `load average ${m.loadAverageAtStart} at start; ${results.mode} run, ${Math.round(results.durationSec)} s; ` +
+    (results.busy === true ? 'one core kept busy by a spinning process; ' : '') +
     `lockwork ${results.versions.lockworkCommit ?? '?'}, ${Object.entries(results.servers)
       .map(([name, version]) => `${name} ${version}`)
       .join(', ')}`

@@ -22,6 +22,8 @@ export interface Results {
   readonly schema: 1
   readonly generatedAt: string
   readonly mode: 'full' | 'quick'
+  /** True when a spinning process kept one core busy for the whole run (`--busy`); absent in older results. */
+  readonly busy?: boolean
   durationSec: number
   readonly machine: Machine
   readonly versions: Record<string, string>
