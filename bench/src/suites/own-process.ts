@@ -26,29 +26,33 @@ export async function withOwnProcessRows(
   backend: OwnProcessBackend,
   sqliteDir: string,
 ): Promise<BackendSuite> {
-  const open = (observed: boolean): Child[] =>
-    Array.from(
-      { length: PROCESSES_PER_ROW },
-      (_, instance) => new Child(`${backend} ${observed ? OBSERVED_ID : OWN_PROCESS_ID} #${instance}`),
-    )
-  const plain = open(false)
-  const observed = open(true)
+  // Started and opened in turns (plain, observed, plain, …), so neither row gets the earlier starts.
+  const plain: Child[] = []
+  const observed: Child[] = []
+  for (let instance = 0; instance < PROCESSES_PER_ROW; instance++) {
+    plain.push(new Child(`${backend} ${OWN_PROCESS_ID} #${instance}`))
+    observed.push(new Child(`${backend} ${OBSERVED_ID} #${instance}`))
+  }
   const children = [...plain, ...observed]
   try {
-    for (const [instance, child] of plain.entries())
-      await child.call({ op: 'pairs-open', backend, observed: false, instance, sqliteDir })
-    for (const [instance, child] of observed.entries())
-      await child.call({ op: 'pairs-open', backend, observed: true, instance, sqliteDir })
+    for (let instance = 0; instance < PROCESSES_PER_ROW; instance++) {
+      await plain[instance]?.call({ op: 'pairs-open', backend, observed: false, instance, sqliteDir })
+      await observed[instance]?.call({ op: 'pairs-open', backend, observed: true, instance, sqliteDir })
+    }
   } catch (error) {
     await Promise.all(children.map((child) => child.close()))
     throw error
   }
+  // Apart in the list, so that in every rotation each row follows a row of this process, never the
+  // other one's children: a process woken after a long idle starts slower, alike for both.
+  const half = Math.ceil(suite.variants.length / 2)
   return {
     ...suite,
     variants: [
-      ...suite.variants,
       remoteVariant(plain, OWN_PROCESS_ID, 'lockwork acquire+release, own process'),
+      ...suite.variants.slice(0, half),
       remoteVariant(observed, OBSERVED_ID, 'lockwork acquire+release, telemetry subscribed (own process)'),
+      ...suite.variants.slice(half),
     ],
     async close() {
       await Promise.all([suite.close(), ...children.map((child) => child.close())])
