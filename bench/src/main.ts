@@ -21,6 +21,7 @@ import { inCi, postgresUrl, probePostgres, probeRedis, redisUrl } from './servic
 import { runStampedes, STRATEGIES } from './stampede.js'
 import { type BenchCluster, deleteEtcdKeys, etcdSuite, openBenchCluster } from './suites/etcd.js'
 import { memorySuite } from './suites/memory.js'
+import { withOwnProcessRows } from './suites/own-process.js'
 import { dropPostgresObjects, postgresSuite } from './suites/postgres.js'
 import { connectRedis, deleteRedisKeys, redisSuite } from './suites/redis.js'
 import { sqliteDirectory, sqliteSuite } from './suites/sqlite.js'
@@ -311,9 +312,9 @@ async function openSuite(
 ): Promise<BackendSuite> {
   switch (backend) {
     case 'memory':
-      return memorySuite()
+      return withOwnProcessRows(await memorySuite(), 'memory', dir)
     case 'sqlite':
-      return sqliteSuite(dir)
+      return withOwnProcessRows(await sqliteSuite(dir), 'sqlite', dir)
     case 'redis':
       return redisSuite(keyPrefix.slice(0, -1))
     case 'postgres':

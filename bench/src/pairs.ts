@@ -19,10 +19,37 @@ export interface PairVariant {
   readonly primitive?: 'lock' | 'semaphore'
   /** One uncontended acquire + release of `key`; rejects if either step fails. */
   pair(key: string): Promise<void>
-  /** Called before each of this variant's slices (e.g. to attach a subscriber only while it runs). */
-  enterSlice?(): void
-  /** Called after each of this variant's slices, also when one fails. */
-  leaveSlice?(): void
+  /**
+   * Set when the variant runs in a process of its own: each slice runs there
+   * (and `pair` is not called here), and so do its latency samples.
+   */
+  readonly remote?: RemotePairs
+}
+
+/** What one slice asks for (see {@link runSliceHere}). */
+export interface SliceRequest {
+  /** Prepended to every key, before the variant's id. */
+  readonly keyPrefix: string
+  readonly ms: number
+  readonly loops: number
+  /** Whether the slice is measured (its latencies kept); `false` for the warm-up. */
+  readonly record: boolean
+}
+
+/** What one slice did. */
+export interface SliceOutcome {
+  readonly pairs: number
+  readonly elapsedMs: number
+  /** CPU time the process used during the slice (every thread: user + system), in ms. */
+  readonly cpuMs: number
+}
+
+/** A variant that runs in another process. */
+export interface RemotePairs {
+  /** Runs one slice there. */
+  slice(request: SliceRequest): Promise<SliceOutcome>
+  /** The latencies of every measured slice so far, in µs. */
+  latency(): Promise<Summary>
 }
 
 /** The variants of one backend, with the one that ratios are taken against. */
@@ -55,6 +82,12 @@ export interface PairFigures {
   ratio: number
   /** This variant's pairs/s in each measured round (for the per-round ratio). */
   readonly roundRates: readonly number[]
+  /**
+   * This variant's pairs per CPU-second of its process in each measured round:
+   * the cost of a pair, which other processes competing for the cores do not
+   * change as much as they change pairs/s.
+   */
+  readonly cpuRoundRates: readonly number[]
 }
 
 /** How many distinct keys the uncontended loop cycles through. */
@@ -74,11 +107,17 @@ export interface PairRunOptions {
 
 interface Accumulator {
   readonly variant: PairVariant
-  readonly samples: Samples
+  readonly keys: SliceKeys
   pairs: number
   elapsedMs: number
-  next: number
   readonly roundRates: number[]
+  readonly cpuRoundRates: number[]
+}
+
+/** A variant's latency samples and where its uncontended key cycle is, kept across its slices. */
+export interface SliceKeys {
+  readonly samples: Samples
+  next: number
 }
 
 /**
@@ -89,14 +128,14 @@ interface Accumulator {
 export async function runPairs(suite: BackendSuite, options: PairRunOptions): Promise<PairFigures[]> {
   const accumulators: Accumulator[] = suite.variants.map((variant) => ({
     variant,
-    samples: new Samples(),
+    keys: { samples: new Samples(), next: 0 },
     pairs: 0,
     elapsedMs: 0,
-    next: 0,
     roundRates: [],
+    cpuRoundRates: [],
   }))
   const warmUp = Math.max(50, options.sliceMs / 2)
-  for (const acc of accumulators) await runSlice(acc, options, warmUp, false)
+  for (const acc of accumulators) await warmUpVariant(acc, options, warmUp)
   for (let round = 0; round < options.rounds; round++) {
     for (let i = 0; i < accumulators.length; i++) {
       const acc = accumulators[(i + round) % accumulators.length]!
@@ -104,19 +143,25 @@ export async function runPairs(suite: BackendSuite, options: PairRunOptions): Pr
     }
     options.onRound?.(round + 1, options.rounds)
   }
-  const figures = accumulators.map((acc): PairFigures => {
-    return {
+  const figures: PairFigures[] = []
+  for (const acc of accumulators) {
+    const latencyUs =
+      acc.variant.remote === undefined
+        ? summarize(acc.keys.samples.values())
+        : await acc.variant.remote.latency()
+    figures.push({
       id: acc.variant.id,
       label: acc.variant.label,
       role: acc.variant.role,
       ...(acc.variant.primitive === undefined ? {} : { primitive: acc.variant.primitive }),
       pairs: acc.pairs,
       pairsPerSec: (acc.pairs / acc.elapsedMs) * 1000,
-      latencyUs: summarize(acc.samples.values()),
+      latencyUs,
       ratio: Number.NaN,
       roundRates: acc.roundRates,
-    }
-  })
+      cpuRoundRates: acc.cpuRoundRates,
+    })
+  }
   const floor = figures.find((f) => f.id === suite.floorId)
   for (const f of figures) {
     if (floor === undefined) continue
@@ -126,39 +171,75 @@ export async function runPairs(suite: BackendSuite, options: PairRunOptions): Pr
   return figures
 }
 
+/**
+ * Unmeasured slices of `ms` until the variant's process has spent `ms / 2` of
+ * CPU time in them (at most {@link MAX_WARM_UP_SLICES}): on a loaded machine
+ * a slice of wall time can leave a process too little CPU to finish
+ * compiling its hot functions, and a process of its own starts cold.
+ */
+async function warmUpVariant(acc: Accumulator, options: PairRunOptions, ms: number): Promise<void> {
+  let cpuMs = 0
+  for (let slice = 0; slice < MAX_WARM_UP_SLICES && cpuMs < ms / 2; slice++) {
+    const request: SliceRequest = { keyPrefix: options.keyPrefix, ms, loops: options.loops, record: false }
+    const outcome =
+      acc.variant.remote === undefined
+        ? await runSliceHere(acc.variant, acc.keys, request)
+        : await acc.variant.remote.slice(request)
+    cpuMs += outcome.cpuMs
+  }
+}
+
+/** The most warm-up slices a variant runs. */
+const MAX_WARM_UP_SLICES = 10
+
 async function runSlice(
   acc: Accumulator,
   options: PairRunOptions,
   ms: number,
   record: boolean,
 ): Promise<void> {
-  const { variant } = acc
+  const request: SliceRequest = { keyPrefix: options.keyPrefix, ms, loops: options.loops, record }
+  const outcome =
+    acc.variant.remote === undefined
+      ? await runSliceHere(acc.variant, acc.keys, request)
+      : await acc.variant.remote.slice(request)
+  if (record) {
+    acc.pairs += outcome.pairs
+    acc.elapsedMs += outcome.elapsedMs
+    acc.roundRates.push((outcome.pairs / outcome.elapsedMs) * 1000)
+    acc.cpuRoundRates.push((outcome.pairs / outcome.cpuMs) * 1000)
+  }
+}
+
+/**
+ * Runs `variant.pair` in this process for `request.ms`, in `request.loops`
+ * concurrent loops (one: keys cycle through {@link KEYSPACE}; more: a key per
+ * loop), keeping latencies in `keys.samples` when the slice is recorded.
+ */
+export async function runSliceHere(
+  variant: PairVariant,
+  keys: SliceKeys,
+  request: SliceRequest,
+): Promise<SliceOutcome> {
+  const cpuAtStart = process.cpuUsage()
   const start = performance.now()
-  const end = start + ms
+  const end = start + request.ms
   let pairs = 0
   const loop = async (loopIndex: number): Promise<void> => {
-    const fixedKey = options.loops > 1 ? `${options.keyPrefix}${variant.id}:c:${loopIndex}` : undefined
+    const fixedKey = request.loops > 1 ? `${request.keyPrefix}${variant.id}:c:${loopIndex}` : undefined
     let t = performance.now()
     while (t < end) {
-      const key = fixedKey ?? `${options.keyPrefix}${variant.id}:u:${acc.next++ % KEYSPACE}`
+      const key = fixedKey ?? `${request.keyPrefix}${variant.id}:u:${keys.next++ % KEYSPACE}`
       await variant.pair(key)
       const t2 = performance.now()
-      if (record) acc.samples.push((t2 - t) * 1000)
+      if (request.record) keys.samples.push((t2 - t) * 1000)
       pairs++
       t = t2
     }
   }
-  variant.enterSlice?.()
-  try {
-    if (options.loops === 1) await loop(0)
-    else await Promise.all(Array.from({ length: options.loops }, (_, i) => loop(i)))
-  } finally {
-    variant.leaveSlice?.()
-  }
-  if (record) {
-    const elapsedMs = performance.now() - start
-    acc.pairs += pairs
-    acc.elapsedMs += elapsedMs
-    acc.roundRates.push((pairs / elapsedMs) * 1000)
-  }
+  if (request.loops === 1) await loop(0)
+  else await Promise.all(Array.from({ length: request.loops }, (_, i) => loop(i)))
+  const elapsedMs = performance.now() - start
+  const cpu = process.cpuUsage(cpuAtStart)
+  return { pairs, elapsedMs, cpuMs: (cpu.user + cpu.system) / 1000 }
 }

@@ -4,7 +4,7 @@ import type { HandoffFigures } from './handoff.js'
 import type { PairFigures } from './pairs.js'
 import type { Goal, Results } from './results.js'
 import type { StampedeFigures } from './stampede.js'
-import { summarize } from './stats.js'
+import { medianRoundRatio } from './stats.js'
 
 /** Formats a number with thousands separators and `digits` decimals. */
 export function fmt(value: number, digits = 0): string {
@@ -29,7 +29,7 @@ function table(
 
 /** The median over rounds of `a`'s rate over `b`'s in the same round. */
 export function roundRatio(a: PairFigures, b: PairFigures): number {
-  return summarize(a.roundRates.map((rate, round) => rate / (b.roundRates[round] ?? Number.NaN))).p50
+  return medianRoundRatio(a.roundRates, b.roundRates)
 }
 
 const ROLE_MARK: Record<PairFigures['role'], string> = { ours: '**', bare: '', floor: '', peer: '' }
@@ -156,8 +156,9 @@ export function goalTable(goals: readonly Goal[]): string {
 export function summaryTable(results: Results): string {
   const rows: string[][] = []
   for (const [backend, all] of Object.entries(results.uncontended) as [BackendName, PairFigures[]][]) {
-    // Semaphore rows are in the pair tables only: the summary compares locks.
-    const figures = all.filter((f) => f.primitive !== 'semaphore')
+    // Semaphore rows are in the pair tables only: the summary compares locks; so is the plain row
+    // run in a process of its own (it is there to compare the telemetry row with).
+    const figures = all.filter((f) => f.primitive !== 'semaphore' && f.id !== 'lockwork-own-process')
     const peers = figures
       .filter((f) => f.role === 'peer')
       .map((f) => `${f.label.split(' ')[0]} ${ratio(f.ratio)}`)

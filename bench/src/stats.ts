@@ -71,3 +71,8 @@ export function round(value: number, digits = 3): number {
   const factor = 10 ** digits
   return Math.round(value * factor) / factor
 }
+
+/** The median over rounds of `a[round] ÷ b[round]`: a same-run ratio that a slow round cannot skew. */
+export function medianRoundRatio(a: readonly number[], b: readonly number[]): number {
+  return summarize(a.map((value, round) => value / (b[round] ?? Number.NaN))).p50
+}

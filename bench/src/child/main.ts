@@ -10,11 +10,18 @@ import { runCrowdCallers } from '../crowd-callers.js'
 import { runStampedeCallers } from '../stampede-callers.js'
 import { openTarget, type RunConfig, type Target } from '../targets.js'
 import { type Contender, openContenders } from './contenders.js'
+import { type ChildPairVariant, openChildPairVariant } from './pair-variant.js'
 import type { Command, Reply } from './protocol.js'
 
 const contenders = new Map<string, Contender>()
 const targets = new Map<BackendName, Target>()
 let config: RunConfig | undefined
+let pairVariant: ChildPairVariant | undefined
+
+function openedPairVariant(): ChildPairVariant {
+  if (pairVariant === undefined) throw new Error('no pair variant in this process (pairs-open first)')
+  return pairVariant
+}
 
 function send(reply: Reply): void {
   // After `close` the parent may already have gone; a late reply is dropped.
@@ -87,7 +94,25 @@ async function handle(command: Command): Promise<void> {
       const crowd = await runCrowdCallers(t, command.key, command.waiters, command.sectionMs, command.waitMs)
       return send({ id: command.id, kind: 'done', crowd })
     }
+    case 'pairs-open': {
+      if (pairVariant !== undefined) throw new Error('this process already runs a pair variant')
+      pairVariant = openChildPairVariant(
+        command.backend,
+        command.observed,
+        command.instance,
+        command.sqliteDir,
+      )
+      return send({ id: command.id, kind: 'done' })
+    }
+    case 'pairs-slice': {
+      const slice = await openedPairVariant().slice(command.request)
+      return send({ id: command.id, kind: 'done', slice })
+    }
+    case 'pairs-latency':
+      return send({ id: command.id, kind: 'done', latencyUs: openedPairVariant().latencyUs() })
     case 'close': {
+      await pairVariant?.close()
+      pairVariant = undefined
       for (const c of contenders.values()) await c.close()
       for (const t of targets.values()) await t.close()
       targets.clear()

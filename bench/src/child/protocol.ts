@@ -1,4 +1,5 @@
 import type { BackendName } from '../cli.js'
+import type { SliceOutcome, SliceRequest } from '../pairs.js'
 import type { RunConfig } from '../targets.js'
 
 /** The stampede strategies: lockwork's `cached`, a naive read-through, and a lock around the read-through. */
@@ -41,7 +42,24 @@ export type Command =
       /** When every waiter starts, in absolute µs. */
       readonly startAtUs: number
     }
+  | {
+      readonly id: number
+      readonly op: 'pairs-open'
+      /** The backend of the pair variant this process runs (see `child/pair-variant.ts`). */
+      readonly backend: OwnProcessBackend
+      /** Subscribe to the OpenTelemetry integration's channels for the life of the process. */
+      readonly observed: boolean
+      /** Which of the row's processes this is (names its SQLite file). */
+      readonly instance: number
+      /** The folder of the run's SQLite files. */
+      readonly sqliteDir: string
+    }
+  | { readonly id: number; readonly op: 'pairs-slice'; readonly request: SliceRequest }
+  | { readonly id: number; readonly op: 'pairs-latency' }
   | { readonly id: number; readonly op: 'close' }
+
+/** The backends whose uncontended rows also run in processes of their own. */
+export type OwnProcessBackend = 'memory' | 'sqlite'
 
 /** What a stampede run in one process measured. */
 export interface StampedeOutcome {
@@ -77,6 +95,10 @@ export type Reply =
       readonly contenders?: readonly ContenderInfo[]
       readonly stampede?: StampedeOutcome
       readonly crowd?: CrowdOutcome
+      /** `pairs-slice`: what the slice did. */
+      readonly slice?: SliceOutcome
+      /** `pairs-latency`: the latency of each pair of every measured slice, in µs. */
+      readonly latencyUs?: readonly number[]
     }
   | { readonly id: number; readonly kind: 'error'; readonly message: string }
 

@@ -5,7 +5,7 @@ import { memoryStore } from '@verrou/core/drivers/memory'
 import { Mutex } from 'async-mutex'
 import NodeCache from 'node-cache'
 import type { BackendSuite, PairVariant } from '../pairs.js'
-import { bareVariant, lockworkVariant, observedLockworkVariant } from './common.js'
+import { bareVariant, lockworkVariant } from './common.js'
 import { verrouVariant } from './verrou.js'
 
 /**
@@ -48,7 +48,6 @@ export async function memorySuite(): Promise<BackendSuite> {
   return {
     variants: [
       lockworkVariant(createLockwork({ backend })),
-      observedLockworkVariant(createLockwork({ backend })),
       bareVariant(backend),
       nodeCache,
       asyncMutex,

@@ -8,7 +8,7 @@ import { kyselyStore } from '@verrou/core/drivers/kysely'
 import Database from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
 import type { BackendSuite, PairVariant } from '../pairs.js'
-import { bareVariant, lockworkVariant, observedLockworkVariant, TTL_MS } from './common.js'
+import { bareVariant, lockworkVariant, TTL_MS } from './common.js'
 import { verrouVariant } from './verrou.js'
 
 /** A temporary folder for the benchmark's SQLite files, removed by the returned function. */
@@ -59,7 +59,6 @@ export async function sqliteSuite(dir: string): Promise<BackendSuite> {
   return {
     variants: [
       lockworkVariant(createLockwork({ backend })),
-      observedLockworkVariant(createLockwork({ backend })),
       bareVariant(backend),
       raw,
       verrouVariant(verrouStore, 'kysely store (better-sqlite3)'),

@@ -5,7 +5,14 @@ import type { LockLostReason } from './errors.js'
  * Telemetry: `node:diagnostics_channel` channels the core publishes on.
  *
  * Nothing is built or sent while a channel has no subscriber: every hook
- * checks `hasSubscribers` before it creates its message. Messages carry the
+ * checks its own channel's `hasSubscribers` before it creates its message,
+ * so a subscriber pays only for the channels it listens to (one message
+ * object per event, and the time stamps the core reads anyway). Subscribe
+ * once: Node changes a channel's prototype when its first listener comes
+ * and its last one goes, which makes V8 recompile the functions that
+ * publish. An uncontended acquire + release publishes acquire-start,
+ * acquired and released; `@lockwork/opentelemetry` listens to the last two
+ * only. Messages carry the
  * key as the caller named it (without the client's prefix). Keys are
  * unbounded: a subscriber that turns messages into metrics must not use
  * `key` (nor `owner`) as a metric attribute by default, or every key becomes

@@ -9,13 +9,11 @@ import {
   JOB_TICK_CHANNEL,
   type JobTickMessage,
   type LeaseEventMessage,
-  LOCK_ACQUIRE_START_CHANNEL,
   LOCK_ACQUIRED_CHANNEL,
   LOCK_FAILED_CHANNEL,
   LOCK_LOST_CHANNEL,
   LOCK_RELEASED_CHANNEL,
   type LockAcquiredMessage,
-  type LockAcquireStartMessage,
   type LockFailedMessage,
   type LockLostMessage,
   type LockReleasedMessage,
@@ -55,6 +53,24 @@ export interface LockworkInstrumentation {
   /** Unsubscribes from every channel and ends the spans still open. Idempotent. */
   disable(): void
 }
+
+/**
+ * The `node:diagnostics_channel` channels {@link instrumentLockwork}
+ * subscribes to. It needs no `lockwork:lock:acquire-start` (a lock span is
+ * started when the acquisition ends, dated back by its `waitedMs`), so an
+ * acquisition publishes two events while it is on: acquired, then released
+ * (or lost); failed when it does not get the lease.
+ */
+export const INSTRUMENTED_CHANNELS: readonly string[] = Object.freeze([
+  LOCK_ACQUIRED_CHANNEL,
+  LOCK_FAILED_CHANNEL,
+  LOCK_RELEASED_CHANNEL,
+  LOCK_LOST_CHANNEL,
+  CACHE_LOOKUP_CHANNEL,
+  CACHE_COMPUTE_START_CHANNEL,
+  CACHE_COMPUTE_END_CHANNEL,
+  JOB_TICK_CHANNEL,
+])
 
 /** The instrumentation scope name of the meter and the tracer. */
 export const INSTRUMENTATION_NAME = '@lockwork/opentelemetry'
@@ -140,22 +156,29 @@ export function instrumentLockwork(options: InstrumentLockworkOptions = {}): Loc
     return span
   }
 
-  const onAcquireStart = (raw: unknown): void => {
-    const message = raw as LockAcquireStartMessage
-    if (lockSpans.size >= maxOpenSpans) {
-      const oldest = lockSpans.keys().next()
-      if (oldest.done !== true) takeSpan(oldest.value)?.end()
-    }
-    lockSpans.set(message.owner, tracer.startSpan('lockwork.lock', { attributes: leaseAttributes(message) }))
-  }
+  /**
+   * Starts the span of an acquisition that has just ended, `waitedMs` ago
+   * (spans are started late: the acquire-start event is not needed, so
+   * nothing is published when an acquisition begins). The caller's context is
+   * still the active one: the core publishes from within the acquiring call.
+   */
+  const startLockSpan = (message: LeaseEventMessage, waitedMs: number): Span =>
+    tracer.startSpan('lockwork.lock', {
+      attributes: leaseAttributes(message),
+      startTime: performance.timeOrigin + performance.now() - waitedMs,
+    })
 
   const onAcquired = (raw: unknown): void => {
     const message = raw as LockAcquiredMessage
     waitDuration.record(message.waitedMs / 1000, leaseAttributes(message, 'acquired'))
-    const span = lockSpans.get(message.owner)
-    if (span === undefined) return
+    if (lockSpans.size >= maxOpenSpans) {
+      const oldest = lockSpans.keys().next()
+      if (oldest.done !== true) takeSpan(oldest.value)?.end()
+    }
+    const span = startLockSpan(message, message.waitedMs)
     span.setAttribute('lockwork.fence', message.fence)
     span.addEvent('acquired', { 'lockwork.fence': message.fence })
+    lockSpans.set(message.owner, span)
   }
 
   const onFailed = (raw: unknown): void => {
@@ -163,8 +186,7 @@ export function instrumentLockwork(options: InstrumentLockworkOptions = {}): Loc
     const attributes = leaseAttributes(message, message.reason)
     attributes['error.type'] = errorType(message.error)
     waitDuration.record(message.waitedMs / 1000, attributes)
-    const span = takeSpan(message.owner)
-    if (span === undefined) return
+    const span = startLockSpan(message, message.waitedMs)
     span.setAttributes({ 'lockwork.outcome': message.reason, 'error.type': errorType(message.error) })
     span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(message.error) })
     span.end()
@@ -246,7 +268,6 @@ export function instrumentLockwork(options: InstrumentLockworkOptions = {}): Loc
   }
 
   const subscriptions: ReadonlyArray<readonly [string, (message: unknown) => void]> = [
-    [LOCK_ACQUIRE_START_CHANNEL, onAcquireStart],
     [LOCK_ACQUIRED_CHANNEL, onAcquired],
     [LOCK_FAILED_CHANNEL, onFailed],
     [LOCK_RELEASED_CHANNEL, onReleased],

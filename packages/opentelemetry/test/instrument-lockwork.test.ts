@@ -1,4 +1,12 @@
-import { createLockwork, LockTimeoutError, type Lockwork } from '@lockwork/core'
+import { hasSubscribers } from 'node:diagnostics_channel'
+import {
+  createLockwork,
+  LOCK_ACQUIRE_START_CHANNEL,
+  LOCK_EXTENDED_CHANNEL,
+  LOCK_WAIT_CHANNEL,
+  LockTimeoutError,
+  type Lockwork,
+} from '@lockwork/core'
 import { createMemoryBackend, MemoryStore } from '@lockwork/memory'
 import { context, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
@@ -12,9 +20,12 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { instrumentLockwork, type LockworkInstrumentation } from '../src/index.js'
+import { INSTRUMENTED_CHANNELS, instrumentLockwork, type LockworkInstrumentation } from '../src/index.js'
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A span's start or end time in ms since the epoch. */
+const epochMs = ([seconds, nanos]: readonly [number, number]) => seconds * 1000 + nanos / 1e6
 
 let metricExporter: InMemoryMetricExporter
 let reader: PeriodicExportingMetricReader
@@ -113,6 +124,8 @@ describe('instrumentLockwork', () => {
       .getFinishedSpans()
       .find((span) => span.attributes['lockwork.outcome'] === 'timeout')
     expect(failed?.status.code).toBe(2) // SpanStatusCode.ERROR
+    // The span covers the 30 ms the acquisition waited, though it was started when it failed.
+    expect(epochMs(failed!.endTime) - epochMs(failed!.startTime)).toBeGreaterThanOrEqual(25)
   })
 
   it('counts lost leases by reason', async () => {
@@ -169,6 +182,41 @@ describe('instrumentLockwork', () => {
         },
       ]),
     )
+  })
+
+  it('subscribes to exactly INSTRUMENTED_CHANNELS (no acquire-start), and unsubscribes on disable()', () => {
+    const untouched = [LOCK_ACQUIRE_START_CHANNEL, LOCK_WAIT_CHANNEL, LOCK_EXTENDED_CHANNEL]
+    expect(INSTRUMENTED_CHANNELS.some((name) => untouched.includes(name))).toBe(false)
+    instrumentation = instrumentLockwork({ meterProvider, tracerProvider })
+    for (const name of INSTRUMENTED_CHANNELS) expect(hasSubscribers(name), name).toBe(true)
+    for (const name of untouched) expect(hasSubscribers(name), name).toBe(false)
+    instrumentation.disable()
+    for (const name of INSTRUMENTED_CHANNELS) expect(hasSubscribers(name), name).toBe(false)
+  })
+
+  it('starts a lock span when its acquisition started: the wait is inside it, under the caller span', async () => {
+    const [a, b] = clients(2)
+    instrumentation = instrumentLockwork({ meterProvider, tracerProvider })
+    const held = await a!.acquire('orders')
+    setTimeout(() => void held.release(), 80)
+    const parent = tracerProvider.getTracer('test').startSpan('request')
+    const calledAt = Date.now()
+    const lock = await context.with(trace.setSpan(context.active(), parent), () =>
+      b!.acquire('orders', { wait: 5_000 }),
+    )
+    const acquiredAt = Date.now()
+    await lock.release()
+    parent.end()
+    const spans = spanExporter.getFinishedSpans().filter((span) => span.name === 'lockwork.lock')
+    const waited = spans.find((span) => span.parentSpanContext?.spanId === parent.spanContext().spanId)
+    expect(waited).toBeDefined()
+    // Started at the call (not when the lease came), within the clocks' rounding.
+    expect(epochMs(waited!.startTime)).toBeGreaterThanOrEqual(calledAt - 5)
+    expect(epochMs(waited!.startTime)).toBeLessThan(calledAt + 40)
+    const acquiredEvent = waited!.events.find((event) => event.name === 'acquired')
+    expect(epochMs(acquiredEvent!.time as [number, number])).toBeGreaterThanOrEqual(calledAt + 60)
+    expect(epochMs(acquiredEvent!.time as [number, number])).toBeLessThanOrEqual(acquiredAt + 5)
+    expect(epochMs(waited!.endTime)).toBeGreaterThanOrEqual(epochMs(waited!.startTime) + 60)
   })
 
   it('records nothing after disable()', async () => {
