@@ -18,6 +18,12 @@ export const GRANT_LIVENESS_MS = 3_000
 /** How often a waiting process refreshes all its queued entries, in ms. */
 export const GRANT_REFRESH_MS = 1_000
 
+/**
+ * Taken off a grant's remaining lease, in ms: the caller counts it from when
+ * the wait resolved, a few promise turns after it was computed here.
+ */
+const RESOLVE_MARGIN_MS = 1
+
 /** What the grant waits use of the Redis backend they belong to. */
 export interface GrantBackendParts {
   /** The backend's release subscriber (grants arrive on the release channel). */
@@ -176,7 +182,10 @@ export class GrantWaits {
         // The grant, placed on this clock: no later than the server's time since a script
         // sent at `sentAt` ran (1 ms for the server's rounding), and no later than now.
         const grantedAt = Math.min(now, registration.sentAt + (grant.serverMs - registration.serverMs) - 1)
-        return { fence: grant.fence, remainingMs: Math.max(0, grant.ttlMs - (now - grantedAt)) }
+        return {
+          fence: grant.fence,
+          remainingMs: Math.max(0, grant.ttlMs - (now - grantedAt) - RESOLVE_MARGIN_MS),
+        }
       }
       const withdrawnAt = performance.now()
       const held = await parts.run('waitForGrant', this.#withdraw, [...keys, owner])
@@ -242,7 +251,8 @@ export class GrantWaits {
 
 /** A grant found by a script sent at `sentAt`, with `pttl` left when it ran. */
 function heldGrant(fence: unknown, pttl: unknown, sentAt: number): LockGrant {
-  return { fence: toInt(fence), remainingMs: Math.max(0, toInt(pttl) - (performance.now() - sentAt)) }
+  const remainingMs = toInt(pttl) - (performance.now() - sentAt) - RESOLVE_MARGIN_MS
+  return { fence: toInt(fence), remainingMs: Math.max(0, remainingMs) }
 }
 
 function asArray(reply: unknown): unknown[] {
