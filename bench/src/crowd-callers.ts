@@ -5,8 +5,8 @@ import { sleep } from './clock.js'
 import type { Target } from './targets.js'
 
 /**
- * The backend of `target` with its `acquire` and `waitForRelease` calls
- * counted; every other call passes straight through.
+ * The backend of `target` with its `acquire` and `waitForRelease` (or
+ * `waitForGrant`) calls counted; every other call passes straight through.
  */
 function counting(inner: LockBackend): { backend: LockBackend; calls: { acquire: number; wakeUps: number } } {
   const calls = { acquire: 0, wakeUps: 0 }
@@ -28,6 +28,14 @@ function counting(inner: LockBackend): { backend: LockBackend; calls: { acquire:
     backend.waitForRelease = async (key, timeoutMs, signal) => {
       await inner.waitForRelease?.(key, timeoutMs, signal)
       calls.wakeUps++
+    }
+  }
+  if (inner.waitForGrant !== undefined) {
+    // Grant-on-release: a wait that ended counts as a wake-up, whether or not it brought the key.
+    backend.waitForGrant = async (key, owner, ttlMs, timeoutMs, signal) => {
+      const grant = await inner.waitForGrant?.(key, owner, ttlMs, timeoutMs, signal)
+      calls.wakeUps++
+      return grant
     }
   }
   return { backend, calls }

@@ -51,6 +51,12 @@ export interface BackendCapabilities {
    * file) rather than polling for them; the cases are skipped without it.
    */
   readonly wakeUpWithinMs?: number
+  /**
+   * With `waitForGrant`: the longest time, in ms, after which a queued waiter
+   * whose instance stopped (closed, or its connection dropped) no longer
+   * receives a grant, so the key is not stranded with it. Default 10 s.
+   */
+  readonly grantLivenessMs?: number
 }
 
 /** Options of {@link runConformance}. */

@@ -1,6 +1,7 @@
 import { cacheCases } from './cache-cases.js'
 import { concurrencyCases } from './concurrency-cases.js'
 import type { ConformanceOptions } from './conformance-options.js'
+import { grantCases } from './grant-cases.js'
 import { handleCases } from './handle-cases.js'
 import { helperCases } from './helper-cases.js'
 import { keyCases } from './key-cases.js'
@@ -30,6 +31,7 @@ export function runConformance(options: ConformanceOptions): void {
     keyCases(t)
     cacheCases(t)
     waitCases(t)
+    grantCases(t)
     handleCases(t)
     lifecycleCases(t)
     helperCases(t)

@@ -18,6 +18,8 @@ export interface SuiteContext extends TestApi {
   readonly hasWaitForRelease: () => boolean
   /** The backend's declared wake-up latency (`capabilities.wakeUpWithinMs`), if any. */
   readonly wakeUpWithinMs: number | undefined
+  /** The backend's declared grant liveness bound (`capabilities.grantLivenessMs`), if any. */
+  readonly grantLivenessMs: number | undefined
   /**
    * Marks the running case skipped (a capability the backend lacks), given
    * the arguments the test runner passed the case's body. With vitest the
@@ -73,6 +75,7 @@ export function createSuiteContext(options: ConformanceOptions): SuiteContext {
     hasWaitForRelease: () =>
       options.capabilities?.waitForRelease ?? typeof backend().waitForRelease === 'function',
     wakeUpWithinMs: options.capabilities?.wakeUpWithinMs,
+    grantLivenessMs: options.capabilities?.grantLivenessMs,
     skip: (caseArgs, reason) => {
       // vitest passes a test context (a function object) first; its skip() throws to end the case as skipped.
       const context = caseArgs[0] as { skip?: unknown } | null | undefined

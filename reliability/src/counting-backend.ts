@@ -1,17 +1,31 @@
-import type { AcquireResult, CacheEntry, LockBackend, LockInfo, StoredCacheEntry } from '@lockwork/core'
+import type {
+  AcquireResult,
+  CacheEntry,
+  LockBackend,
+  LockGrant,
+  LockInfo,
+  StoredCacheEntry,
+} from '@lockwork/core'
 
 /** The methods of {@link LockBackend} a {@link CountingBackend} counts. */
 export type BackendMethod = Exclude<keyof LockBackend, 'name'>
 
 /**
  * A pass-through {@link LockBackend} that counts every call, to prove that
- * rejected input never reaches the backend. Has `waitForRelease` exactly when
- * the wrapped backend does.
+ * rejected input never reaches the backend. Has `waitForRelease` and
+ * `waitForGrant` exactly when the wrapped backend does.
  */
 export class CountingBackend implements LockBackend {
   readonly name: string
   readonly calls = new Map<BackendMethod, number>()
   readonly waitForRelease?: (key: string, timeoutMs: number, signal?: AbortSignal) => Promise<void>
+  readonly waitForGrant?: (
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ) => Promise<LockGrant | undefined>
   readonly #inner: LockBackend
 
   constructor(inner: LockBackend) {
@@ -22,6 +36,13 @@ export class CountingBackend implements LockBackend {
       this.waitForRelease = (key, timeoutMs, signal) => {
         this.#count('waitForRelease')
         return wait.call(inner, key, timeoutMs, signal)
+      }
+    }
+    const grant = inner.waitForGrant
+    if (grant !== undefined) {
+      this.waitForGrant = (key, owner, ttlMs, timeoutMs, signal) => {
+        this.#count('waitForGrant')
+        return grant.call(inner, key, owner, ttlMs, timeoutMs, signal)
       }
     }
   }

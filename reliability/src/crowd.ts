@@ -34,7 +34,7 @@ export interface CrowdResult {
   readonly longestWaitMs: number
   /** Backend `acquire` calls made. */
   readonly acquireCalls: number
-  /** Backend `waitForRelease` calls made (each one a wake-up the backend delivers). */
+  /** Backend `waitForRelease` and `waitForGrant` calls made (each one a wake-up the backend delivers). */
   readonly waitCalls: number
   /** Every section run, for the history checker (`worker` as given). */
   readonly sections: readonly Section[]
@@ -117,7 +117,7 @@ export async function runCrowd(backend: LockBackend, plan: CrowdPlan, worker = 0
     totalMs: performance.now() - started,
     longestWaitMs,
     acquireCalls: counting.calls.get('acquire') ?? 0,
-    waitCalls: counting.calls.get('waitForRelease') ?? 0,
+    waitCalls: (counting.calls.get('waitForRelease') ?? 0) + (counting.calls.get('waitForGrant') ?? 0),
     sections,
   }
 }

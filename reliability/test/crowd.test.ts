@@ -53,7 +53,7 @@ function verify(name: string, results: readonly CrowdResult[], totalMs: number):
     `${WAITERS} waiters (${results.length} process${results.length > 1 ? 'es' : ''}) × ${SECTION_MS} ms sections, wait ${WAIT_MS / 1000} s: ` +
       `${done} got through, ${timedOut} timed out in ${(totalMs / 1000).toFixed(1)} s ` +
       `(${Math.round(done / (totalMs / 1000))} hand-offs/s, longest wait ${(longest / 1000).toFixed(1)} s); ` +
-      `per hand-off ${(acquires / Math.max(1, done)).toFixed(2)} acquire calls, ${(waits / Math.max(1, done)).toFixed(2)} waitForRelease calls`,
+      `per hand-off ${(acquires / Math.max(1, done)).toFixed(2)} acquire calls, ${(waits / Math.max(1, done)).toFixed(2)} wait calls (waitForRelease or waitForGrant)`,
   )
   expect(results.flatMap((r) => r.errors)).toEqual([])
   expect(timedOut).toBe(0)

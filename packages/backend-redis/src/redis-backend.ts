@@ -8,6 +8,7 @@ import {
   type ListOptions,
   type ListPage,
   type LockBackend,
+  type LockGrant,
   type LockInfo,
   LockworkError,
   type PermitAcquireResult,
@@ -20,6 +21,7 @@ import { portForClient } from './client-port.js'
 import type { IoredisConnectionOptions, RedisClientLike } from './client-types.js'
 import type { CommandPort } from './command-port.js'
 import { checkConnectionSettings, LOCK_CONNECTION_DEFAULTS, parseRedisUrl } from './connection-settings.js'
+import { GrantWaits } from './grant-wait.js'
 import { openIoredis } from './ioredis-port.js'
 import { listRedis } from './list-scan.js'
 import { ReleaseSubscriber } from './release-subscriber.js'
@@ -138,8 +140,11 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  *   {@link RELEASE_RECORD_TTL_MS} (so a resent release answers truthfully);
  * - `<keyPrefix>{t}:waiting:<k>`: set by a waiter (for its timeout) once it
  *   is subscribed and found `k` held; the next release deletes it and publishes;
- * - channel `<keyPrefix>{t}:released:<k>`: a message on each release that
- *   found the waiting marker.
+ * - `<keyPrefix>{t}:queue:<k>` and `<keyPrefix>{t}:queued:<k>`: the waiters
+ *   queued for a grant (see `grant-scripts.ts`);
+ * - channel `<keyPrefix>{t}:released:<k>`: a grant (`g:…`) on each release
+ *   that handed the key to a queued waiter, else `released` on each release
+ *   that found the waiting marker.
  *
  * A semaphore `k` (a namespace of its own) uses `semholders:`, `sempermits:`,
  * `semfence:` and the channel `semreleased:` under the same tag; see
@@ -163,6 +168,8 @@ export class RedisBackend implements LockBackend {
   #closing: Promise<void> | undefined
   /** The counting semaphores (`acquirePermits` and the rest). */
   readonly #semaphores: SemaphoreCommands
+  /** Grant-on-release (`waitForGrant`). */
+  readonly #grants: GrantWaits
 
   constructor(options: RedisBackendOptions) {
     const { client, url } = options
@@ -216,6 +223,14 @@ export class RedisBackend implements LockBackend {
       },
       RELEASE_RECORD_TTL_MS,
     )
+    this.#grants = new GrantWaits({
+      subscriber: this.#subscriber,
+      waiters: this.#waiters,
+      base: (operation, key) => this.#base(operation, key),
+      load,
+      run: (operation, script, args) => this.#eval(operation, script, args),
+      fail: (operation, error) => this.#fail(operation, error),
+    })
   }
 
   /**
@@ -280,6 +295,9 @@ export class RedisBackend implements LockBackend {
       `${base}lock:${key}`,
       `${base}freed:${this.#releaseId()}`,
       `${base}waiting:${key}`,
+      `${base}fence:${key}`,
+      `${base}queue:${key}`,
+      `${base}queued:${key}`,
       owner,
       `${base}released:${key}`,
       RELEASE_RECORD_TTL_MS,
@@ -371,6 +389,26 @@ export class RedisBackend implements LockBackend {
   }
 
   /**
+   * Grant-on-release: subscribes to the key's release channel and queues
+   * `owner` for the key (one script call); a release hands the key to the
+   * oldest live queued owner and publishes the grant, which resolves this
+   * wait with the lease (no further round trip). An entry counts as live
+   * while its process refreshes it (every second, for `GRANT_LIVENESS_MS`,
+   * 3 s); see `grant-wait.ts`. Any other end of the
+   * wait leaves the queue in one more script call, which also reports a
+   * grant that came first.
+   */
+  waitForGrant(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<LockGrant | undefined> {
+    return this.#grants.wait(key, owner, ttlMs, timeoutMs, signal)
+  }
+
+  /**
    * One script call: drops expired holders, then takes `permits` if the
    * unexpired holders leave room under `limit` (or answers `owner`'s own
    * fence again), else lists the holders. Expiry is on the server's clock.
@@ -427,6 +465,8 @@ export class RedisBackend implements LockBackend {
 
   async #shutdown(): Promise<void> {
     for (const wake of [...this.#waiters]) wake()
+    // Queued waiters leave their queues before the connection goes (each one script call).
+    await this.#grants.settle()
     this.#subscriber.close()
     await this.#port.close()
   }

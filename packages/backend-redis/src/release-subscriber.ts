@@ -10,7 +10,7 @@ export interface SubscriberConnection {
 }
 
 interface Channel {
-  readonly listeners: Set<() => void>
+  readonly listeners: Set<(message: string) => void>
   /** Settles when the `SUBSCRIBE` has been acknowledged (or failed). */
   readonly subscribed: Promise<unknown>
   /** Set while nobody listens: the `UNSUBSCRIBE` to come unless someone listens again first. */
@@ -24,6 +24,9 @@ interface Channel {
  * an idle key is unsubscribed soon after.
  */
 const LINGER_MS = 1_000
+
+/** What listeners receive after the connection came back: a message may have been missed meanwhile. */
+export const RECONNECTED = ''
 
 /**
  * Wake-on-release over Redis pub/sub: one dedicated subscriber connection,
@@ -57,12 +60,12 @@ export class ReleaseSubscriber {
   }
 
   /**
-   * Calls `onMessage` on every message to `channel` until the returned
+   * Calls `onMessage` with every message to `channel` until the returned
    * function is called. Resolves once the subscription is active, so a
    * message published after that is never missed; rejects (and stops
    * listening) if the subscription fails.
    */
-  async listen(channel: string, onMessage: () => void): Promise<() => void> {
+  async listen(channel: string, onMessage: (message: string) => void): Promise<() => void> {
     if (this.#closed) throw new Error('the release subscriber is closed')
     let entry = this.#channels.get(channel)
     if (entry === undefined) {
@@ -76,7 +79,7 @@ export class ReleaseSubscriber {
     const current = entry
     clearTimeout(current.linger)
     current.linger = undefined
-    const listener = () => onMessage()
+    const listener = (message: string) => onMessage(message)
     current.listeners.add(listener)
     const stop = (failed = false) => {
       if (!current.listeners.delete(listener) || current.listeners.size > 0) return
@@ -135,17 +138,17 @@ export class ReleaseSubscriber {
     for (const channel of channels) {
       const entry = this.#channels.get(channel)
       if (entry === undefined) continue
-      for (const listener of [...entry.listeners]) listener()
+      for (const listener of [...entry.listeners]) listener(RECONNECTED)
     }
   }
 
   async #start(): Promise<SubscriberConnection> {
     const connection = this.#connect()
     this.#opening = connection
-    connection.on('message', (channel) => {
+    connection.on('message', (channel, message) => {
       const entry = this.#channels.get(channel)
       if (entry === undefined) return
-      for (const listener of [...entry.listeners]) listener()
+      for (const listener of [...entry.listeners]) listener(message)
     })
     // Failures reach waiters through the rejected SUBSCRIBE; ioredis reconnects and
     // resubscribes by itself. Without a listener ioredis would print every error.

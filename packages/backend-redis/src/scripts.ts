@@ -68,27 +68,61 @@ return 0
 }
 
 /**
- * KEYS: lock, release record, waiting marker. ARGV: owner, release channel, record ttl ms.
+ * KEYS: lock, release record, waiting marker, fence counter, queue, queue entries.
+ * ARGV: owner, release channel, record ttl ms.
  *
- * Compare-and-delete → 1; 0 when `owner` does not hold the key. It
- * `PUBLISH`es only when the waiting marker exists (see {@link PEEK_AND_MARK}),
- * and deletes it: most releases have nobody waiting, and in a Redis Cluster a
- * classic `PUBLISH` is broadcast to every node. A waiter woken by the message
- * that still finds the key held waits again, and marks it again.
+ * Compare-and-delete → 1; 0 when `owner` does not hold the key. Then the
+ * grant-on-release hand-over (see `grant-scripts.ts`): it pops queued
+ * entries oldest first, drops those whose liveness deadline has passed on
+ * the server's clock, and hands the key to the first live one — its owner,
+ * its ttl, the next fence from the counter — and `PUBLISH`es the grant,
+ * `g:<fence>:<ttl>:<server ms>:<owner>`. With no live entry it `PUBLISH`es
+ * `released` only when the waiting marker existed (see
+ * {@link PEEK_AND_MARK}), and deletes it: most releases have nobody
+ * waiting, and in a Redis Cluster a classic `PUBLISH` is broadcast to every
+ * node. A waiter woken by the message that still finds the key held waits
+ * again, and marks it again. At most 100 dead entries are dropped per
+ * release (the rest expire with the queue keys), so the script stays short.
+ *
  * A release also writes a short-lived record under a key unique to this call
  * (`<base>freed:<call id>`): ioredis resends a command whose reply was lost
  * when the connection dropped, and that resend finds the key already freed —
- * by this very call. The record makes it answer 1 again instead of a wrong 0.
- * A second, separate release call has another call id and still gets 0.
- * One `DEL` removes the lease and the marker: the lease exists (its owner was
- * just read), so 2 deleted keys means the marker existed.
+ * by this very call, or handed on by it. The record makes it answer 1 again
+ * instead of a wrong 0. A second, separate release call has another call id
+ * and still gets 0. One `DEL` removes the lease and the marker: the lease
+ * exists (its owner was just read), so 2 deleted keys means the marker existed.
  */
 export const RELEASE: ScriptDefinition = {
-  numberOfKeys: 3,
+  numberOfKeys: 6,
   lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  if redis.call('DEL', KEYS[1], KEYS[3]) == 2 then redis.call('PUBLISH', ARGV[2], 'released') end
+  local marked = redis.call('DEL', KEYS[1], KEYS[3]) == 2
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    for _ = 1, 100 do
+      local head = redis.call('ZPOPMIN', KEYS[5])
+      if #head == 0 then break end
+      local waiter = head[1]
+      local entry = redis.call('HGET', KEYS[6], waiter)
+      redis.call('HDEL', KEYS[6], waiter)
+      if entry then
+        local deadline, ttl = string.match(entry, '^(%d+):(%d+)$')
+        if deadline and tonumber(deadline) >= now then
+          redis.call('SET', KEYS[1], waiter, 'PX', ttl)
+          local fence = redis.call('INCR', KEYS[4])
+          if fence == 1 then
+            fence = tonumber(t[1]) * 1000000 + tonumber(t[2])
+            redis.call('SET', KEYS[4], string.format('%.0f', fence))
+          end
+          redis.call('PUBLISH', ARGV[2], 'g:' .. string.format('%.0f', fence) .. ':' .. ttl .. ':' .. string.format('%.0f', now) .. ':' .. waiter)
+          return 1
+        end
+      end
+    end
+  end
+  if marked then redis.call('PUBLISH', ARGV[2], 'released') end
   return 1
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end

@@ -1,6 +1,6 @@
 import { runConformance } from '@lockwork/conformance'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisBackend } from '../src/index.js'
+import { createRedisBackend, GRANT_LIVENESS_MS } from '../src/index.js'
 import { type ClientKind, ClientPool } from './clients.js'
 import { deleteTestKeys, randomPrefix, redisAvailable } from './redis-available.js'
 
@@ -17,6 +17,7 @@ export async function runConformanceThrough(kind: ClientKind): Promise<void> {
   const keyPrefix = randomPrefix(`conformance-${kind}`)
   const clients = new ClientPool()
   runConformance({
+    capabilities: { grantLivenessMs: GRANT_LIVENESS_MS },
     name: `redis (${kind})`,
     createBackend: async () => createRedisBackend({ client: (await clients.open(kind)).client, keyPrefix }),
     describe,

@@ -1,7 +1,7 @@
 import { runConformance } from '@lockwork/conformance'
 import { createCluster } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisBackend } from '../src/index.js'
+import { createRedisBackend, GRANT_LIVENESS_MS } from '../src/index.js'
 import { randomPrefix } from './redis-available.js'
 import { RedisCluster, redisServerAvailable } from './redis-process.js'
 
@@ -34,6 +34,7 @@ describe.skipIf(!enabled)('redis cluster (node-redis)', () => {
   })
 
   runConformance({
+    capabilities: { grantLivenessMs: GRANT_LIVENESS_MS },
     name: 'redis cluster (node-redis)',
     createBackend: async () => createRedisBackend({ client: await newCluster(), keyPrefix }),
     describe,

@@ -3,7 +3,7 @@ import { createLockwork } from '@lockwork/core'
 import { Cluster } from 'ioredis'
 import { createCluster } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisBackend } from '../src/index.js'
+import { createRedisBackend, GRANT_LIVENESS_MS } from '../src/index.js'
 import { randomPrefix } from './redis-available.js'
 import { RedisCluster, redisServerAvailable } from './redis-process.js'
 
@@ -50,6 +50,7 @@ describe.skipIf(!enabled)('redis cluster', () => {
   })
 
   runConformance({
+    capabilities: { grantLivenessMs: GRANT_LIVENESS_MS },
     name: 'redis cluster',
     createBackend: () => createRedisBackend({ client: newCluster(), keyPrefix }),
     describe,

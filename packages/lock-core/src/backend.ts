@@ -56,6 +56,37 @@ export interface LockBackend {
   waitForRelease?(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void>
 
   /**
+   * Optional grant-on-release: waits in the backend's queue for `key` as
+   * `owner`, asking for a lease of `ttlMs`. While the call lasts, `owner`
+   * stays queued in arrival order (the backend keeps the entry alive); a
+   * release of `key` hands the lease straight to the oldest live queued
+   * owner (a new fence, `ttlMs` on the backend's clock) and tells it, so the
+   * waiter holds the key without another `acquire`.
+   *
+   * Resolves with the {@link LockGrant} when `owner` was handed the key (then
+   * `owner` holds it exactly as after a successful `acquire`). Resolves
+   * `undefined` when the key may be free (it was free when the wait began,
+   * the holder's lease ran out, or a release found no live queued owner),
+   * at `timeoutMs`, on abort or on close: by then `owner` is no longer
+   * queued. A grant that raced with such an end is still reported (also
+   * after an abort): the caller then holds the key and must release it if it
+   * no longer wants it. It never rejects for those; it rejects with a
+   * `BackendError` when the backend fails.
+   *
+   * Queued owners whose process stopped keeping their entry alive are
+   * skipped after a bound the backend documents. A caller that never waited
+   * may still take a free key with `acquire`. The core calls this, where
+   * present, for plain locks instead of `waitForRelease`.
+   */
+  waitForGrant?(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<LockGrant | undefined>
+
+  /**
    * Optional listing, for operators: one page of the unexpired locks and
    * cache entries whose keys start with `options.prefix`, compared literally
    * (never as a pattern: `%`, `_`, `*`, `?`, `[` are plain characters). Locks
@@ -198,6 +229,14 @@ export const MAX_SEMAPHORE_LIMIT = 1_000_000
 export type AcquireResult =
   | { readonly acquired: true; readonly fence: number; readonly ttlMs: number }
   | { readonly acquired: false; readonly holder: LockInfo }
+
+/** A lease handed to a queued owner on release ({@link LockBackend.waitForGrant}). */
+export interface LockGrant {
+  /** The fence of the new lease: strictly increasing across successive holders, as for `acquire`. */
+  readonly fence: number
+  /** Milliseconds the lease lasts at least, counted from when the wait resolved (on the caller's clock). */
+  readonly remainingMs: number
+}
 
 /** Who holds a key, with its fence and remaining lease measured on the backend's clock. */
 export interface LockInfo {

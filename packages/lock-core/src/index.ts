@@ -8,6 +8,7 @@ export type {
   ListOptions,
   ListPage,
   LockBackend,
+  LockGrant,
   LockInfo,
   PermitAcquireResult,
   PermitHolder,

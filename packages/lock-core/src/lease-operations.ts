@@ -1,4 +1,4 @@
-import type { AcquireResult, LockBackend, PermitAcquireResult } from './backend.js'
+import type { AcquireResult, LockBackend, LockGrant, PermitAcquireResult } from './backend.js'
 import { LockBusyError, type LockLostReason, LockTimeoutError, type LockworkError } from './errors.js'
 import { labelOf } from './owner-label.js'
 
@@ -50,6 +50,19 @@ export interface LeaseOperations {
   canWake(backend: LockBackend): boolean
   /** The backend's wake-up: resolves when the lease may have become free, at the timeout or on abort. */
   waitForWake(request: LeaseRequest, timeoutMs: number, signal: AbortSignal): Promise<void>
+  /**
+   * The backend's grant-on-release wait ({@link LockBackend.waitForGrant}),
+   * or `undefined` when this kind of lease or this backend has none.
+   */
+  grantWait(
+    backend: LockBackend,
+  ):
+    | ((
+        request: LeaseRequest,
+        timeoutMs: number,
+        signal: AbortSignal | undefined,
+      ) => Promise<LockGrant | undefined>)
+    | undefined
   /** The error for a refused attempt that must not wait. */
   busyError(request: LeaseRequest, refused: RefusedAttempt): LockworkError
   /** The error for a wait that ended with the lease still taken (`refused`: the last answer, if any). */
@@ -79,6 +92,7 @@ export const lockOperations: LeaseOperations = {
   // process then tries before the releasing caller's next acquire, as in a plain FIFO hand-off.
   waitForWake: (request, timeoutMs, signal) =>
     request.backend.waitForRelease?.(request.key, timeoutMs, signal) ?? Promise.resolve(),
+  grantWait: (backend) => (backend.waitForGrant === undefined ? undefined : waitForGrant),
   busyError: (request, refused) =>
     'holder' in refused
       ? new LockBusyError(request.displayKey, refused.holder.remainingMs, {
@@ -98,4 +112,17 @@ export const lockOperations: LeaseOperations = {
     return holder.owner === owner ? undefined : 'taken'
   },
   watchWait: (backend) => (backend.waitForRelease ? backend.waitForRelease.bind(backend) : undefined),
+}
+
+/** {@link LeaseOperations.grantWait} of a plain lock. */
+function waitForGrant(
+  request: LeaseRequest,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<LockGrant | undefined> {
+  const { backend } = request
+  return (
+    backend.waitForGrant?.(request.key, request.owner, request.ttlMs, timeoutMs, signal) ??
+    Promise.resolve(undefined)
+  )
 }

@@ -69,6 +69,8 @@ export const semaphoreOperations: LeaseOperations = {
   },
   canWake: (backend) => backend.waitForPermits !== undefined,
   // The backend's promise as it is, like the lock's: no extra turns before a woken waiter tries.
+  // Permits are not handed over on release: a released permit may suit any of several waiters.
+  grantWait: () => undefined,
   waitForWake: (request, timeoutMs, signal) =>
     request.backend.waitForPermits?.(
       request.key,

@@ -105,6 +105,7 @@ async function waitInLine(
     channels.wait.publish({ kind, backend: backend.name, key: attempt.displayKey, owner: attempt.owner })
   }
   const canWake = operations.canWake(backend)
+  const grantWait = operations.grantWait(backend)
   let backoff = INITIAL_BACKOFF_MS
   /** Whether the key was last held by a waiter of this process (a local hand-off). */
   let fromLocal = false
@@ -143,16 +144,34 @@ async function waitInLine(
         if (left <= 0) throw timeout()
         // The holder's lease ends by itself after remainingMs: never wait longer than that.
         const bound = Math.min(left, Math.max(1, operations.heldForMs(holder) + 1))
-        const parked = queue.beginPark(signal)
-        if (parked !== undefined) {
-          try {
-            if (canWake) await operations.waitForWake(attempt, Math.ceil(bound), parked.signal)
-            else {
-              await sleep(Math.min(jitter(backoff), bound), parked.signal)
-              backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+        if (grantWait !== undefined) {
+          // Queued in the backend: a release hands the key over with its message, no attempt needed.
+          // Only the caller's signal ends it: a release through this process grants to the oldest
+          // waiter queued in the backend, which may be this one; the grant then arrives by itself.
+          const grant = await grantWait(attempt, Math.ceil(bound), signal)
+          if (grant !== undefined) {
+            const sentAt = performance.now()
+            if (signal?.aborted) {
+              // Handed over as the caller gave up: pass it on at once rather than let it strand.
+              await operations.release(backend, attempt.key, attempt.owner).catch(() => false)
+              signal.throwIfAborted()
             }
-          } finally {
-            queue.endPark(parked)
+            queue.heldByWaiter(sentAt + grant.remainingMs, false)
+            return { fence: grant.fence, ttlMs: grant.remainingMs, sentAt }
+          }
+          // Otherwise the wait ended without a grant (no longer queued): the key may be free, try it.
+        } else {
+          const parked = queue.beginPark(signal)
+          if (parked !== undefined) {
+            try {
+              if (canWake) await operations.waitForWake(attempt, Math.ceil(bound), parked.signal)
+              else {
+                await sleep(Math.min(jitter(backoff), bound), parked.signal)
+                backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)
+              }
+            } finally {
+              queue.endPark(parked)
+            }
           }
         }
         signal?.throwIfAborted()

@@ -1,0 +1,268 @@
+import type { LockGrant, LockworkError } from '@lockwork/core'
+import { EXPIRY_SLACK_MS } from './channel-wait.js'
+import { ENQUEUE, type GrantMessage, parseGrant, REFRESH, WITHDRAW } from './grant-scripts.js'
+import type { ReleaseSubscriber } from './release-subscriber.js'
+import type { ScriptDefinition } from './scripts.js'
+
+/** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
+type LoadedScript = ScriptDefinition & { readonly sha: string }
+
+/**
+ * How long a queued entry counts as alive after its last refresh, in ms (on
+ * the server's clock). A release hands the key only to a waiter whose
+ * process refreshed its entry within this bound; the entry of a process
+ * that died or lost its connection is skipped after it.
+ */
+export const GRANT_LIVENESS_MS = 3_000
+
+/** How often a waiting process refreshes all its queued entries, in ms. */
+export const GRANT_REFRESH_MS = 1_000
+
+/**
+ * Taken off a grant's remaining lease, in ms: the caller counts it from when
+ * the wait resolved, a few promise turns after it was computed here.
+ */
+const RESOLVE_MARGIN_MS = 1
+
+/** What the grant waits use of the Redis backend they belong to. */
+export interface GrantBackendParts {
+  /** The backend's release subscriber (grants arrive on the release channel). */
+  readonly subscriber: ReleaseSubscriber
+  /** Pending waits, ended by the backend's `close()`. */
+  readonly waiters: Set<() => void>
+  /** Throws if the backend is closed; otherwise the hash-tagged start of every Redis key of `key`. */
+  base(operation: string, key: string): string
+  /** The script with its SHA-1. */
+  load(script: ScriptDefinition): LoadedScript
+  /** Runs one script (`EVALSHA`, `EVAL` on `NOSCRIPT`); failures are `BackendError`s. */
+  run(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown>
+  /** A `BackendError` for a failed `operation`, naming the endpoint. */
+  fail(operation: string, error: unknown): LockworkError
+}
+
+/** One queued entry of this process, kept alive by {@link GrantWaits}. */
+interface Registration {
+  /** lock, fence counter, queue, queue entries. */
+  readonly keys: readonly string[]
+  readonly owner: string
+  readonly ttlMs: number
+  /** `performance.now()` just before the latest script on this entry was sent… */
+  sentAt: number
+  /** …and the server's clock, in ms, when that script ran. */
+  serverMs: number
+  /** Ends the wait: the entry was dropped or its owner holds the key. */
+  readonly wake: () => void
+}
+
+/**
+ * Grant-on-release for the Redis backend ({@link LockBackend.waitForGrant}):
+ * a waiter subscribes to the key's release channel, queues itself
+ * (`ENQUEUE`), and waits for the release that hands it the key — the grant
+ * message carries the fence, the ttl and the server's time, so the waiter
+ * holds the key without another round trip. Every other end of the wait
+ * (timeout, abort, close, the holder's expiry, a release that found no live
+ * entry, a reconnect of the subscriber) leaves the queue (`WITHDRAW`), which
+ * also reports a grant that came first.
+ *
+ * One interval timer per backend refreshes every queued entry of the
+ * process every {@link GRANT_REFRESH_MS}, so an entry stays alive for
+ * {@link GRANT_LIVENESS_MS} after the process stopped.
+ */
+export class GrantWaits {
+  readonly #parts: GrantBackendParts
+  readonly #enqueue: LoadedScript
+  readonly #refresh: LoadedScript
+  readonly #withdraw: LoadedScript
+  readonly #active = new Set<Registration>()
+  #timer: NodeJS.Timeout | undefined
+  /** Waits in progress, so that `close()` lets them leave their queues first. */
+  readonly #pending = new Set<Promise<unknown>>()
+
+  constructor(parts: GrantBackendParts) {
+    this.#parts = parts
+    this.#enqueue = parts.load(ENQUEUE)
+    this.#refresh = parts.load(REFRESH)
+    this.#withdraw = parts.load(WITHDRAW)
+  }
+
+  /** See {@link LockBackend.waitForGrant}. */
+  wait(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<LockGrant | undefined> {
+    const waiting = this.#wait(key, owner, ttlMs, timeoutMs, signal)
+    this.#pending.add(waiting)
+    const forget = (): void => {
+      this.#pending.delete(waiting)
+    }
+    waiting.then(forget, forget)
+    return waiting
+  }
+
+  /** Resolves once every wait in progress has left its queue (the backend's waiters were woken first). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#pending])
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  async #wait(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<LockGrant | undefined> {
+    const parts = this.#parts
+    const base = parts.base('waitForGrant', key)
+    if (signal?.aborted) return undefined
+    const started = performance.now()
+    const keys = [`${base}lock:${key}`, `${base}fence:${key}`, `${base}queue:${key}`, `${base}queued:${key}`]
+    let grant: GrantMessage | undefined
+    let over = false
+    let end: () => void = () => {}
+    const ended = new Promise<void>((resolve) => {
+      end = () => {
+        over = true
+        resolve()
+      }
+    })
+    const wake = (): void => end()
+    const onMessage = (message: string): void => {
+      if (over) return
+      const parsed = parseGrant(message)
+      // A grant to another waiter: this one is still queued behind it.
+      if (parsed !== undefined && parsed.owner !== owner) return
+      // This waiter's grant; or `released` (no live entry was found: this one lapsed)
+      // or a reconnect (a message may have been missed): look again.
+      grant = parsed
+      wake()
+    }
+    signal?.addEventListener('abort', wake, { once: true })
+    parts.waiters.add(wake)
+    let unlisten: (() => void) | undefined
+    let timer: NodeJS.Timeout | undefined
+    let registration: Registration | undefined
+    try {
+      try {
+        unlisten = await parts.subscriber.listen(`${base}released:${key}`, onMessage)
+      } catch (error) {
+        throw parts.fail('waitForGrant', error)
+      }
+      // Aborted or closed before queueing: never queued.
+      if (over) return undefined
+      const sentAt = performance.now()
+      const reply = asArray(
+        await parts.run('waitForGrant', this.#enqueue, [
+          ...keys,
+          `${base}waiting:${key}`,
+          owner,
+          ttlMs,
+          GRANT_LIVENESS_MS,
+          Math.ceil(timeoutMs) + EXPIRY_SLACK_MS,
+        ]),
+      )
+      const state = toInt(reply[0])
+      if (state === 0) return undefined
+      if (state === 2) return heldGrant(reply[2], reply[3], sentAt)
+      registration = { keys, owner, ttlMs, sentAt, serverMs: toInt(reply[1]), wake }
+      this.#add(registration)
+      if (!over) {
+        // The holder's lease ends by itself (no message): look again then, or at the timeout.
+        const left = Math.min(timeoutMs - (performance.now() - started), toInt(reply[2]) + EXPIRY_SLACK_MS)
+        timer = setTimeout(wake, Math.max(0, left))
+      }
+      await ended
+      this.#remove(registration)
+      if (grant !== undefined) {
+        const now = performance.now()
+        // The grant, placed on this clock: no later than the server's time since a script
+        // sent at `sentAt` ran (1 ms for the server's rounding), and no later than now.
+        const grantedAt = Math.min(now, registration.sentAt + (grant.serverMs - registration.serverMs) - 1)
+        return {
+          fence: grant.fence,
+          remainingMs: Math.max(0, grant.ttlMs - (now - grantedAt) - RESOLVE_MARGIN_MS),
+        }
+      }
+      const withdrawnAt = performance.now()
+      const held = await parts.run('waitForGrant', this.#withdraw, [...keys, owner])
+      if (held === null || held === undefined) return undefined
+      const [fence, pttl] = asArray(held)
+      return heldGrant(fence, pttl, withdrawnAt)
+    } catch (error) {
+      if (registration !== undefined) this.#remove(registration)
+      throw parts.fail('waitForGrant', error)
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', wake)
+      parts.waiters.delete(wake)
+      unlisten?.()
+    }
+  }
+
+  #add(registration: Registration): void {
+    this.#active.add(registration)
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#tick(), GRANT_REFRESH_MS)
+      this.#timer.unref()
+    }
+  }
+
+  #remove(registration: Registration): void {
+    this.#active.delete(registration)
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer)
+      this.#timer = undefined
+    }
+  }
+
+  /** Refreshes every queued entry of this process (one script call each, sent together). */
+  #tick(): void {
+    for (const registration of this.#active) {
+      const sentAt = performance.now()
+      this.#parts
+        .run('waitForGrant', this.#refresh, [
+          ...registration.keys,
+          registration.owner,
+          registration.ttlMs,
+          GRANT_LIVENESS_MS,
+        ])
+        .then(
+          (reply) => {
+            const [state, serverMs] = asArray(reply)
+            if (toInt(state) === 1) {
+              if (sentAt > registration.sentAt) {
+                registration.sentAt = sentAt
+                registration.serverMs = toInt(serverMs)
+              }
+              // Holds the key (its grant message is late or lost) or was dropped: look again.
+            } else registration.wake()
+          },
+          () => {
+            // The next refresh retries; an entry not refreshed lapses after GRANT_LIVENESS_MS.
+          },
+        )
+    }
+  }
+}
+
+/** A grant found by a script sent at `sentAt`, with `pttl` left when it ran. */
+function heldGrant(fence: unknown, pttl: unknown, sentAt: number): LockGrant {
+  const remainingMs = toInt(pttl) - (performance.now() - sentAt) - RESOLVE_MARGIN_MS
+  return { fence: toInt(fence), remainingMs: Math.max(0, remainingMs) }
+}
+
+function asArray(reply: unknown): unknown[] {
+  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${String(reply)}`)
+  return reply
+}
+
+/** Integers arrive as numbers, or as strings when the client uses `stringNumbers`. */
+function toInt(value: unknown): number {
+  const number = typeof value === 'number' ? value : Number(value)
+  if (!Number.isFinite(number)) throw new Error(`unexpected non-integer in reply: ${String(value)}`)
+  return number
+}
