@@ -72,16 +72,19 @@ describe('lockwork-conformance runner', () => {
   }, 60_000)
 
   it('exits 2 with the usage on a missing module or bad arguments', async () => {
-    const missing = await runCli(['./no/such/adapter.mjs'])
+    // Four runs that stop at the command line: side by side.
+    const [missing, none, badTimeout, help] = await Promise.all([
+      runCli(['./no/such/adapter.mjs']),
+      runCli([]),
+      runCli([fixture('memory-adapter.mjs'), '--timeout', 'soon']),
+      runCli(['--help']),
+    ])
     expect(missing.code).toBe(2)
     expect(missing.output).toContain('no such file')
     expect(missing.output).toContain('Usage: lockwork-conformance <adapter-module>')
-    const none = await runCli([])
     expect(none.code).toBe(2)
-    const badTimeout = await runCli([fixture('memory-adapter.mjs'), '--timeout', 'soon'])
     expect(badTimeout.code).toBe(2)
     expect(badTimeout.output).toContain('--timeout')
-    const help = await runCli(['--help'])
     expect(help.code).toBe(0)
     expect(help.output).toContain('createBackend()')
   }, 60_000)
@@ -117,13 +120,15 @@ describe('lockwork-conformance runner', () => {
   }, 60_000)
 
   it('runs from a checkout without a build: node bin/lockwork-conformance.js and pnpm exec', async () => {
-    const direct = await runCli([fixture('memory-adapter.mjs'), '--filter', 'lifecycle'], {
-      command: [process.execPath, BIN],
-      cwd: ROOT,
-    })
+    const [direct, exec] = await Promise.all([
+      runCli([fixture('memory-adapter.mjs'), '--filter', 'lifecycle'], {
+        command: [process.execPath, BIN],
+        cwd: ROOT,
+      }),
+      runCli(['--version'], { command: ['pnpm', 'exec', 'lockwork-conformance'], cwd: ROOT }),
+    ])
     expect(direct.code, direct.output).toBe(0)
     expect(direct.output).toMatch(/^ {2}lifecycle +[1-9]\d* +0 +0$/m)
-    const exec = await runCli(['--version'], { command: ['pnpm', 'exec', 'lockwork-conformance'], cwd: ROOT })
     expect(exec.code, exec.output).toBe(0)
     expect(exec.output.trim()).toMatch(/^\d+\.\d+\.\d+/)
   }, 60_000)

@@ -33,25 +33,37 @@ function holder(config: HolderWorkerConfig): WorkerProcess {
   return startWorker('holder-worker.ts', [JSON.stringify(config)])
 }
 
-/** One SIGKILL round: a child holds (auto-extended), is killed, and we measure until we hold the key. */
-async function killRound(target: BackendTarget, lw: Lockwork): Promise<number> {
-  const key = `sigkill:${randomUUID()}`
-  const child = holder({ mode: 'hold', target, prefix: lw.prefix, key, ttlMs: KILL_TTL_MS })
+/**
+ * One batch of SIGKILL rounds at once: a child per round holds its own key
+ * (auto-extended), is killed, and we measure until we hold the key. The kills
+ * wait until every child of the batch holds its key: a child still starting
+ * (tsx compiling its modules) would otherwise take the CPU from its siblings
+ * right when their first auto-extension is due.
+ */
+async function killBatch(target: BackendTarget, lw: Lockwork, rounds: number): Promise<number[]> {
+  const holders = Array.from({ length: rounds }, () => {
+    const key = `sigkill:${randomUUID()}`
+    return { key, child: holder({ mode: 'hold', target, prefix: lw.prefix, key, ttlMs: KILL_TTL_MS }) }
+  })
   try {
-    const acquired = await child.nextOfType<Acquired>('acquired')
-    // Let at least one auto-extension happen, so the kill lands mid-lease.
+    const acquired = await Promise.all(holders.map(({ child }) => child.nextOfType<Acquired>('acquired')))
+    // Let at least one auto-extension happen, so the kills land mid-lease.
     await sleep(KILL_TTL_MS / 2)
-    expect(await lw.tryAcquire(key, { ttl: KILL_TTL_MS })).toBeNull()
-    const killedAt = performance.now()
-    child.child.kill('SIGKILL')
-    const lock = await lw.acquire(key, { ttl: KILL_TTL_MS, wait: KILL_TTL_MS + 5_000 })
-    const freeAfter = performance.now() - killedAt
-    expect(lock.fence).toBeGreaterThan(acquired.fence)
-    expect((await child.exited).signal).toBe('SIGKILL')
-    await lock.release()
-    return freeAfter
+    return await Promise.all(
+      holders.map(async ({ key, child }, i) => {
+        expect(await lw.tryAcquire(key, { ttl: KILL_TTL_MS })).toBeNull()
+        const killedAt = performance.now()
+        child.child.kill('SIGKILL')
+        const lock = await lw.acquire(key, { ttl: KILL_TTL_MS, wait: KILL_TTL_MS + 5_000 })
+        const freeAfter = performance.now() - killedAt
+        expect(lock.fence).toBeGreaterThan(acquired[i]!.fence)
+        expect((await child.exited).signal).toBe('SIGKILL')
+        await lock.release()
+        return freeAfter
+      }),
+    )
   } finally {
-    await child.kill()
+    await Promise.all(holders.map(({ child }) => child.kill()))
   }
 }
 
@@ -72,7 +84,7 @@ for (const name of SHARED_BACKENDS) {
       try {
         for (let round = 0; round < KILL_ROUNDS; round += KILL_PARALLEL) {
           const batch = Math.min(KILL_PARALLEL, KILL_ROUNDS - round)
-          times.push(...(await Promise.all(Array.from({ length: batch }, () => killRound(target, lw)))))
+          times.push(...(await killBatch(target, lw, batch)))
         }
       } finally {
         await backend.close()

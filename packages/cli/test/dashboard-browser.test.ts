@@ -95,9 +95,11 @@ describe.runIf(available)('lockwork dashboard in Chromium', () => {
       ],
       'pipe',
     )
-    // An every() job whose second run fails, for the timeline.
+    // An every() job whose second run fails, for the timeline. It keeps 600 ticks (10 min) of
+    // history: with the default 20, the failed run left the history 20 s after it, before the
+    // timeline test got to look when starting the processes and the earlier cases took that long.
     let calls = 0
-    lw.every(JOB, { interval: '1s', runOnStart: true, onError: () => {} }, async () => {
+    lw.every(JOB, { interval: '1s', runOnStart: true, history: 600, onError: () => {} }, async () => {
       calls++
       if (calls === 2) throw new Error('disk <full>')
     })
