@@ -55,7 +55,8 @@ describe.skipIf(!available.redis)('redis: grant-on-release with a waiter process
       expect(await held.release()).toBe(true)
       const lock = await pending
       const handedOffMs = performance.now() - releasedAt
-      expect(handedOffMs).toBeLessThan(1_000)
+      // A grant to the dead entry would hold the key for its 30 s ttl; a loaded machine may add a few seconds of delay.
+      expect(handedOffMs).toBeLessThan(5_000)
       expect(lock.fence).toBeGreaterThan(held.fence)
       expect((await holder.peek(key))?.owner).toBe(lock.owner)
       // The dead entry was dropped on the way.
