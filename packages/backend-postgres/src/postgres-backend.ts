@@ -135,8 +135,9 @@ function isConnectionError(error: unknown): boolean {
 
 const ignore = (): void => {}
 
-type AcquireRow = {
-  status: 'acquired' | 'held' | 'unguarded'
+type TakenRow = { fence: string }
+type RefusedRow = {
+  guarded: boolean
   owner: string | null
   fence: string | null
   remaining_ms: number | null
@@ -250,21 +251,22 @@ export class PostgresBackend implements LockBackend {
   }
 
   async acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
-    let last: AcquireRow | undefined
+    let last: RefusedRow | undefined
     for (let attempt = 1; ; attempt++) {
-      const { rows } = await this.#run<AcquireRow>('acquire', this.#sql.acquire, [key, owner, ttlMs], true)
-      const row = rows[0]
-      if (row?.status === 'acquired') return { acquired: true, fence: toFence(row.fence), ttlMs }
-      if (row?.status === 'unguarded') {
+      const taken = await this.#run<TakenRow>('acquire', this.#sql.acquire, [key, owner, ttlMs], true)
+      const row = taken.rows[0]
+      if (row !== undefined) return { acquired: true, fence: toFence(row.fence), ttlMs }
+      // Refused (a live holder) or the guard row is missing: a second look says which.
+      const { rows } = await this.#run<RefusedRow>('acquire', this.#sql.acquireRefused, [key], true)
+      const refused = rows[0]
+      if (refused?.guarded === false) {
         await this.#repairGuard()
-      } else if (row?.status === 'held' && (row.remaining_ms ?? 0) > 0) {
-        return { acquired: false, holder: holderFrom(row) }
+      } else if (refused?.owner != null && (refused.remaining_ms ?? 0) > 0) {
+        return { acquired: false, holder: holderFrom(refused) }
       } else {
-        // A race: the holder committed after this statement's snapshot was
-        // taken, or the lease seen has expired since. One more look.
-        last = row ?? last
-        const holder = await this.#peek('acquire', key)
-        if (holder !== null) return { acquired: false, holder }
+        // A race: the holder released or its lease ran out between the two
+        // statements. Take it again.
+        last = refused?.owner != null ? refused : last
       }
       if (attempt >= ACQUIRE_ATTEMPTS) {
         // Heavy churn on a key with very short leases: report the last holder seen.

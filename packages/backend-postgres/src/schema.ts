@@ -193,8 +193,10 @@ export interface Statements {
   readonly schemaLock: string
   /** Guard repair, in a transaction: force a synchronous commit, lock, then jump the sequence and insert the row. */
   readonly guardRepair: readonly string[]
-  /** `$1` key, `$2` owner, `$3` ttl ms → one row `{status, owner, fence, remaining_ms}` (or none after a race). */
+  /** `$1` key, `$2` owner, `$3` ttl ms → one row `{fence}` when taken, else none. */
   readonly acquire: string
+  /** `$1` key → one row `{guarded, owner, fence, remaining_ms}` (holder columns null when none is live). */
+  readonly acquireRefused: string
   /** `$1` key, `$2` owner, `$3` ttl ms → one row when extended. */
   readonly extend: string
   /** `$1` key, `$2` owner → one row when released; notifies waiters. */
@@ -251,31 +253,30 @@ export function buildStatements(names: ResolvedNames, durability: Durability): S
 SELECT true, setval(${fenceRegclass}, nextval(${fenceRegclass}) + ${FENCE_EPOCH_GAP})
 WHERE NOT EXISTS (SELECT 1 FROM ${guard})`,
     ],
-    // One statement. The fence is drawn in the DO UPDATE branch only after the
-    // row is locked, so it is drawn after the previous holder's; the INSERT
-    // branch's `nextval` can only win when no row existed during the whole
-    // statement (the sweeper deletes rows under a SHARE lock, which waits for
-    // every running acquire).
-    acquire: `WITH c AS MATERIALIZED (
-  SELECT ${commit(fast)} AS sc, EXISTS (SELECT 1 FROM ${guard}) AS guarded
-), up AS (
-  INSERT INTO ${lease} AS t (key, owner, fence, expires_at)
-  SELECT $1, $2, nextval(${fenceRegclass}), ${ttl('$3')} FROM c WHERE c.guarded
-  ON CONFLICT (key) DO UPDATE SET
-    owner = excluded.owner,
-    fence = CASE WHEN t.owner = excluded.owner AND t.expires_at > clock_timestamp()
-      THEN t.fence ELSE nextval(${fenceRegclass}) END,
-    waiters = t.waiters AND t.owner = excluded.owner AND t.expires_at > clock_timestamp(),
-    expires_at = ${ttl('$3')}
-  WHERE t.expires_at <= clock_timestamp() OR t.owner = excluded.owner
-  RETURNING t.owner, t.fence
-)
-SELECT 'acquired' AS status, up.owner, up.fence::text AS fence, $3::float8 AS remaining_ms FROM up
-UNION ALL
-SELECT 'held', h.owner, h.fence::text, ${remaining('h.expires_at')}
-  FROM ${lease} h, c WHERE c.guarded AND h.key = $1 AND NOT EXISTS (SELECT 1 FROM up)
-UNION ALL
-SELECT 'unguarded', NULL, NULL, NULL FROM c WHERE NOT c.guarded`,
+    // The fast path of acquire: one plain INSERT … RETURNING, no other scan
+    // of the lease table (every relation a statement names costs executor
+    // start-up time, also when it is never read). The fence is drawn in the
+    // DO UPDATE branch only after the row is locked, so it is drawn after the
+    // previous holder's; the INSERT branch's `nextval` can only win when no
+    // row existed during the whole statement (the sweeper deletes rows under
+    // a SHARE lock, which waits for every running acquire). Nothing is written
+    // while the guard row is missing.
+    acquire: `INSERT INTO ${lease} AS t (key, owner, fence, expires_at)
+SELECT $1, $2, nextval(${fenceRegclass}), ${ttl('$3')}
+FROM (SELECT ${commit(fast)} AS sc, EXISTS (SELECT 1 FROM ${guard}) AS guarded) c WHERE c.guarded
+ON CONFLICT (key) DO UPDATE SET
+  owner = excluded.owner,
+  fence = CASE WHEN t.owner = excluded.owner AND t.expires_at > clock_timestamp()
+    THEN t.fence ELSE nextval(${fenceRegclass}) END,
+  waiters = t.waiters AND t.owner = excluded.owner AND t.expires_at > clock_timestamp(),
+  expires_at = ${ttl('$3')}
+WHERE t.expires_at <= clock_timestamp() OR t.owner = excluded.owner
+RETURNING t.fence::text AS fence`,
+    // Only after acquire returned no row: why (a live holder, or the guard
+    // row missing). Reads, writes nothing.
+    acquireRefused: `SELECT c.guarded, h.owner, h.fence::text AS fence, ${remaining('h.expires_at')} AS remaining_ms
+FROM (SELECT EXISTS (SELECT 1 FROM ${guard}) AS guarded) c
+LEFT JOIN ${lease} h ON h.key = $1 AND h.expires_at > clock_timestamp()`,
     extend: `WITH c AS MATERIALIZED (SELECT ${commit(fast)} AS sc)
 UPDATE ${lease} t SET expires_at = ${ttl('$3')} FROM c
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
@@ -283,13 +284,11 @@ RETURNING 1 AS ok`,
     // Notifies only when a waiter marked the lease (see markWaiting), so an
     // uncontended release costs no NOTIFY. The payload is the key (at most
     // 640 UTF-16 units, so at most 1,920 bytes); longer ones are not sent.
-    release: `WITH c AS MATERIALIZED (SELECT ${commit(fast)} AS sc), r AS (
-  UPDATE ${lease} t SET expires_at = clock_timestamp() FROM c
-  WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
-  RETURNING t.key, t.waiters
-)
-SELECT CASE WHEN r.waiters AND octet_length(r.key) <= ${MAX_NOTIFY_PAYLOAD_BYTES}
-  THEN pg_notify(${quoteLiteral(channel)}, r.key) END AS notified FROM r`,
+    release: `UPDATE ${lease} t SET expires_at = clock_timestamp()
+FROM (SELECT ${commit(fast)} AS sc) c
+WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
+RETURNING CASE WHEN t.waiters AND octet_length(t.key) <= ${MAX_NOTIFY_PAYLOAD_BYTES}
+  THEN pg_notify(${quoteLiteral(channel)}, t.key) END AS notified`,
     peek: `SELECT owner, fence::text AS fence, ${remaining('expires_at')} AS remaining_ms
 FROM ${lease} WHERE key = $1 AND expires_at > clock_timestamp()`,
     // Writes only when the lease is not marked yet (the first waiter), so a
