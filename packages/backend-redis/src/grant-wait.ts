@@ -93,13 +93,17 @@ export class GrantWaits {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<LockGrant | undefined> {
-    const waiting = this.#wait(key, owner, ttlMs, timeoutMs, signal)
-    this.#pending.add(waiting)
-    const forget = (): void => {
-      this.#pending.delete(waiting)
-    }
-    waiting.then(forget, forget)
-    return waiting
+    // A grant settles the caller's promise straight from the message handler;
+    // the wait's own bookkeeping (leaving the channel, stopping its timers) follows.
+    return new Promise<LockGrant | undefined>((resolve, reject) => {
+      const waiting = this.#wait(key, owner, ttlMs, timeoutMs, signal, resolve)
+      this.#pending.add(waiting)
+      const forget = (): void => {
+        this.#pending.delete(waiting)
+      }
+      waiting.then(forget, forget)
+      waiting.then(resolve, reject)
+    })
   }
 
   /** Resolves once every wait in progress has left its queue (the backend's waiters were woken first). */
@@ -115,6 +119,7 @@ export class GrantWaits {
     ttlMs: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    deliver: (grant: LockGrant) => void,
   ): Promise<LockGrant | undefined> {
     const parts = this.#parts
     const base = parts.base('waitForGrant', key)
@@ -122,6 +127,8 @@ export class GrantWaits {
     const started = performance.now()
     const keys = [`${base}lock:${key}`, `${base}fence:${key}`, `${base}queue:${key}`, `${base}queued:${key}`]
     let grant: GrantMessage | undefined
+    /** The grant as the caller gets it, once this waiter's grant message arrived. */
+    let granted: LockGrant | undefined
     let over = false
     let end: () => void = () => {}
     const ended = new Promise<void>((resolve) => {
@@ -139,13 +146,19 @@ export class GrantWaits {
       // This waiter's grant; or `released` (no live entry was found: this one lapsed)
       // or a reconnect (a message may have been missed): look again.
       grant = parsed
+      if (parsed !== undefined && registration !== undefined) {
+        granted = grantOf(parsed, registration)
+        // No listener stays on the caller's signal once its wait resolved.
+        signal?.removeEventListener('abort', wake)
+        deliver(granted)
+      }
       wake()
     }
+    let registration: Registration | undefined
     signal?.addEventListener('abort', wake, { once: true })
     parts.waiters.add(wake)
     let unlisten: (() => void) | undefined
     let timer: NodeJS.Timeout | undefined
-    let registration: Registration | undefined
     try {
       try {
         unlisten = await parts.subscriber.listen(`${base}released:${key}`, onMessage)
@@ -176,17 +189,15 @@ export class GrantWaits {
         timer = setTimeout(wake, Math.max(0, left))
       }
       await ended
-      this.#remove(registration)
-      if (grant !== undefined) {
-        const now = performance.now()
-        // The grant, placed on this clock: no later than the server's time since a script
-        // sent at `sentAt` ran (1 ms for the server's rounding), and no later than now.
-        const grantedAt = Math.min(now, registration.sentAt + (grant.serverMs - registration.serverMs) - 1)
-        return {
-          fence: grant.fence,
-          remainingMs: Math.max(0, grant.ttlMs - (now - grantedAt) - RESOLVE_MARGIN_MS),
-        }
+      if (granted !== undefined) {
+        // The caller already has its grant: tidy up after its promise chain has run.
+        await new Promise((resolve) => setImmediate(resolve))
+        this.#remove(registration)
+        return granted
       }
+      this.#remove(registration)
+      // A grant that arrived before the entry was registered (the ENQUEUE reply came later).
+      if (grant !== undefined) return grantOf(grant, registration)
       const withdrawnAt = performance.now()
       const held = await parts.run('waitForGrant', this.#withdraw, [...keys, owner])
       if (held === null || held === undefined) return undefined
@@ -246,6 +257,21 @@ export class GrantWaits {
           },
         )
     }
+  }
+}
+
+/**
+ * The lease a grant message hands to `registration`'s owner, placed on this
+ * process's clock: granted no later than the server's time since the
+ * registration's latest script ran (1 ms for the server's rounding), and no
+ * later than now.
+ */
+function grantOf(grant: GrantMessage, registration: Registration): LockGrant {
+  const now = performance.now()
+  const grantedAt = Math.min(now, registration.sentAt + (grant.serverMs - registration.serverMs) - 1)
+  return {
+    fence: grant.fence,
+    remainingMs: Math.max(0, grant.ttlMs - (now - grantedAt) - RESOLVE_MARGIN_MS),
   }
 }
 
