@@ -2,6 +2,7 @@ import type { LockGrant, LockworkError } from '@lockwork/core'
 import { EXPIRY_SLACK_MS } from './channel-wait.js'
 import { ENQUEUE, type GrantMessage, parseGrant, REFRESH, WITHDRAW } from './grant-scripts.js'
 import type { ReleaseSubscriber } from './release-subscriber.js'
+import { asArray, toInt } from './reply-values.js'
 import type { ScriptDefinition } from './scripts.js'
 
 /** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
@@ -279,16 +280,4 @@ function grantOf(grant: GrantMessage, registration: Registration): LockGrant {
 function heldGrant(fence: unknown, pttl: unknown, sentAt: number): LockGrant {
   const remainingMs = toInt(pttl) - (performance.now() - sentAt) - RESOLVE_MARGIN_MS
   return { fence: toInt(fence), remainingMs: Math.max(0, remainingMs) }
-}
-
-function asArray(reply: unknown): unknown[] {
-  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${String(reply)}`)
-  return reply
-}
-
-/** Integers arrive as numbers, or as strings when the client uses `stringNumbers`. */
-function toInt(value: unknown): number {
-  const number = typeof value === 'number' ? value : Number(value)
-  if (!Number.isFinite(number)) throw new Error(`unexpected non-integer in reply: ${String(value)}`)
-  return number
 }

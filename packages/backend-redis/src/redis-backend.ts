@@ -26,6 +26,7 @@ import { openIoredis } from './ioredis-port.js'
 import { listRedis } from './list-scan.js'
 import { ReleaseSubscriber } from './release-subscriber.js'
 import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
+import { asArray, toInt } from './reply-values.js'
 import {
   ACQUIRE,
   EXTEND,
@@ -572,16 +573,4 @@ export function createRedisBackend(options: RedisBackendOptions): RedisBackend {
 function emptyHashTag(prefix: string): boolean {
   const open = prefix.indexOf('{')
   return open >= 0 && prefix[open + 1] === '}'
-}
-
-function asArray(reply: unknown): unknown[] {
-  if (!Array.isArray(reply)) throw new Error(`unexpected reply from Redis: ${String(reply)}`)
-  return reply
-}
-
-/** Integers arrive as numbers, or as strings when the client uses `stringNumbers`. */
-function toInt(value: unknown): number {
-  const number = typeof value === 'number' ? value : Number(value)
-  if (!Number.isFinite(number)) throw new Error(`unexpected non-integer in reply: ${String(value)}`)
-  return number
 }
