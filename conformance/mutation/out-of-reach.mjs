@@ -61,7 +61,7 @@ export const RULES = [
       'driver failures and the SQLITE_BUSY retry: the suite cannot make SQLite fail, and instances in one process never hold the write lock across a call (better-sqlite3 is synchronous)',
     match: (node, parent, sf) =>
       (ts.isFunctionDeclaration(node) && ['isBusy', 'sleep'].includes(nameOf(node) ?? '')) ||
-      (ts.isMethodDeclaration(node) && ['#where', '#fail'].includes(nameOf(node) ?? '')) ||
+      (ts.isMethodDeclaration(node) && ['#where', '#fail', '#retry'].includes(nameOf(node) ?? '')) ||
       (ts.isCatchClause(node) &&
         parent !== undefined &&
         ['#run', 'close'].includes(enclosingMethod(parent) ?? '')) ||
