@@ -1,12 +1,8 @@
-import type { LockGrant, LockworkError } from '@lockwork/core'
+import type { LockGrant } from '@lockwork/core'
 import { EXPIRY_SLACK_MS } from './channel-wait.js'
 import { ENQUEUE, type GrantMessage, parseGrant, REFRESH, WITHDRAW } from './grant-scripts.js'
-import type { ReleaseSubscriber } from './release-subscriber.js'
 import { asArray, toInt } from './reply-values.js'
-import type { ScriptDefinition } from './scripts.js'
-
-/** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
-type LoadedScript = ScriptDefinition & { readonly sha: string }
+import type { LoadedScript, ScriptBackendParts } from './script-backend-parts.js'
 
 /**
  * How long a queued entry counts as alive after its last refresh, in ms (on
@@ -25,21 +21,8 @@ export const GRANT_REFRESH_MS = 1_000
  */
 const RESOLVE_MARGIN_MS = 1
 
-/** What the grant waits use of the Redis backend they belong to. */
-export interface GrantBackendParts {
-  /** The backend's release subscriber (grants arrive on the release channel). */
-  readonly subscriber: ReleaseSubscriber
-  /** Pending waits, ended by the backend's `close()`. */
-  readonly waiters: Set<() => void>
-  /** Throws if the backend is closed; otherwise the hash-tagged start of every Redis key of `key`. */
-  base(operation: string, key: string): string
-  /** The script with its SHA-1. */
-  load(script: ScriptDefinition): LoadedScript
-  /** Runs one script (`EVALSHA`, `EVAL` on `NOSCRIPT`); failures are `BackendError`s. */
-  run(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown>
-  /** A `BackendError` for a failed `operation`, naming the endpoint. */
-  fail(operation: string, error: unknown): LockworkError
-}
+/** What the grant waits use of the Redis backend they belong to (grants arrive on the release channel). */
+export type GrantBackendParts = ScriptBackendParts
 
 /** One queued entry of this process, kept alive by {@link GrantWaits}. */
 interface Registration {

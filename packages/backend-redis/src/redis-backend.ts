@@ -27,6 +27,7 @@ import { listRedis } from './list-scan.js'
 import { ReleaseSubscriber } from './release-subscriber.js'
 import { awaitReplicas, checkWaitForReplicas, type WaitForReplicas } from './replica-ack.js'
 import { asArray, toInt } from './reply-values.js'
+import type { LoadedScript, ScriptBackendParts } from './script-backend-parts.js'
 import {
   ACQUIRE,
   EXTEND,
@@ -99,11 +100,6 @@ function releaseIds(): () => string {
   const instance = crypto.randomBytes(12).toString('base64url')
   let count = 0
   return () => `${instance}.${(++count).toString(36)}`
-}
-
-/** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
-interface LoadedScript extends ScriptDefinition {
-  readonly sha: string
 }
 
 /** SHA-1 in hex: the one-shot `crypto.hash` where Node has it (20.12+), else `createHash`; same digest. */
@@ -210,28 +206,19 @@ export class RedisBackend implements LockBackend {
       throw error
     }
     this.#subscriber = new ReleaseSubscriber(() => port.subscriber())
-    this.#semaphores = new SemaphoreCommands(
-      {
-        port,
-        waitForReplicas: this.#waitForReplicas,
-        subscriber: this.#subscriber,
-        waiters: this.#waiters,
-        base: (operation, key) => this.#base(operation, key),
-        load,
-        run: (operation, script, args) => this.#eval(operation, script, args),
-        fail: (operation, error) => this.#fail(operation, error),
-        releaseId: () => this.#releaseId(),
-      },
-      RELEASE_RECORD_TTL_MS,
-    )
-    this.#grants = new GrantWaits({
+    const parts: ScriptBackendParts = {
       subscriber: this.#subscriber,
       waiters: this.#waiters,
       base: (operation, key) => this.#base(operation, key),
       load,
       run: (operation, script, args) => this.#eval(operation, script, args),
       fail: (operation, error) => this.#fail(operation, error),
-    })
+    }
+    this.#semaphores = new SemaphoreCommands(
+      { ...parts, port, waitForReplicas: this.#waitForReplicas, releaseId: () => this.#releaseId() },
+      RELEASE_RECORD_TTL_MS,
+    )
+    this.#grants = new GrantWaits(parts)
   }
 
   /**

@@ -1,32 +1,16 @@
-import type { LockworkError, PermitAcquireResult, PermitHolder, PermitHolders } from '@lockwork/core'
+import type { PermitAcquireResult, PermitHolder, PermitHolders } from '@lockwork/core'
 import { waitOnChannel } from './channel-wait.js'
 import type { CommandPort } from './command-port.js'
-import type { ReleaseSubscriber } from './release-subscriber.js'
 import { awaitReplicas, type WaitForReplicas } from './replica-ack.js'
-import type { ScriptDefinition } from './scripts.js'
+import type { LoadedScript, ScriptBackendParts } from './script-backend-parts.js'
 import { ACQUIRE_PERMITS, EXTEND_PERMITS, PEEK_PERMITS, RELEASE_PERMITS } from './semaphore-scripts.js'
 
-/** A script with the SHA-1 of its Lua text, for `EVALSHA`. */
-type LoadedScript = ScriptDefinition & { readonly sha: string }
-
 /** What the semaphore commands use of the Redis backend they belong to. */
-export interface SemaphoreBackendParts {
+export interface SemaphoreBackendParts extends ScriptBackendParts {
   /** The commands of the backend's client (for `WAIT`). */
   readonly port: CommandPort
   /** The backend's replica acknowledgement setting, if any. */
   readonly waitForReplicas: WaitForReplicas | undefined
-  /** The backend's release subscriber (one connection for locks and semaphores). */
-  readonly subscriber: ReleaseSubscriber
-  /** Pending waits, settled by the backend's `close()`. */
-  readonly waiters: Set<() => void>
-  /** Throws if the backend is closed; otherwise the hash-tagged start of every Redis key of `key`. */
-  base(operation: string, key: string): string
-  /** The script with its SHA-1. */
-  load(script: ScriptDefinition): LoadedScript
-  /** Runs one script (`EVALSHA`, `EVAL` on `NOSCRIPT`); failures are `BackendError`s. */
-  run(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown>
-  /** A `BackendError` for a failed `operation`, naming the endpoint. */
-  fail(operation: string, error: unknown): LockworkError
   /** A new id for one release call's record. */
   releaseId(): string
 }
