@@ -15,7 +15,8 @@ const QUEUE_SETTLE_MS = 1_000
 export function grantCases(t: SuiteContext): void {
   const { describe, it, expect } = t
 
-  const itGrant = (name: string, body: () => Promise<void>, timeoutMs?: number) =>
+  /** A case that runs only where the backend has `waitForGrant`; 30 s unless given (queued waits on a loaded machine). */
+  const itGrant = (name: string, body: () => Promise<void>, timeoutMs = 30_000) =>
     // A rest parameter keeps the body's length 0: jest and mocha would read a named one as `done`.
     it(
       name,
@@ -92,63 +93,54 @@ export function grantCases(t: SuiteContext): void {
         expect(await waiter.release(key, b)).toBe(true)
         expect(await t.backend().peek(key)).toBeNull()
       },
-      30_000,
     )
 
-    itGrant(
-      'grants go to the queued waiters in arrival order, with increasing fences',
-      async () => {
-        const key = t.key('grant-order')
-        const holder = await t.newBackend()
-        const instances = [await t.newBackend(), await t.newBackend(), await t.newBackend()]
-        const owners = instances.map(() => owner())
-        const a = owner()
-        const first = await holder.acquire(key, a, 20_000)
-        expect(first.acquired).toBe(true)
-        const waits: Promise<LockGrant | undefined>[] = []
-        for (let i = 0; i < instances.length; i++)
-          waits.push((await queue(instances[i]!, key, owners[i]!)).grant)
-        let fence = first.acquired ? first.fence : 0
-        expect(await holder.release(key, a)).toBe(true)
-        for (let i = 0; i < instances.length; i++) {
-          const grant = await waits[i]!
-          expect(grant, `waiter ${i}`).not.toBeUndefined()
-          expect(grant!.fence).toBeGreaterThan(fence)
-          fence = grant!.fence
-          expect((await t.backend().peek(key))?.owner).toBe(owners[i])
-          expect(await instances[i]!.release(key, owners[i]!)).toBe(true)
-        }
-        expect(await t.backend().peek(key)).toBeNull()
-      },
-      30_000,
-    )
+    itGrant('grants go to the queued waiters in arrival order, with increasing fences', async () => {
+      const key = t.key('grant-order')
+      const holder = await t.newBackend()
+      const instances = [await t.newBackend(), await t.newBackend(), await t.newBackend()]
+      const owners = instances.map(() => owner())
+      const a = owner()
+      const first = await holder.acquire(key, a, 20_000)
+      expect(first.acquired).toBe(true)
+      const waits: Promise<LockGrant | undefined>[] = []
+      for (let i = 0; i < instances.length; i++)
+        waits.push((await queue(instances[i]!, key, owners[i]!)).grant)
+      let fence = first.acquired ? first.fence : 0
+      expect(await holder.release(key, a)).toBe(true)
+      for (let i = 0; i < instances.length; i++) {
+        const grant = await waits[i]!
+        expect(grant, `waiter ${i}`).not.toBeUndefined()
+        expect(grant!.fence).toBeGreaterThan(fence)
+        fence = grant!.fence
+        expect((await t.backend().peek(key))?.owner).toBe(owners[i])
+        expect(await instances[i]!.release(key, owners[i]!)).toBe(true)
+      }
+      expect(await t.backend().peek(key)).toBeNull()
+    })
 
-    itGrant(
-      'an aborted queued waiter leaves the queue: the next waiter gets the key',
-      async () => {
-        const key = t.key('grant-abort')
-        const holder = await t.newBackend()
-        const quitter = await t.newBackend()
-        const stayer = await t.newBackend()
-        const a = owner()
-        const q = owner()
-        const s = owner()
-        await holder.acquire(key, a, 20_000)
-        const controller = new AbortController()
-        const { grant: quitting } = await queue(quitter, key, q, { signal: controller.signal })
-        const { grant: staying } = await queue(stayer, key, s)
-        controller.abort()
-        expect(await quitting).toBeUndefined()
-        const releasedAt = performance.now()
-        expect(await holder.release(key, a)).toBe(true)
-        const grant = await staying
-        expect(performance.now() - releasedAt).toBeLessThan(2_000)
-        expect(grant).not.toBeUndefined()
-        expect((await t.backend().peek(key))?.owner).toBe(s)
-        await stayer.release(key, s)
-      },
-      30_000,
-    )
+    itGrant('an aborted queued waiter leaves the queue: the next waiter gets the key', async () => {
+      const key = t.key('grant-abort')
+      const holder = await t.newBackend()
+      const quitter = await t.newBackend()
+      const stayer = await t.newBackend()
+      const a = owner()
+      const q = owner()
+      const s = owner()
+      await holder.acquire(key, a, 20_000)
+      const controller = new AbortController()
+      const { grant: quitting } = await queue(quitter, key, q, { signal: controller.signal })
+      const { grant: staying } = await queue(stayer, key, s)
+      controller.abort()
+      expect(await quitting).toBeUndefined()
+      const releasedAt = performance.now()
+      expect(await holder.release(key, a)).toBe(true)
+      const grant = await staying
+      expect(performance.now() - releasedAt).toBeLessThan(2_000)
+      expect(grant).not.toBeUndefined()
+      expect((await t.backend().peek(key))?.owner).toBe(s)
+      await stayer.release(key, s)
+    })
 
     itGrant(
       'an abort that races the release: the aborted waiter reports the grant it got, and releasing it hands the key on',
@@ -192,23 +184,19 @@ export function grantCases(t: SuiteContext): void {
       60_000,
     )
 
-    itGrant(
-      'a waiter that times out leaves the queue: a later release leaves the key free',
-      async () => {
-        const key = t.key('grant-timeout')
-        const holder = await t.newBackend()
-        const waiter = await t.newBackend()
-        const a = owner()
-        await holder.acquire(key, a, 20_000)
-        const started = performance.now()
-        const grant = await waiter.waitForGrant!(key, owner(), 20_000, 300)
-        expect(grant).toBeUndefined()
-        expect(performance.now() - started).toBeLessThan(3_000)
-        expect(await holder.release(key, a)).toBe(true)
-        expect(await t.backend().peek(key)).toBeNull()
-      },
-      30_000,
-    )
+    itGrant('a waiter that times out leaves the queue: a later release leaves the key free', async () => {
+      const key = t.key('grant-timeout')
+      const holder = await t.newBackend()
+      const waiter = await t.newBackend()
+      const a = owner()
+      await holder.acquire(key, a, 20_000)
+      const started = performance.now()
+      const grant = await waiter.waitForGrant!(key, owner(), 20_000, 300)
+      expect(grant).toBeUndefined()
+      expect(performance.now() - started).toBeLessThan(3_000)
+      expect(await holder.release(key, a)).toBe(true)
+      expect(await t.backend().peek(key)).toBeNull()
+    })
 
     itGrant(
       'a queued waiter whose instance closes does not strand the key: the next acquirer gets it',
@@ -228,7 +216,6 @@ export function grantCases(t: SuiteContext): void {
         const took = await acquireWithin(t.backend(), key, owner(), bound + 2_000)
         expect(took).toBeLessThan(bound + 2_000)
       },
-      30_000,
     )
 
     itGrant(
