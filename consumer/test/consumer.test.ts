@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blockFileName, blockSource, type DocBlock, docBlocks } from '../src/doc-blocks.js'
+import { offerWorkspaceSqliteBinary } from '../src/local-prebuild.js'
 import { type RunResult, run, runOk } from '../src/run.js'
 import { consumerServicesAvailable } from '../src/services.js'
 
@@ -142,7 +143,10 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
         2,
       )}\n`,
     )
-    // npm, as users install: better-sqlite3's install script compiles it when no prebuilt binary fits.
+    // npm, as users install. better-sqlite3's install script takes a prebuilt binary: the one the
+    // workspace's install built from the same version for this Node.js, where it cannot download one
+    // (it compiles from source when none fits: about 110 s of CPU).
+    await offerWorkspaceSqliteBinary(ROOT, app)
     await runOk('npm', ['install', '--prefer-offline'], { cwd: app, env: npmEnv, timeoutMs: 400_000 })
 
     for (const file of readdirSync(FIXTURES).filter((name) => name.includes('.'))) {
