@@ -195,7 +195,7 @@ describe('sqlite: several processes on one file', () => {
       for (const result of results) {
         // Progress, not speed: at a load average of 30 a contender managed 48 operations in a round.
         expect(result.ops).toBeGreaterThan(10)
-        expect(result.sqliteMaxMs).toBeLessThan(150)
+        expect(result.sqliteMaxMs, result.slowest).toBeLessThan(150)
       }
       // The contenders really waited for the hog, asynchronously, while the control stalled in SQLite.
       expect(results.reduce((sum, r) => sum + r.slowOps, 0)).toBeGreaterThan(0)
