@@ -96,7 +96,8 @@ export default defineConfig({
       project('postgres', ['packages/backend-postgres/test/**/*.test.ts']),
       project('etcd', ['packages/backend-etcd/test/**/*.test.ts']),
       project('opentelemetry', ['packages/opentelemetry/test/**/*.test.ts']),
-      // Runs the lockwork command as child processes against SQLite, Redis and PostgreSQL.
+      // Runs the lockwork command as child processes against SQLite, Redis and PostgreSQL, one file per
+      // store (cli-<store>.test.ts), so the stores' cases run side by side rather than one after another.
       project('cli', ['packages/cli/test/**/*.test.ts'], { concurrency: 'waiting' }),
       project('conformance', ['conformance/test/**/*.test.ts']),
       project(
