@@ -37,15 +37,19 @@ export interface SqliteSchema {
    * periodic sweep would use it (a scan of the rows kept for `retainFreeFor`).
    */
   readonly create: string
-  /** Upserts a lease if the key is free, expired or already held by the same owner; returns the fence. */
+  /**
+   * Upserts a lease if the key is free, expired or already held by the same
+   * owner; returns the fence. Positional parameters: key, owner, expires at,
+   * now, now.
+   */
   readonly acquire: string
-  /** Reads the current row of a key (used in the same transaction as {@link acquire} when it fails). */
+  /** Reads the current row of a key (used in the same transaction as {@link acquire} when it fails). Parameter: key. */
   readonly holder: string
-  /** Moves the expiry of a lease the owner holds and that has not expired. */
+  /** Moves the expiry of a lease the owner holds and that has not expired. Parameters: expires at, key, owner, now. */
   readonly extend: string
-  /** Marks a lease the owner holds, unexpired, as free, keeping its fence. */
+  /** Marks a lease the owner holds, unexpired, as free, keeping its fence. Parameters: now, key, owner, now. */
   readonly release: string
-  /** Reads the unexpired holder of a key. */
+  /** Reads the unexpired holder of a key. Parameters: key, now. */
   readonly peek: string
   /** Raises the fence floor to the highest fence about to be swept. */
   readonly raiseFenceFloor: string
@@ -107,35 +111,38 @@ export function sqliteSchema(table: string): SqliteSchema {
     // an unexpired lease keeps its fence (idempotent), anyone else gets fence + 1.
     // In SQLite's UPDATE every right-hand side sees the old row, so the order
     // of the assignments does not matter.
+    // The lock statements take positional parameters: better-sqlite3 binding
+    // them from an object by name cost 14,500 instructions per acquire +
+    // release (a sixth of the pair), positionally 6,600.
     acquire: `
       INSERT INTO ${locks} (key, owner, fence, expires_at)
-      VALUES (@key, @owner, (SELECT fence_floor FROM ${meta} WHERE id = 1) + 1, @expiresAt)
+      VALUES (?, ?, (SELECT fence_floor FROM ${meta} WHERE id = 1) + 1, ?)
       ON CONFLICT (key) DO UPDATE SET
         fence = CASE
-          WHEN ${locks}.owner = excluded.owner AND ${locks}.expires_at > @now THEN ${locks}.fence
+          WHEN ${locks}.owner = excluded.owner AND ${locks}.expires_at > ? THEN ${locks}.fence
           ELSE ${locks}.fence + 1
         END,
         owner = excluded.owner,
         expires_at = excluded.expires_at
-      WHERE ${locks}.owner IS NULL OR ${locks}.expires_at <= @now OR ${locks}.owner = excluded.owner
+      WHERE ${locks}.owner IS NULL OR ${locks}.expires_at <= ? OR ${locks}.owner = excluded.owner
       RETURNING fence
     `,
 
-    holder: `SELECT owner, fence, expires_at FROM ${locks} WHERE key = @key`,
+    holder: `SELECT owner, fence, expires_at FROM ${locks} WHERE key = ?`,
 
     extend: `
-      UPDATE ${locks} SET expires_at = @expiresAt
-      WHERE key = @key AND owner = @owner AND expires_at > @now
+      UPDATE ${locks} SET expires_at = ?
+      WHERE key = ? AND owner = ? AND expires_at > ?
     `,
 
     release: `
-      UPDATE ${locks} SET owner = NULL, expires_at = @now
-      WHERE key = @key AND owner = @owner AND expires_at > @now
+      UPDATE ${locks} SET owner = NULL, expires_at = ?
+      WHERE key = ? AND owner = ? AND expires_at > ?
     `,
 
     peek: `
       SELECT owner, fence, expires_at FROM ${locks}
-      WHERE key = @key AND owner IS NOT NULL AND expires_at > @now
+      WHERE key = ? AND owner IS NOT NULL AND expires_at > ?
     `,
 
     // Unexpired held rows have expires_at > now >= cutoff, so `expires_at <=

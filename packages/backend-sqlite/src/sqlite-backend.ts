@@ -247,14 +247,15 @@ export class SqliteBackend implements LockBackend {
   extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.#run('extend', true, (s) => {
       const now = Date.now()
-      return s.extend.run({ key, owner, now, expiresAt: now + ttlMs }).changes === 1
+      return s.extend.run(now + ttlMs, key, owner, now).changes === 1
     })
   }
 
   /** {@inheritDoc @lockwork/core#LockBackend.release} */
   release(key: string, owner: string): Promise<boolean> {
     return this.#run('release', true, (s) => {
-      const released = s.release.run({ key, owner, now: Date.now() }).changes === 1
+      const now = Date.now()
+      const released = s.release.run(now, key, owner, now).changes === 1
       // After the write: waiters woken here find the key free.
       if (released) this.#wakeWaiters(this.#channel, key)
       return released
@@ -274,7 +275,7 @@ export class SqliteBackend implements LockBackend {
   peek(key: string): Promise<LockInfo | null> {
     return this.#run('peek', false, (s) => {
       const now = Date.now()
-      const row = s.peek.get({ key, now }) as HolderRow | undefined
+      const row = s.peek.get(key, now) as HolderRow | undefined
       if (row === undefined || row.owner === null) return null
       return { owner: row.owner, fence: row.fence, remainingMs: row.expires_at - now }
     })
@@ -560,9 +561,7 @@ export class SqliteBackend implements LockBackend {
 
     const tryTake = (key: string, owner: string, ttlMs: number): number | undefined => {
       const now = Date.now()
-      const taken = acquireStatement.get({ key, owner, now, expiresAt: now + ttlMs }) as
-        | { fence: number }
-        | undefined
+      const taken = acquireStatement.get(key, owner, now + ttlMs, now, now) as { fence: number } | undefined
       return taken?.fence
     }
     // When the key is held, the failed upsert and the read of the holder run in
@@ -571,7 +570,7 @@ export class SqliteBackend implements LockBackend {
       const fence = tryTake(key, owner, ttlMs)
       if (fence !== undefined) return { acquired: true, fence, ttlMs }
       const now = Date.now()
-      const row = holderStatement.get({ key }) as HolderRow | undefined
+      const row = holderStatement.get(key) as HolderRow | undefined
       if (row === undefined || row.owner === null) {
         throw new Error(`acquire found no holder for a key it could not take`)
       }
