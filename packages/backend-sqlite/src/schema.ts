@@ -10,7 +10,10 @@
  * - `<table>`: one row per lock key. `owner` is the holder, or `NULL` once
  *   released; `fence` is the key's counter and survives release and expiry
  *   (the row is kept and marked free); `expires_at` is the lease end in
- *   `Date.now()` milliseconds, or the release time of a free row.
+ *   `Date.now()` milliseconds, or the release time of a free row; `waited`
+ *   is `1` while a waiter that watches the wake file waits for this lease's
+ *   release (`0` or `-1` otherwise): only such a release writes the wake
+ *   file. Files made before `waited` existed get it on first open.
  * - `<table>_cache`: the cache store behind `cached`.
  * - `<table>_meta`: one row; `fence_floor` is the highest fence ever swept
  *   away, so a key whose row was deleted restarts above every fence it had.
@@ -47,8 +50,23 @@ export interface SqliteSchema {
   readonly holder: string
   /** Moves the expiry of a lease the owner holds and that has not expired. Parameters: expires at, key, owner, now. */
   readonly extend: string
-  /** Marks a lease the owner holds, unexpired, as free, keeping its fence. Parameters: now, key, owner, now. */
+  /**
+   * Marks a lease the owner holds, unexpired, as free, keeping its fence, and
+   * clears its waiter flag; returns `waited`, which is `-1` when a waiter was
+   * flagged (the release must write the wake file), else `0`. Parameters:
+   * now, key, owner, now.
+   */
   readonly release: string
+  /**
+   * Flags that a waiter watching the wake file waits for the release of the
+   * lease with this fence, if that lease still holds the key (one change);
+   * else changes nothing. Parameters: key, fence, now.
+   */
+  readonly flagWaiter: string
+  /** Whether the lock table has the `waited` column (a file made by an earlier version has not). Parameter: none. */
+  readonly hasWaitedColumn: string
+  /** Adds the `waited` column to a lock table made before it existed (run in the schema's write transaction). */
+  readonly addWaitedColumn: string
   /** Reads the unexpired holder of a key. Parameters: key, now. */
   readonly peek: string
   /** Raises the fence floor to the highest fence about to be swept. */
@@ -89,7 +107,8 @@ export function sqliteSchema(table: string): SqliteSchema {
         key TEXT NOT NULL PRIMARY KEY,
         owner TEXT,
         fence INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        waited INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS ${cache} (
         key TEXT NOT NULL PRIMARY KEY,
@@ -136,9 +155,19 @@ export function sqliteSchema(table: string): SqliteSchema {
     `,
 
     release: `
-      UPDATE ${locks} SET owner = NULL, expires_at = ?
+      UPDATE ${locks} SET owner = NULL, expires_at = ?, waited = CASE WHEN waited = 1 THEN -1 ELSE 0 END
       WHERE key = ? AND owner = ? AND expires_at > ?
+      RETURNING waited
     `,
+
+    flagWaiter: `
+      UPDATE ${locks} SET waited = 1
+      WHERE key = ? AND fence = ? AND owner IS NOT NULL AND expires_at > ?
+    `,
+
+    hasWaitedColumn: `SELECT 1 FROM pragma_table_info('${table}') WHERE name = 'waited'`,
+
+    addWaitedColumn: `ALTER TABLE ${locks} ADD COLUMN waited INTEGER NOT NULL DEFAULT 0`,
 
     peek: `
       SELECT owner, fence, expires_at FROM ${locks}
