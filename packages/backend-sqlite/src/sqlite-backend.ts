@@ -256,15 +256,15 @@ export class SqliteBackend implements LockBackend {
   release(key: string, owner: string): Promise<boolean> {
     return this.#run('release', true, (s) => {
       const now = Date.now()
-      const row = s.release.get(now, key, owner, now) as { waited: number } | undefined
-      if (row === undefined) return false
+      const waited = s.release.get(now, key, owner, now) as number | undefined
+      if (waited === undefined) return false
       // After the write: waiters woken here find the key free. The wake file
       // is written only when a waiter flagged this lease (see waitForRelease):
       // the write and the wake-ups it causes cost every release otherwise.
       try {
         notify(this.#channel, key)
       } finally {
-        if (row.waited !== 0) this.#wake?.touch()
+        if (waited !== 0) this.#wake?.touch()
       }
       return true
     })
@@ -570,7 +570,8 @@ export class SqliteBackend implements LockBackend {
     const prepare = (sql: string): Database.Statement => {
       return db.prepare(sql).safeIntegers(false)
     }
-    const acquireStatement = prepare(schema.acquire)
+    // The hot statements return one value: plucked, no row object is built for it.
+    const acquireStatement = prepare(schema.acquire).pluck()
     const holderStatement = prepare(schema.holder)
     const raiseFenceFloor = prepare(schema.raiseFenceFloor)
     const sweepLocks = prepare(schema.sweepLocks)
@@ -578,8 +579,7 @@ export class SqliteBackend implements LockBackend {
 
     const tryTake = (key: string, owner: string, ttlMs: number): number | undefined => {
       const now = Date.now()
-      const taken = acquireStatement.get(key, owner, now + ttlMs, now, now) as { fence: number } | undefined
-      return taken?.fence
+      return acquireStatement.get(key, owner, now + ttlMs, now, now) as number | undefined
     }
     // When the key is held, the failed upsert and the read of the holder run in
     // one write transaction, so the holder read is the one that kept us out.
@@ -615,7 +615,7 @@ export class SqliteBackend implements LockBackend {
           : { acquired: true, fence, ttlMs }
       },
       extend: prepare(schema.extend),
-      release: prepare(schema.release),
+      release: prepare(schema.release).pluck(),
       flagWaiter: prepare(schema.flagWaiter),
       peek: prepare(schema.peek),
       sweep: (now, cutoff) => sweep.immediate(now, cutoff),
