@@ -18,6 +18,8 @@ export interface SqliteStatement {
   get(...params: unknown[]): unknown
   all(...params: unknown[]): unknown[]
   safeIntegers(toggle?: boolean): this
+  /** Makes `get()` return the first column's value instead of a row object. */
+  pluck(toggle?: boolean): this
 }
 
 /** A function wrapped in a transaction by `Database#transaction`. */

@@ -10,7 +10,10 @@
  * - `<table>`: one row per lock key. `owner` is the holder, or `NULL` once
  *   released; `fence` is the key's counter and survives release and expiry
  *   (the row is kept and marked free); `expires_at` is the lease end in
- *   `Date.now()` milliseconds, or the release time of a free row.
+ *   `Date.now()` milliseconds, or the release time of a free row; `waited`
+ *   is `1` while a waiter that watches the wake file waits for this lease's
+ *   release (`0` or `-1` otherwise): only such a release writes the wake
+ *   file. Files made before `waited` existed get it on first open.
  * - `<table>_cache`: the cache store behind `cached`.
  * - `<table>_meta`: one row; `fence_floor` is the highest fence ever swept
  *   away, so a key whose row was deleted restarts above every fence it had.
@@ -37,15 +40,34 @@ export interface SqliteSchema {
    * periodic sweep would use it (a scan of the rows kept for `retainFreeFor`).
    */
   readonly create: string
-  /** Upserts a lease if the key is free, expired or already held by the same owner; returns the fence. */
+  /**
+   * Upserts a lease if the key is free, expired or already held by the same
+   * owner; returns the fence. Positional parameters: key, owner, expires at,
+   * now, now.
+   */
   readonly acquire: string
-  /** Reads the current row of a key (used in the same transaction as {@link acquire} when it fails). */
+  /** Reads the current row of a key (used in the same transaction as {@link acquire} when it fails). Parameter: key. */
   readonly holder: string
-  /** Moves the expiry of a lease the owner holds and that has not expired. */
+  /** Moves the expiry of a lease the owner holds and that has not expired. Parameters: expires at, key, owner, now. */
   readonly extend: string
-  /** Marks a lease the owner holds, unexpired, as free, keeping its fence. */
+  /**
+   * Marks a lease the owner holds, unexpired, as free, keeping its fence, and
+   * clears its waiter flag; returns `waited`, which is `-1` when a waiter was
+   * flagged (the release must write the wake file), else `0`. Parameters:
+   * now, key, owner, now.
+   */
   readonly release: string
-  /** Reads the unexpired holder of a key. */
+  /**
+   * Flags that a waiter watching the wake file waits for the release of the
+   * lease with this fence, if that lease still holds the key (one change);
+   * else changes nothing. Parameters: key, fence, now.
+   */
+  readonly flagWaiter: string
+  /** Whether the lock table has the `waited` column (a file made by an earlier version has not). Parameter: none. */
+  readonly hasWaitedColumn: string
+  /** Adds the `waited` column to a lock table made before it existed (run in the schema's write transaction). */
+  readonly addWaitedColumn: string
+  /** Reads the unexpired holder of a key. Parameters: key, now. */
   readonly peek: string
   /** Raises the fence floor to the highest fence about to be swept. */
   readonly raiseFenceFloor: string
@@ -85,7 +107,8 @@ export function sqliteSchema(table: string): SqliteSchema {
         key TEXT NOT NULL PRIMARY KEY,
         owner TEXT,
         fence INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        waited INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS ${cache} (
         key TEXT NOT NULL PRIMARY KEY,
@@ -107,35 +130,48 @@ export function sqliteSchema(table: string): SqliteSchema {
     // an unexpired lease keeps its fence (idempotent), anyone else gets fence + 1.
     // In SQLite's UPDATE every right-hand side sees the old row, so the order
     // of the assignments does not matter.
+    // The lock statements take positional parameters: better-sqlite3 binding
+    // them from an object by name cost 14,500 instructions per acquire +
+    // release (a sixth of the pair), positionally 6,600.
     acquire: `
       INSERT INTO ${locks} (key, owner, fence, expires_at)
-      VALUES (@key, @owner, (SELECT fence_floor FROM ${meta} WHERE id = 1) + 1, @expiresAt)
+      VALUES (?, ?, (SELECT fence_floor FROM ${meta} WHERE id = 1) + 1, ?)
       ON CONFLICT (key) DO UPDATE SET
         fence = CASE
-          WHEN ${locks}.owner = excluded.owner AND ${locks}.expires_at > @now THEN ${locks}.fence
+          WHEN ${locks}.owner = excluded.owner AND ${locks}.expires_at > ? THEN ${locks}.fence
           ELSE ${locks}.fence + 1
         END,
         owner = excluded.owner,
         expires_at = excluded.expires_at
-      WHERE ${locks}.owner IS NULL OR ${locks}.expires_at <= @now OR ${locks}.owner = excluded.owner
+      WHERE ${locks}.owner IS NULL OR ${locks}.expires_at <= ? OR ${locks}.owner = excluded.owner
       RETURNING fence
     `,
 
-    holder: `SELECT owner, fence, expires_at FROM ${locks} WHERE key = @key`,
+    holder: `SELECT owner, fence, expires_at FROM ${locks} WHERE key = ?`,
 
     extend: `
-      UPDATE ${locks} SET expires_at = @expiresAt
-      WHERE key = @key AND owner = @owner AND expires_at > @now
+      UPDATE ${locks} SET expires_at = ?
+      WHERE key = ? AND owner = ? AND expires_at > ?
     `,
 
     release: `
-      UPDATE ${locks} SET owner = NULL, expires_at = @now
-      WHERE key = @key AND owner = @owner AND expires_at > @now
+      UPDATE ${locks} SET owner = NULL, expires_at = ?, waited = CASE WHEN waited = 1 THEN -1 ELSE 0 END
+      WHERE key = ? AND owner = ? AND expires_at > ?
+      RETURNING waited
     `,
+
+    flagWaiter: `
+      UPDATE ${locks} SET waited = 1
+      WHERE key = ? AND fence = ? AND owner IS NOT NULL AND expires_at > ?
+    `,
+
+    hasWaitedColumn: `SELECT 1 FROM pragma_table_info('${table}') WHERE name = 'waited'`,
+
+    addWaitedColumn: `ALTER TABLE ${locks} ADD COLUMN waited INTEGER NOT NULL DEFAULT 0`,
 
     peek: `
       SELECT owner, fence, expires_at FROM ${locks}
-      WHERE key = @key AND owner IS NOT NULL AND expires_at > @now
+      WHERE key = ? AND owner IS NOT NULL AND expires_at > ?
     `,
 
     // Unexpired held rows have expires_at > now >= cutoff, so `expires_at <=

@@ -108,6 +108,7 @@ interface Statements {
   readonly acquire: (key: string, owner: string, ttlMs: number) => AcquireResult
   readonly extend: Database.Statement
   readonly release: Database.Statement
+  readonly flagWaiter: Database.Statement
   readonly peek: Database.Statement
   readonly sweep: (now: number, cutoff: number) => void
   readonly getCached: Database.Statement
@@ -247,34 +248,33 @@ export class SqliteBackend implements LockBackend {
   extend(key: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.#run('extend', true, (s) => {
       const now = Date.now()
-      return s.extend.run({ key, owner, now, expiresAt: now + ttlMs }).changes === 1
+      return s.extend.run(now + ttlMs, key, owner, now).changes === 1
     })
   }
 
   /** {@inheritDoc @lockwork/core#LockBackend.release} */
   release(key: string, owner: string): Promise<boolean> {
     return this.#run('release', true, (s) => {
-      const released = s.release.run({ key, owner, now: Date.now() }).changes === 1
-      // After the write: waiters woken here find the key free.
-      if (released) this.#wakeWaiters(this.#channel, key)
-      return released
+      const now = Date.now()
+      const waited = s.release.get(now, key, owner, now) as number | undefined
+      if (waited === undefined) return false
+      // After the write: waiters woken here find the key free. The wake file
+      // is written only when a waiter flagged this lease (see waitForRelease):
+      // the write and the wake-ups it causes cost every release otherwise.
+      try {
+        notify(this.#channel, key)
+      } finally {
+        if (waited !== 0) this.#wake?.touch()
+      }
+      return true
     })
-  }
-
-  /** Wakes this process's waiters for `key` on `channel` at once, and other processes' through the wake file. */
-  #wakeWaiters(channel: string, key: string): void {
-    try {
-      notify(channel, key)
-    } finally {
-      this.#wake?.touch()
-    }
   }
 
   /** {@inheritDoc @lockwork/core#LockBackend.peek} */
   peek(key: string): Promise<LockInfo | null> {
     return this.#run('peek', false, (s) => {
       const now = Date.now()
-      const row = s.peek.get({ key, now }) as HolderRow | undefined
+      const row = s.peek.get(key, now) as HolderRow | undefined
       if (row === undefined || row.owner === null) return null
       return { owner: row.owner, fence: row.fence, remainingMs: row.expires_at - now }
     })
@@ -320,8 +320,10 @@ export class SqliteBackend implements LockBackend {
    * holder), when `timeoutMs` ends, or when `signal` aborts; it never rejects
    * for those, nor for a failed poll (the caller's next attempt reports it).
    * A release through any instance on the same file in this process wakes it
-   * at once; a release in another process touches the wake file, which this
-   * process watches, and wakes it within about a millisecond. Polls remain as
+   * at once; in another process, the release of a lease this wait flagged
+   * (its first look marks the lease it sees, after the watch has started)
+   * touches the wake file, which this process watches, and wakes it within
+   * about a millisecond. Polls remain as
    * a safety net (and the only way where the wake file cannot be watched):
    * their pause starts near 1 ms, doubles up to 1 s (`pollMax` without a
    * watch), and never outlasts the holder's remaining lease. Rejects with a `BackendError` only when called
@@ -330,6 +332,7 @@ export class SqliteBackend implements LockBackend {
   waitForRelease(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError('waitForRelease'))
     let seenFence: number | undefined
+    const wake = this.#wake
     return pollUntilFree({
       channel: this.#channel,
       key,
@@ -342,6 +345,16 @@ export class SqliteBackend implements LockBackend {
       look: async () => {
         const holder = await this.peek(key)
         if (holder === null || (seenFence !== undefined && holder.fence !== seenFence)) return undefined
+        if (seenFence === undefined && wake !== undefined) {
+          // Flag the lease (if it still holds the key) so that its release
+          // writes the wake file; the watch started before this look, so that
+          // write reaches this wait. A lease that changed hands since the
+          // look ends the wait: the caller's next attempt decides.
+          const flagged = await this.#run('waitForRelease', true, (s) => {
+            return s.flagWaiter.run(key, holder.fence, Date.now()).changes === 1
+          })
+          if (!flagged) return undefined
+        }
         seenFence = holder.fence
         return holder.remainingMs
       },
@@ -546,13 +559,19 @@ export class SqliteBackend implements LockBackend {
     db.pragma('journal_mode = WAL')
     if (this.#synchronous !== undefined) db.pragma(`synchronous = ${this.#synchronous}`)
     const schema = this.#schema
-    db.transaction(() => db.exec(schema.create)).immediate()
+    db.transaction(() => {
+      db.exec(schema.create)
+      // A file made before the waiter flag existed: add it (earlier versions'
+      // statements name their columns, so they keep working beside it).
+      if (db.prepare(schema.hasWaitedColumn).get() === undefined) db.exec(schema.addWaitedColumn)
+    }).immediate()
 
     // Fences and times are plain numbers even if the caller's database defaults to BigInt.
     const prepare = (sql: string): Database.Statement => {
       return db.prepare(sql).safeIntegers(false)
     }
-    const acquireStatement = prepare(schema.acquire)
+    // The hot statements return one value: plucked, no row object is built for it.
+    const acquireStatement = prepare(schema.acquire).pluck()
     const holderStatement = prepare(schema.holder)
     const raiseFenceFloor = prepare(schema.raiseFenceFloor)
     const sweepLocks = prepare(schema.sweepLocks)
@@ -560,10 +579,7 @@ export class SqliteBackend implements LockBackend {
 
     const tryTake = (key: string, owner: string, ttlMs: number): number | undefined => {
       const now = Date.now()
-      const taken = acquireStatement.get({ key, owner, now, expiresAt: now + ttlMs }) as
-        | { fence: number }
-        | undefined
-      return taken?.fence
+      return acquireStatement.get(key, owner, now + ttlMs, now, now) as number | undefined
     }
     // When the key is held, the failed upsert and the read of the holder run in
     // one write transaction, so the holder read is the one that kept us out.
@@ -571,7 +587,7 @@ export class SqliteBackend implements LockBackend {
       const fence = tryTake(key, owner, ttlMs)
       if (fence !== undefined) return { acquired: true, fence, ttlMs }
       const now = Date.now()
-      const row = holderStatement.get({ key }) as HolderRow | undefined
+      const row = holderStatement.get(key) as HolderRow | undefined
       if (row === undefined || row.owner === null) {
         throw new Error(`acquire found no holder for a key it could not take`)
       }
@@ -599,7 +615,8 @@ export class SqliteBackend implements LockBackend {
           : { acquired: true, fence, ttlMs }
       },
       extend: prepare(schema.extend),
-      release: prepare(schema.release),
+      release: prepare(schema.release).pluck(),
+      flagWaiter: prepare(schema.flagWaiter),
       peek: prepare(schema.peek),
       sweep: (now, cutoff) => sweep.immediate(now, cutoff),
       getCached: prepare(schema.getCached),

@@ -78,7 +78,8 @@ function startWatch(path: string): SharedWatch | undefined {
 /**
  * Cross-process wake-up for one SQLite database, with no server and no
  * daemon: a small file next to the database (`<database>-wake`). A release
- * writes one byte to it; every process waiting on the database watches it
+ * that a waiter flagged (and every release of semaphore permits) writes one
+ * byte to it; every process waiting on the database watches it
  * with `fs.watch` and re-checks its keys when it changes, so an idle waiter
  * costs no CPU and a release in another process is seen within a
  * millisecond or so.

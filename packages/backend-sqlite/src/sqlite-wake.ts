@@ -5,8 +5,8 @@
  * wakes waiters at once through an in-process channel: every backend instance
  * on the same file and table shares one, so a release through any instance
  * wakes this process's waiters, whatever instance they wait through. Across
- * processes a release touches the wake file next to the database
- * (`sqlite-wake-file.ts`), which waiting processes watch; polls of the
+ * processes a release of a lease that a waiter flagged touches the wake file
+ * next to the database (`sqlite-wake-file.ts`), which waiting processes watch; polls of the
  * database remain as a safety net, and as the only way where the wake file
  * cannot be watched.
  */

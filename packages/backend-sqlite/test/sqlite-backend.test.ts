@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BackendError, createLockwork, InvalidArgumentError, type LockBackend } from '@lockwork/core'
@@ -287,6 +287,98 @@ describe('sqlite: waitForRelease', () => {
     await waiting
     expect(performance.now() - started).toBeLessThan(100)
     expect(await rejection(b.waitForRelease!('k', 1_000))).toBeInstanceOf(BackendError)
+  })
+})
+
+describe('sqlite: the wake file is written only for a waiter', () => {
+  it('a release no waiter flagged leaves the wake file alone; a flagged one writes it and clears the flag', async () => {
+    const path = file()
+    const wakePath = `${path}-wake`
+    const holder = backend({ path })
+    await holder.acquire('k', 'a', 30_000)
+    expect(await holder.release('k', 'a')).toBe(true)
+    expect(existsSync(wakePath)).toBe(false)
+
+    const waiter = backend({ path })
+    await holder.acquire('k', 'b', 30_000)
+    const waiting = waiter.waitForRelease!('k', 10_000)
+    const waited = (): unknown =>
+      open(path).prepare('SELECT waited FROM lockwork WHERE key = ?').pluck().get('k')
+    for (let i = 0; i < 100 && waited() !== 1; i++) await sleep(10)
+    expect(waited()).toBe(1)
+    expect(statSync(wakePath).size).toBe(0) // the watch created it; nothing was written yet
+    expect(await holder.release('k', 'b')).toBe(true)
+    await waiting
+    expect(statSync(wakePath).size).toBe(1)
+    expect(waited()).toBe(-1)
+
+    const before = statSync(wakePath, { bigint: true }).mtimeNs
+    await holder.acquire('k', 'c', 30_000)
+    expect(await holder.release('k', 'c')).toBe(true)
+    expect(waited()).toBe(0)
+    expect(statSync(wakePath, { bigint: true }).mtimeNs).toBe(before)
+  })
+
+  it('a wait flags only the lease it saw, not one that took the key between its look and its flag', async () => {
+    const path = file()
+    const holder = backend({ path })
+    await holder.acquire('k', 'a', 30_000)
+    const waiter = createSqliteBackend({ path, pollMax: 10_000 })
+    opened.push(waiter)
+    // Between the waiter's look and its flag, the lease changes hands through
+    // another connection, as another process would: no in-process wake-up,
+    // so only the failed flag can end the wait (long before its 10 s poll).
+    const other = open(path)
+    const peek = waiter.peek.bind(waiter)
+    let looks = 0
+    waiter.peek = async (key) => {
+      const seen = await peek(key)
+      if (looks++ === 0) {
+        other
+          .prepare(`UPDATE lockwork SET owner = 'b', fence = fence + 1, expires_at = ? WHERE key = 'k'`)
+          .run(Date.now() + 30_000)
+      }
+      return seen
+    }
+    const started = performance.now()
+    await waiter.waitForRelease('k', 20_000)
+    expect(performance.now() - started).toBeLessThan(5_000)
+    expect(looks).toBe(1)
+    expect(other.prepare('SELECT owner, waited FROM lockwork WHERE key = ?').get('k')).toEqual({
+      owner: 'b',
+      waited: 0,
+    })
+  })
+
+  it('adds the waiter flag to a lock table made before it existed, keeping its leases and fences', async () => {
+    const path = file()
+    const old = open(path)
+    old.pragma('journal_mode = WAL')
+    old.exec(`
+      CREATE TABLE lockwork (key TEXT NOT NULL PRIMARY KEY, owner TEXT, fence INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE lockwork_meta (id INTEGER PRIMARY KEY CHECK (id = 1), fence_floor INTEGER NOT NULL);
+      INSERT INTO lockwork_meta (id, fence_floor) VALUES (1, 3);
+    `)
+    old
+      .prepare('INSERT INTO lockwork (key, owner, fence, expires_at) VALUES (?, ?, ?, ?)')
+      .run('k', 'old', 7, Date.now() + 60_000)
+    const b = backend({ path })
+    const refused = await b.acquire('k', 'new', 30_000)
+    expect(refused.acquired ? undefined : refused.holder).toMatchObject({ owner: 'old', fence: 7 })
+    const columns = old.prepare(`SELECT name FROM pragma_table_info('lockwork')`).pluck().all()
+    expect(columns).toEqual(['key', 'owner', 'fence', 'expires_at', 'waited'])
+    expect(await b.release('k', 'old')).toBe(true)
+    const taken = await b.acquire('k', 'new', 30_000)
+    expect(taken.acquired ? taken.fence : undefined).toBe(8)
+    // A statement of the earlier layout (naming its four columns) still works beside the new one.
+    old
+      .prepare('INSERT INTO lockwork (key, owner, fence, expires_at) VALUES (?, ?, ?, ?)')
+      .run('j', 'old', 4, 0)
+    const next = await b.acquire('j', 'new', 30_000)
+    expect(next.acquired ? next.fence : undefined).toBe(5)
+    // A second open finds the column and changes nothing.
+    const again = backend({ path })
+    expect((await again.peek('k'))?.fence).toBe(8)
   })
 })
 

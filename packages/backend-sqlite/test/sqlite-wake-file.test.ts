@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSqliteBackend } from '../src/index.js'
 import { SqliteWakeFile } from '../src/sqlite-wake-file.js'
@@ -76,16 +77,22 @@ describe('sqlite wake file', () => {
     wake.close()
   })
 
-  it('the backend creates <database>-wake next to the database on its first release', async () => {
+  it('the backend writes <database>-wake next to the database on the first release a waiter flagged, not before', async () => {
     const path = join(dir, `${randomUUID()}.sqlite`)
     const backend = createSqliteBackend({ path })
+    const other = new Database(path)
     try {
       const owner = randomUUID()
       expect((await backend.acquire('k', owner, 10_000)).acquired).toBe(true)
-      expect(existsSync(`${path}-wake`)).toBe(false)
       expect(await backend.release('k', owner)).toBe(true)
-      expect(existsSync(`${path}-wake`)).toBe(true)
+      expect(existsSync(`${path}-wake`)).toBe(false) // nobody waited
+      expect((await backend.acquire('k', owner, 10_000)).acquired).toBe(true)
+      // What a waiter in another process does after starting its watch.
+      expect(other.prepare(`UPDATE lockwork SET waited = 1 WHERE key = 'k'`).run().changes).toBe(1)
+      expect(await backend.release('k', owner)).toBe(true)
+      expect(statSync(`${path}-wake`).size).toBe(1)
     } finally {
+      other.close()
       await backend.close()
     }
   })
