@@ -28,8 +28,9 @@ export const QUEUE_KEY_TTL_FACTOR = 2
  * → `{0, now}` when the key is free (not queued: try `acquire`);
  * `{2, now, fence, pttl}` when `owner` already holds it (an earlier grant);
  * `{1, now, pttl}` when queued (or refreshed, keeping its place) behind the
- * holder whose lease has `pttl` left. It also sets the waiting marker, so a
- * release that finds no live entry still publishes `released`.
+ * holder whose lease has `pttl` left. It also sets the waiting marker (for
+ * at least the wait's timeout): a release looks at the queue only when the
+ * key is marked, and publishes `released` when it finds no live entry.
  */
 export const ENQUEUE: ScriptDefinition = {
   numberOfKeys: 5,
@@ -56,15 +57,18 @@ return {1, now, redis.call('PTTL', KEYS[1])}
 }
 
 /**
- * KEYS: lock, fence counter, queue, queue entries. ARGV: owner, ttl ms, liveness ms.
+ * KEYS: lock, fence counter, queue, queue entries, waiting marker.
+ * ARGV: owner, ttl ms, liveness ms.
  *
  * Keeps a queued entry alive: → `{1, now}` when still queued (its liveness
- * deadline moved on), `{2, now, fence, pttl}` when `owner` holds the key (a
- * grant whose message may still be on its way), `{0, now}` when neither (a
- * release skipped it as dead: the waiter should look again).
+ * deadline moved on, and the waiting marker lives at least as long as the
+ * queue keys, so the next release looks at the queue), `{2, now, fence, pttl}`
+ * when `owner` holds the key (a grant whose message may still be on its
+ * way), `{0, now}` when neither (a release skipped it as dead: the waiter
+ * should look again).
  */
 export const REFRESH: ScriptDefinition = {
-  numberOfKeys: 4,
+  numberOfKeys: 5,
   lua: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -76,6 +80,9 @@ local live = tonumber(ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[1], string.format('%.0f', now + live) .. ':' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[3], live * ${QUEUE_KEY_TTL_FACTOR})
 redis.call('PEXPIRE', KEYS[4], live * ${QUEUE_KEY_TTL_FACTOR})
+if redis.call('PTTL', KEYS[5]) < live * ${QUEUE_KEY_TTL_FACTOR} then
+  redis.call('SET', KEYS[5], '1', 'PX', live * ${QUEUE_KEY_TTL_FACTOR})
+end
 return {1, now}
 `,
 }

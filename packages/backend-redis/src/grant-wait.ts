@@ -28,6 +28,8 @@ export type GrantBackendParts = ScriptBackendParts
 interface Registration {
   /** lock, fence counter, queue, queue entries. */
   readonly keys: readonly string[]
+  /** The waiting marker, which `REFRESH` keeps alive with the entry. */
+  readonly marker: string
   readonly owner: string
   readonly ttlMs: number
   /** `performance.now()` just before the latest script on this entry was sent… */
@@ -110,6 +112,7 @@ export class GrantWaits {
     if (signal?.aborted) return undefined
     const started = performance.now()
     const keys = [`${base}lock:${key}`, `${base}fence:${key}`, `${base}queue:${key}`, `${base}queued:${key}`]
+    const marker = `${base}waiting:${key}`
     let grant: GrantMessage | undefined
     /** The grant as the caller gets it, once this waiter's grant message arrived. */
     let granted: LockGrant | undefined
@@ -155,7 +158,7 @@ export class GrantWaits {
       const reply = asArray(
         await parts.run('waitForGrant', this.#enqueue, [
           ...keys,
-          `${base}waiting:${key}`,
+          marker,
           owner,
           ttlMs,
           GRANT_LIVENESS_MS,
@@ -165,7 +168,7 @@ export class GrantWaits {
       const state = toInt(reply[0])
       if (state === 0) return undefined
       if (state === 2) return heldGrant(reply[2], reply[3], sentAt)
-      registration = { keys, owner, ttlMs, sentAt, serverMs: toInt(reply[1]), wake }
+      registration = { keys, marker, owner, ttlMs, sentAt, serverMs: toInt(reply[1]), wake }
       this.#add(registration)
       if (!over) {
         // The holder's lease ends by itself (no message): look again then, or at the timeout.
@@ -221,6 +224,7 @@ export class GrantWaits {
       this.#parts
         .run('waitForGrant', this.#refresh, [
           ...registration.keys,
+          registration.marker,
           registration.owner,
           registration.ttlMs,
           GRANT_LIVENESS_MS,

@@ -112,6 +112,13 @@ function load(script: ScriptDefinition): LoadedScript {
   return { ...script, sha: sha1Hex(script.lua) }
 }
 
+/**
+ * How many keys' hash-tagged bases a backend remembers (a map of short
+ * strings, emptied when full): a lock's release, extensions and the next
+ * acquisitions of a hot key skip the SHA-1.
+ */
+const BASE_CACHE_SIZE = 1024
+
 const SCRIPT_ACQUIRE = load(ACQUIRE)
 const SCRIPT_EXTEND = load(EXTEND)
 const SCRIPT_RELEASE = load(RELEASE)
@@ -136,7 +143,10 @@ const SCRIPT_GET_CACHED = load(GET_CACHED)
  * - `<keyPrefix>{t}:freed:<call id>`: the record of one release call, for
  *   {@link RELEASE_RECORD_TTL_MS} (so a resent release answers truthfully);
  * - `<keyPrefix>{t}:waiting:<k>`: set by a waiter (for its timeout) once it
- *   is subscribed and found `k` held; the next release deletes it and publishes;
+ *   is subscribed and found `k` held, and kept alive while a waiter is queued
+ *   for a grant; the next release deletes it, and only a release that found
+ *   it looks at the queue and publishes (a release nobody waits for is three
+ *   commands: `GET`, the record's `SET`, `DEL`);
  * - `<keyPrefix>{t}:queue:<k>` and `<keyPrefix>{t}:queued:<k>`: the waiters
  *   queued for a grant (see `grant-scripts.ts`);
  * - channel `<keyPrefix>{t}:released:<k>`: a grant (`g:…`) on each release
@@ -154,9 +164,8 @@ export class RedisBackend implements LockBackend {
   readonly #port: CommandPort
   readonly #keyPrefix: string
   readonly #waitForReplicas: WaitForReplicas | undefined
-  /** The last key whose hash-tagged base was computed, and that base (a release usually follows an acquire). */
-  #lastKey: string | undefined
-  #lastBase = ''
+  /** Hash-tagged bases of recently used keys (see {@link BASE_CACHE_SIZE}). */
+  readonly #bases = new Map<string, string>()
   readonly #subscriber: ReleaseSubscriber
   /** Settles pending `waitForRelease` calls on `close()`. */
   readonly #waiters = new Set<() => void>()
@@ -226,24 +235,45 @@ export class RedisBackend implements LockBackend {
    * same fence and a refreshed expiry when `owner` already holds it; otherwise
    * the holder's owner, fence and `PTTL`.
    */
-  async acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
-    const base = this.#base('acquire', key)
-    const lockKey = `${base}lock:${key}`
-    const fenceKey = `${base}fence:${key}`
-    const reply = await this.#eval('acquire', SCRIPT_ACQUIRE, [lockKey, fenceKey, owner, ttlMs])
+  acquire(key: string, owner: string, ttlMs: number): Promise<AcquireResult> {
+    let base: string
+    try {
+      base = this.#base('acquire', key)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    // One promise layer over the driver's: no async wrapper on the hot path.
+    return this.#eval('acquire', SCRIPT_ACQUIRE, [
+      `${base}lock:${key}`,
+      `${base}fence:${key}`,
+      owner,
+      ttlMs,
+    ]).then((reply) => this.#acquired(key, owner, ttlMs, reply))
+  }
+
+  /** The result of the acquire script's `reply`; after `WAIT` when {@link RedisBackendOptions.waitForReplicas} is set. */
+  #acquired(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    reply: unknown,
+  ): AcquireResult | Promise<AcquireResult> {
+    let result: AcquireResult
     try {
       // Acquired: the fence alone (a number, or a string with `stringNumbers`). Held: `{fence, pttl, holder}`.
       if (typeof reply === 'number' || typeof reply === 'string') {
-        const fence = toInt(reply)
-        if (this.#waitForReplicas !== undefined) await this.#replicated('acquire', { key, owner })
-        return { acquired: true, fence, ttlMs }
+        result = { acquired: true, fence: toInt(reply), ttlMs }
+      } else {
+        const [fence, pttl, holder] = asArray(reply)
+        const remainingMs = Math.max(0, toInt(pttl))
+        result = { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
       }
-      const [fence, pttl, holder] = asArray(reply)
-      const remainingMs = Math.max(0, toInt(pttl))
-      return { acquired: false, holder: { owner: String(holder), fence: toInt(fence), remainingMs } }
     } catch (error) {
       throw this.#fail('acquire', error)
     }
+    if (result.acquired && this.#waitForReplicas !== undefined)
+      return this.#replicated('acquire', { key, owner }).then(() => result)
+    return result
   }
 
   /** One script call: `PEXPIRE` if `owner` holds the key. */
@@ -272,14 +302,20 @@ export class RedisBackend implements LockBackend {
   }
 
   /**
-   * One script call: `DEL` if `owner` holds the key, then `PUBLISH` on its
-   * release channel if a waiter has marked it. A short-lived record of this call (see
+   * One script call: `DEL` if `owner` holds the key; if a waiter has marked
+   * it, the hand-over to the oldest live queued waiter, or else `PUBLISH` on
+   * its release channel. A short-lived record of this call (see
    * {@link RELEASE_RECORD_TTL_MS}) makes a resend of it after a reconnect
    * answer `true` too, not `false` for the lease it just freed.
    */
-  async release(key: string, owner: string): Promise<boolean> {
-    const base = this.#base('release', key)
-    const reply = await this.#eval('release', SCRIPT_RELEASE, [
+  release(key: string, owner: string): Promise<boolean> {
+    let base: string
+    try {
+      base = this.#base('release', key)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.#eval('release', SCRIPT_RELEASE, [
       `${base}lock:${key}`,
       `${base}freed:${this.#releaseId()}`,
       `${base}waiting:${key}`,
@@ -289,8 +325,7 @@ export class RedisBackend implements LockBackend {
       owner,
       `${base}released:${key}`,
       RELEASE_RECORD_TTL_MS,
-    ])
-    return this.#isOne('release', reply)
+    ]).then((reply) => this.#isOne('release', reply))
   }
 
   /** One script call: owner, fence and `PTTL`. */
@@ -485,11 +520,15 @@ export class RedisBackend implements LockBackend {
    */
   #base(operation: string, key: string): string {
     if (this.#closing !== undefined) throw backendClosedError(this.name, operation)
-    if (key !== this.#lastKey) {
-      this.#lastBase = `${this.#keyPrefix}{${sha1Hex(key).slice(0, 8)}}:`
-      this.#lastKey = key
+    const bases = this.#bases
+    let base = bases.get(key)
+    if (base === undefined) {
+      base = `${this.#keyPrefix}{${sha1Hex(key).slice(0, 8)}}:`
+      // Bounded: start over when full (cheaper than tracking recency; a hit saves one SHA-1).
+      if (bases.size >= BASE_CACHE_SIZE) bases.clear()
+      bases.set(key, base)
     }
-    return this.#lastBase
+    return base
   }
 
   /**
@@ -497,12 +536,24 @@ export class RedisBackend implements LockBackend {
    * it on the server) on `NOSCRIPT`, after `SCRIPT FLUSH` or a restart. Any
    * failure becomes a `BackendError`.
    */
-  async #eval(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown> {
+  #eval(operation: string, script: LoadedScript, args: (string | number)[]): Promise<unknown> {
+    let sent: Promise<unknown>
     try {
-      return await this.#port.evalsha(script.sha, script.numberOfKeys, args)
+      sent = this.#port.evalsha(script.sha, script.numberOfKeys, args)
     } catch (error) {
-      if (!(error instanceof Error && error.message.includes('NOSCRIPT'))) throw this.#fail(operation, error)
+      sent = Promise.reject(error)
     }
+    return sent.then(undefined, (error: unknown) => this.#evalAfterMiss(operation, script, args, error))
+  }
+
+  /** After a failed `EVALSHA`: `EVAL` on `NOSCRIPT`, otherwise the failure as a `BackendError`. */
+  async #evalAfterMiss(
+    operation: string,
+    script: LoadedScript,
+    args: (string | number)[],
+    error: unknown,
+  ): Promise<unknown> {
+    if (!(error instanceof Error && error.message.includes('NOSCRIPT'))) throw this.#fail(operation, error)
     try {
       return await this.#port.eval(script.lua, script.numberOfKeys, args)
     } catch (error) {

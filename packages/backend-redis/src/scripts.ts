@@ -71,16 +71,23 @@ return 0
  * KEYS: lock, release record, waiting marker, fence counter, queue, queue entries.
  * ARGV: owner, release channel, record ttl ms.
  *
- * Compare-and-delete → 1; 0 when `owner` does not hold the key. Then the
- * grant-on-release hand-over (see `grant-scripts.ts`): it pops queued
+ * Compare-and-delete → 1; 0 when `owner` does not hold the key. One `DEL`
+ * removes the lease and the waiting marker: the lease exists (its owner was
+ * just read), so 1 deleted key means nobody marked the key, and the release
+ * is done (the common case: three commands, no queue lookup, no `PUBLISH`;
+ * in a Redis Cluster a classic `PUBLISH` is broadcast to every node).
+ *
+ * A marked key may have queued waiters: every waiter sets the marker, for
+ * `waitForRelease` (see {@link PEEK_AND_MARK}) and grant-on-release alike
+ * (`ENQUEUE` sets it and `REFRESH` keeps it alive while the entry is
+ * queued; see `grant-scripts.ts`). Then the hand-over: it pops queued
  * entries oldest first, drops those whose liveness deadline has passed on
  * the server's clock, and hands the key to the first live one — its owner,
  * its ttl, the next fence from the counter — and `PUBLISH`es the grant,
  * `g:<fence>:<ttl>:<server ms>:<owner>`. With no live entry it `PUBLISH`es
- * `released` only when the waiting marker existed (see
- * {@link PEEK_AND_MARK}), and deletes it: most releases have nobody
- * waiting, and in a Redis Cluster a classic `PUBLISH` is broadcast to every
- * node. A waiter woken by the message that still finds the key held waits
+ * `released`. While entries are left in the queue it sets the marker again,
+ * for as long as the queue keys live, so the next release looks at the queue
+ * too. A waiter woken by the message that still finds the key held waits
  * again, and marks it again. At most 100 dead entries are dropped per
  * release (the rest expire with the queue keys), so the script stays short.
  *
@@ -89,18 +96,18 @@ return 0
  * when the connection dropped, and that resend finds the key already freed —
  * by this very call, or handed on by it. The record makes it answer 1 again
  * instead of a wrong 0. A second, separate release call has another call id
- * and still gets 0. One `DEL` removes the lease and the marker: the lease
- * exists (its owner was just read), so 2 deleted keys means the marker existed.
+ * and still gets 0.
  */
 export const RELEASE: ScriptDefinition = {
   numberOfKeys: 6,
   lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  local marked = redis.call('DEL', KEYS[1], KEYS[3]) == 2
+  if redis.call('DEL', KEYS[1], KEYS[3]) == 1 then return 1 end
   if redis.call('EXISTS', KEYS[5]) == 1 then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local granted = false
     for _ = 1, 100 do
       local head = redis.call('ZPOPMIN', KEYS[5])
       if #head == 0 then break end
@@ -117,12 +124,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
             redis.call('SET', KEYS[4], string.format('%.0f', fence))
           end
           redis.call('PUBLISH', ARGV[2], 'g:' .. string.format('%.0f', fence) .. ':' .. ttl .. ':' .. string.format('%.0f', now) .. ':' .. waiter)
-          return 1
+          granted = true
+          break
         end
       end
     end
+    local left = redis.call('PTTL', KEYS[5])
+    if left > 0 then redis.call('SET', KEYS[3], '1', 'PX', left) end
+    if granted then return 1 end
   end
-  if marked then redis.call('PUBLISH', ARGV[2], 'released') end
+  redis.call('PUBLISH', ARGV[2], 'released')
   return 1
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end

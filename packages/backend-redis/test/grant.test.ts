@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { BackendError } from '@lockwork/core'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { QUEUE_KEY_TTL_FACTOR } from '../src/grant-scripts.js'
 import { createRedisBackend, GRANT_LIVENESS_MS } from '../src/index.js'
 import { deleteTestKeys, randomPrefix, redisAvailable, redisUrl } from './redis-available.js'
 
@@ -52,4 +53,36 @@ describe.skipIf(!(await redisAvailable()))('redis grant-on-release', () => {
       await dropped.close()
     }
   }, 30_000)
+
+  // A release looks at the queue only when the waiting marker is there; after a grant it sets the
+  // marker again for as long as the queue keys live, and every refresh of a queued entry keeps it so.
+  it(`a waiter still queued after a grant is granted by the next release, also after the queue keys' first lifetime (${QUEUE_KEY_TTL_FACTOR} × ${GRANT_LIVENESS_MS} ms) has passed`, async () => {
+    const holder = createRedisBackend({ url: redisUrl, keyPrefix })
+    const first = createRedisBackend({ url: redisUrl, keyPrefix })
+    const second = createRedisBackend({ url: redisUrl, keyPrefix })
+    try {
+      const key = `grant-marker:${randomUUID()}`
+      const a = randomUUID()
+      const w1 = randomUUID()
+      const w2 = randomUUID()
+      expect((await holder.acquire(key, a, 30_000)).acquired).toBe(true)
+      const firstWait = first.waitForGrant(key, w1, 30_000, 30_000)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const secondWait = second.waitForGrant(key, w2, 30_000, 30_000)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(await holder.release(key, a)).toBe(true)
+      expect(await firstWait).not.toBeUndefined()
+      await new Promise((resolve) => setTimeout(resolve, QUEUE_KEY_TTL_FACTOR * GRANT_LIVENESS_MS + 1_000))
+      const releasedAt = performance.now()
+      expect(await first.release(key, w1)).toBe(true)
+      expect(await secondWait).not.toBeUndefined()
+      expect(performance.now() - releasedAt).toBeLessThan(2_000)
+      expect((await holder.peek(key))?.owner).toBe(w2)
+      expect(await second.release(key, w2)).toBe(true)
+    } finally {
+      await holder.close()
+      await first.close()
+      await second.close()
+    }
+  }, 40_000)
 })
