@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { InvalidArgumentError } from '@lockwork/core'
+import { GRANT_PAYLOAD_SQL } from './grant-payload.js'
 
 /**
  * All SQL text of the PostgreSQL backend, in one place.
@@ -21,6 +22,10 @@ import { InvalidArgumentError } from '@lockwork/core'
  * - `lockwork_lease_cache`: the cache store behind `cached`.
  * - `lockwork_lease_sem`: one row per counting semaphore, its holders in a
  *   `jsonb` column (see `semaphore-statements.ts`, which has its statements).
+ * - `lockwork_lease_queue`: an UNLOGGED table of the owners queued for a
+ *   lock key by grant-on-release, with their liveness deadlines (see
+ *   `grant-statements.ts`). Its rows live for seconds; losing them in a crash
+ *   only makes their waiters look again.
  *
  * Keys and owners are always `$n` parameters; schema and table names are
  * validated with {@link IDENTIFIER} and double-quoted.
@@ -80,6 +85,8 @@ export interface ResolvedNames {
   readonly guard: string
   /** The semaphore table, quoted and schema-qualified. */
   readonly semaphore: string
+  /** The unlogged grant-queue table, quoted and schema-qualified. */
+  readonly queue: string
   /** The `regclass` literal of the fence sequence, e.g. `'"public"."lockwork_lease_fence"'`. */
   readonly fenceRegclass: string
   /** The LISTEN/NOTIFY channel: fixed per schema and table. */
@@ -130,6 +137,7 @@ export function resolveNames(names: SchemaNames = {}): ResolvedNames {
     fence: qualified('_fence'),
     guard: qualified('_guard'),
     semaphore: qualified('_sem'),
+    queue: qualified('_queue'),
     fenceRegclass: quoteLiteral(qualified('_fence')),
     channel: `lockwork_release_${digest.subarray(0, 8).toString('hex')}`,
     lockId: digest.readInt32BE(8),
@@ -165,6 +173,14 @@ function ddlStatements(n: ResolvedNames): string[] {
   expires_at timestamptz NOT NULL,
   waiters boolean NOT NULL DEFAULT false
 )`,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS ${n.queue} (
+  key text NOT NULL,
+  owner text NOT NULL,
+  ttl_ms float8 NOT NULL,
+  queued_at timestamptz NOT NULL,
+  live_until timestamptz NOT NULL,
+  PRIMARY KEY (key, owner)
+)`,
   ]
 }
 
@@ -185,7 +201,7 @@ export function postgresMigrationSql(names: SchemaNames = {}): string {
 
 /** The SQL texts the backend runs, specialised for one set of names and one durability mode. */
 export interface Statements {
-  /** Whether every object exists: `[lease, cache, fence, guard, semaphore]` regclass names as `$1..$5`. */
+  /** Whether every object exists: `[lease, cache, fence, guard, semaphore, queue]` regclass names as `$1..$6`. */
   readonly objectsExist: string
   /** The DDL, run in one transaction after {@link Statements.schemaLock}. */
   readonly ddl: readonly string[]
@@ -199,8 +215,19 @@ export interface Statements {
   readonly acquireRefused: string
   /** `$1` key, `$2` owner, `$3` ttl ms → one row when extended. */
   readonly extend: string
-  /** `$1` key, `$2` owner → one row when released; notifies waiters. */
+  /**
+   * `$1` key, `$2` owner → one row when released, only when no waiter marked
+   * the lease (the common case: one short `UPDATE`, no `NOTIFY`). No row:
+   * `owner` does not hold the key, or waiters marked it; then
+   * {@link Statements.releaseToWaiters} decides.
+   */
   readonly release: string
+  /**
+   * `$1` key, `$2` owner → one row when released (`notified` is the
+   * notification it sent, if any): hands the lease to the oldest live queued
+   * owner, or frees it and notifies the key's waiters.
+   */
+  readonly releaseToWaiters: string
   /** `$1` key → `{owner, fence, remaining_ms}` or no row. */
   readonly peek: string
   /** `$1` key → like peek, and marks the lease as waited on so its release sends a NOTIFY. */
@@ -235,7 +262,7 @@ export const SWEEP_BATCH = 5000
  * works through a transaction-mode pooler.
  */
 export function buildStatements(names: ResolvedNames, durability: Durability): Statements {
-  const { lease, cache, guard, fenceRegclass, channel, lockId } = names
+  const { lease, cache, guard, queue, fenceRegclass, channel, lockId } = names
   const commit = (fast: boolean) => (fast ? `set_config('synchronous_commit', 'off', true)` : 'NULL::text')
   const fast = durability === 'fast'
   const ttl = (param: string) => `clock_timestamp() + ${param}::float8 * interval '1 millisecond'`
@@ -243,7 +270,8 @@ export function buildStatements(names: ResolvedNames, durability: Durability): S
     `ceil(extract(epoch FROM ${column} - clock_timestamp()) * 1000)::float8`
   return {
     objectsExist: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
-  AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL AS ok`,
+  AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL
+  AND to_regclass($6) IS NOT NULL AS ok`,
     ddl: ddlStatements(names),
     schemaLock: `SELECT pg_advisory_xact_lock(${lockId}, 1)`,
     guardRepair: [
@@ -281,14 +309,51 @@ LEFT JOIN ${lease} h ON h.key = $1 AND h.expires_at > clock_timestamp()`,
 UPDATE ${lease} t SET expires_at = ${ttl('$3')} FROM c
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
 RETURNING 1 AS ok`,
-    // Notifies only when a waiter marked the lease (see markWaiting), so an
-    // uncontended release costs no NOTIFY. The payload is the key (at most
-    // 640 UTF-16 units, so at most 1,920 bytes); longer ones are not sent.
+    // A lease nobody waits for: one plain UPDATE, as cheap as a release can be
+    // (a statement that names the queue costs executor start-up time for every
+    // relation and scan it names, also when they never run: about a third more
+    // server time per acquire + release). It changes nothing when waiters
+    // marked the lease; the backend then sends releaseToWaiters.
     release: `UPDATE ${lease} t SET expires_at = clock_timestamp()
 FROM (SELECT ${commit(fast)} AS sc) c
+WHERE t.key = $1 AND t.owner = $2 AND NOT t.waiters AND t.expires_at > clock_timestamp()
+RETURNING 1 AS released`,
+    // The release of a marked lease (`waiters`): `gate` locks the lease row first
+    // (an enqueue that marks it locks it too: no deadlock), `pick` locks the oldest live queue entry (a concurrently withdrawn one is
+    // skipped, and one being withdrawn is waited for), `taken` deletes it, and the
+    // UPDATE hands the lease to its owner with the next fence and the entry's ttl
+    // on the server's clock; the NOTIFY carries the grant (see
+    // `grant-statements.ts`). No fence is drawn while the guard row is missing.
+    // Entries found dead are dropped on the way. With no live entry (or a
+    // `waitForRelease` waiter's mark) the lease is freed and the key notified, as
+    // before. Payloads stay far below PostgreSQL's 8,000 bytes: a key has at
+    // most 640 UTF-16 units (1,920 bytes), an owner 255 (765 bytes).
+    releaseToWaiters: `WITH c AS MATERIALIZED (SELECT ${commit(fast)} AS sc),
+gate AS MATERIALIZED (
+  SELECT 1 AS locked FROM ${lease}
+  WHERE key = $1 AND owner = $2 AND waiters AND expires_at > clock_timestamp() FOR UPDATE
+), pick AS MATERIALIZED (
+  SELECT q.owner FROM ${queue} q
+  WHERE EXISTS (SELECT 1 FROM gate) AND EXISTS (SELECT 1 FROM ${guard})
+    AND q.key = $1 AND q.live_until > clock_timestamp()
+  ORDER BY q.queued_at, q.owner LIMIT 1 FOR UPDATE OF q
+), taken AS (
+  DELETE FROM ${queue} q USING pick p WHERE q.key = $1 AND q.owner = p.owner
+  RETURNING q.owner, q.ttl_ms
+), dead AS (
+  DELETE FROM ${queue} q WHERE EXISTS (SELECT 1 FROM gate) AND q.key = $1
+    AND q.live_until <= clock_timestamp() AND NOT EXISTS (SELECT 1 FROM pick p WHERE p.owner = q.owner)
+)
+UPDATE ${lease} t SET
+  owner = coalesce(g.owner, t.owner),
+  fence = CASE WHEN g.owner IS NULL THEN t.fence ELSE nextval(${fenceRegclass}) END,
+  expires_at = CASE WHEN g.owner IS NULL THEN clock_timestamp() ELSE ${ttl('g.ttl_ms')} END
+FROM c LEFT JOIN taken g ON true
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
-RETURNING CASE WHEN t.waiters AND octet_length(t.key) <= ${MAX_NOTIFY_PAYLOAD_BYTES}
-  THEN pg_notify(${quoteLiteral(channel)}, t.key) END AS notified`,
+RETURNING CASE
+  WHEN g.owner IS NOT NULL THEN pg_notify(${quoteLiteral(channel)}, ${GRANT_PAYLOAD_SQL})
+  WHEN t.waiters AND octet_length(t.key) <= ${MAX_NOTIFY_PAYLOAD_BYTES} THEN pg_notify(${quoteLiteral(channel)}, t.key)
+  END AS notified`,
     peek: `SELECT owner, fence::text AS fence, ${remaining('expires_at')} AS remaining_ms
 FROM ${lease} WHERE key = $1 AND expires_at > clock_timestamp()`,
     // Writes only when the lease is not marked yet (the first waiter), so a
