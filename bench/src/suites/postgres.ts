@@ -37,6 +37,7 @@ export async function dropPostgresObjects(runId: string): Promise<void> {
       `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_sem", "${table}_queue", "${table}_raw", "${table}_verrou" CASCADE`,
     )
     await client.query(`DROP SEQUENCE IF EXISTS "${table}_fence", "${table}_raw_fence"`)
+    await client.query(`DROP FUNCTION IF EXISTS "${table}_grant"(text)`)
   } finally {
     await client.end()
   }

@@ -300,10 +300,7 @@ export class PostgresBackend implements LockBackend {
 
   async release(key: string, owner: string): Promise<boolean> {
     const { rows } = await this.#run('release', this.#sql.release, [key, owner], false)
-    if (rows.length > 0) return true
-    // Waiters marked the lease (or `owner` does not hold it): hand it over, or free it and notify.
-    const handed = await this.#run('release', this.#sql.releaseToWaiters, [key, owner], false)
-    return handed.rows.length > 0
+    return rows.length > 0
   }
 
   async peek(key: string): Promise<LockInfo | null> {
@@ -608,7 +605,7 @@ export class PostgresBackend implements LockBackend {
 
   async #prepare(): Promise<void> {
     if (this.#createSchema) {
-      const { lease, cache, fence, guard, semaphore, queue } = this.#names
+      const { lease, cache, fence, guard, semaphore, queue, handoverSignature } = this.#names
       const { rows } = await this.#pool.query<{ ok: boolean }>(this.#sql.objectsExist, [
         lease,
         cache,
@@ -616,6 +613,7 @@ export class PostgresBackend implements LockBackend {
         guard,
         semaphore,
         queue,
+        handoverSignature,
       ])
       if (rows[0]?.ok !== true) {
         await this.#transaction(async (client) => {

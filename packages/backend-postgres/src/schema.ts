@@ -87,6 +87,10 @@ export interface ResolvedNames {
   readonly semaphore: string
   /** The unlogged grant-queue table, quoted and schema-qualified. */
   readonly queue: string
+  /** The hand-over function a release of a waited-on lease calls, quoted and schema-qualified. */
+  readonly handover: string
+  /** The `regprocedure` text of {@link ResolvedNames.handover}, e.g. `"public"."lockwork_lease_grant"(text)`. */
+  readonly handoverSignature: string
   /** The `regclass` literal of the fence sequence, e.g. `'"public"."lockwork_lease_fence"'`. */
   readonly fenceRegclass: string
   /** The LISTEN/NOTIFY channel: fixed per schema and table. */
@@ -138,6 +142,8 @@ export function resolveNames(names: SchemaNames = {}): ResolvedNames {
     guard: qualified('_guard'),
     semaphore: qualified('_sem'),
     queue: qualified('_queue'),
+    handover: qualified('_grant'),
+    handoverSignature: `${qualified('_grant')}(text)`,
     fenceRegclass: quoteLiteral(qualified('_fence')),
     channel: `lockwork_release_${digest.subarray(0, 8).toString('hex')}`,
     lockId: digest.readInt32BE(8),
@@ -181,7 +187,55 @@ function ddlStatements(n: ResolvedNames): string[] {
   live_until timestamptz NOT NULL,
   PRIMARY KEY (key, owner)
 )`,
+    handoverFunction(n),
   ]
+}
+
+/**
+ * The hand-over function, `<table>_grant(key)`, which a release calls (from
+ * its `RETURNING`) only for a lease that waiters marked, with the lease row
+ * already freed by the release and locked by it. It drops the key's dead
+ * queue entries, locks the oldest live one (`FOR UPDATE`: an entry being
+ * withdrawn is waited for, one withdrawn meanwhile is skipped), deletes it,
+ * writes the lease for its owner with the next fence and the entry's ttl on
+ * the server's clock, and notifies the grant (see `grant-payload.ts`). With
+ * no live entry, or while the guard row is missing (no fence may be drawn
+ * then), it notifies the bare key instead (payloads over the limit are not
+ * sent), as a plain release of a waited-on lease does. Returns
+ * `'granted'`, `'released'` or `NULL` (nothing sent).
+ *
+ * PL/pgSQL: its plans are prepared once per connection. Every name in it is
+ * schema-qualified; the key arrives as a parameter.
+ */
+function handoverFunction(n: ResolvedNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.handover}(k text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $lockwork$
+DECLARE
+  entry record;
+  t record;
+BEGIN
+  DELETE FROM ${n.queue} q WHERE q.key = k AND q.live_until <= clock_timestamp();
+  IF EXISTS (SELECT 1 FROM ${n.guard}) THEN
+    SELECT q.owner, q.ttl_ms INTO entry FROM ${n.queue} q
+    WHERE q.key = k AND q.live_until > clock_timestamp()
+    ORDER BY q.queued_at, q.owner LIMIT 1 FOR UPDATE;
+    IF FOUND THEN
+      DELETE FROM ${n.queue} q WHERE q.key = k AND q.owner = entry.owner;
+      UPDATE ${n.lease} l SET owner = entry.owner, fence = nextval(${n.fenceRegclass}),
+        expires_at = clock_timestamp() + entry.ttl_ms * interval '1 millisecond'
+      WHERE l.key = k
+      RETURNING l.key, l.owner, l.fence, l.expires_at INTO t;
+      PERFORM pg_notify(${quoteLiteral(n.channel)}, ${GRANT_PAYLOAD_SQL});
+      RETURN 'granted';
+    END IF;
+  END IF;
+  IF octet_length(k) <= ${MAX_NOTIFY_PAYLOAD_BYTES} THEN
+    PERFORM pg_notify(${quoteLiteral(n.channel)}, k);
+    RETURN 'released';
+  END IF;
+  RETURN NULL;
+END
+$lockwork$`
 }
 
 /**
@@ -201,7 +255,10 @@ export function postgresMigrationSql(names: SchemaNames = {}): string {
 
 /** The SQL texts the backend runs, specialised for one set of names and one durability mode. */
 export interface Statements {
-  /** Whether every object exists: `[lease, cache, fence, guard, semaphore, queue]` regclass names as `$1..$6`. */
+  /**
+   * Whether every object exists: `[lease, cache, fence, guard, semaphore, queue]` regclass names as
+   * `$1..$6`, the hand-over function's signature as `$7`.
+   */
   readonly objectsExist: string
   /** The DDL, run in one transaction after {@link Statements.schemaLock}. */
   readonly ddl: readonly string[]
@@ -216,18 +273,11 @@ export interface Statements {
   /** `$1` key, `$2` owner, `$3` ttl ms → one row when extended. */
   readonly extend: string
   /**
-   * `$1` key, `$2` owner → one row when released, only when no waiter marked
-   * the lease (the common case: one short `UPDATE`, no `NOTIFY`). No row:
-   * `owner` does not hold the key, or waiters marked it; then
-   * {@link Statements.releaseToWaiters} decides.
+   * `$1` key, `$2` owner → one row when released. When waiters marked the
+   * lease it calls the hand-over function, which hands the lease to the
+   * oldest live queued owner or notifies the key's waiters.
    */
   readonly release: string
-  /**
-   * `$1` key, `$2` owner → one row when released (`notified` is the
-   * notification it sent, if any): hands the lease to the oldest live queued
-   * owner, or frees it and notifies the key's waiters.
-   */
-  readonly releaseToWaiters: string
   /** `$1` key → `{owner, fence, remaining_ms}` or no row. */
   readonly peek: string
   /** `$1` key → like peek, and marks the lease as waited on so its release sends a NOTIFY. */
@@ -262,7 +312,7 @@ export const SWEEP_BATCH = 5000
  * works through a transaction-mode pooler.
  */
 export function buildStatements(names: ResolvedNames, durability: Durability): Statements {
-  const { lease, cache, guard, queue, fenceRegclass, channel, lockId } = names
+  const { lease, cache, guard, fenceRegclass, channel, lockId } = names
   const commit = (fast: boolean) => (fast ? `set_config('synchronous_commit', 'off', true)` : 'NULL::text')
   const fast = durability === 'fast'
   const ttl = (param: string) => `clock_timestamp() + ${param}::float8 * interval '1 millisecond'`
@@ -271,7 +321,7 @@ export function buildStatements(names: ResolvedNames, durability: Durability): S
   return {
     objectsExist: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
   AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL
-  AND to_regclass($6) IS NOT NULL AS ok`,
+  AND to_regclass($6) IS NOT NULL AND to_regprocedure($7) IS NOT NULL AS ok`,
     ddl: ddlStatements(names),
     schemaLock: `SELECT pg_advisory_xact_lock(${lockId}, 1)`,
     guardRepair: [
@@ -309,51 +359,17 @@ LEFT JOIN ${lease} h ON h.key = $1 AND h.expires_at > clock_timestamp()`,
 UPDATE ${lease} t SET expires_at = ${ttl('$3')} FROM c
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
 RETURNING 1 AS ok`,
-    // A lease nobody waits for: one plain UPDATE, as cheap as a release can be
-    // (a statement that names the queue costs executor start-up time for every
-    // relation and scan it names, also when they never run: about a third more
-    // server time per acquire + release). It changes nothing when waiters
-    // marked the lease; the backend then sends releaseToWaiters.
+    // One plain UPDATE: a lease nobody waits for costs nothing more. A lease
+    // that waiters marked calls the hand-over function (see handoverFunction)
+    // from RETURNING, after the UPDATE has locked the row: the function's
+    // statements see every commit up to then (a VOLATILE function takes a
+    // new snapshot per statement), so a waiter that queued while the release
+    // waited for the row lock is found. The grant is part of the release's
+    // transaction and commit mode.
     release: `UPDATE ${lease} t SET expires_at = clock_timestamp()
 FROM (SELECT ${commit(fast)} AS sc) c
-WHERE t.key = $1 AND t.owner = $2 AND NOT t.waiters AND t.expires_at > clock_timestamp()
-RETURNING 1 AS released`,
-    // The release of a marked lease (`waiters`): `gate` locks the lease row first
-    // (an enqueue that marks it locks it too: no deadlock), `pick` locks the oldest live queue entry (a concurrently withdrawn one is
-    // skipped, and one being withdrawn is waited for), `taken` deletes it, and the
-    // UPDATE hands the lease to its owner with the next fence and the entry's ttl
-    // on the server's clock; the NOTIFY carries the grant (see
-    // `grant-statements.ts`). No fence is drawn while the guard row is missing.
-    // Entries found dead are dropped on the way. With no live entry (or a
-    // `waitForRelease` waiter's mark) the lease is freed and the key notified, as
-    // before. Payloads stay far below PostgreSQL's 8,000 bytes: a key has at
-    // most 640 UTF-16 units (1,920 bytes), an owner 255 (765 bytes).
-    releaseToWaiters: `WITH c AS MATERIALIZED (SELECT ${commit(fast)} AS sc),
-gate AS MATERIALIZED (
-  SELECT 1 AS locked FROM ${lease}
-  WHERE key = $1 AND owner = $2 AND waiters AND expires_at > clock_timestamp() FOR UPDATE
-), pick AS MATERIALIZED (
-  SELECT q.owner FROM ${queue} q
-  WHERE EXISTS (SELECT 1 FROM gate) AND EXISTS (SELECT 1 FROM ${guard})
-    AND q.key = $1 AND q.live_until > clock_timestamp()
-  ORDER BY q.queued_at, q.owner LIMIT 1 FOR UPDATE OF q
-), taken AS (
-  DELETE FROM ${queue} q USING pick p WHERE q.key = $1 AND q.owner = p.owner
-  RETURNING q.owner, q.ttl_ms
-), dead AS (
-  DELETE FROM ${queue} q WHERE EXISTS (SELECT 1 FROM gate) AND q.key = $1
-    AND q.live_until <= clock_timestamp() AND NOT EXISTS (SELECT 1 FROM pick p WHERE p.owner = q.owner)
-)
-UPDATE ${lease} t SET
-  owner = coalesce(g.owner, t.owner),
-  fence = CASE WHEN g.owner IS NULL THEN t.fence ELSE nextval(${fenceRegclass}) END,
-  expires_at = CASE WHEN g.owner IS NULL THEN clock_timestamp() ELSE ${ttl('g.ttl_ms')} END
-FROM c LEFT JOIN taken g ON true
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
-RETURNING CASE
-  WHEN g.owner IS NOT NULL THEN pg_notify(${quoteLiteral(channel)}, ${GRANT_PAYLOAD_SQL})
-  WHEN t.waiters AND octet_length(t.key) <= ${MAX_NOTIFY_PAYLOAD_BYTES} THEN pg_notify(${quoteLiteral(channel)}, t.key)
-  END AS notified`,
+RETURNING CASE WHEN t.waiters THEN ${names.handover}(t.key) END AS notified`,
     peek: `SELECT owner, fence::text AS fence, ${remaining('expires_at')} AS remaining_ms
 FROM ${lease} WHERE key = $1 AND expires_at > clock_timestamp()`,
     // Writes only when the lease is not marked yet (the first waiter), so a
