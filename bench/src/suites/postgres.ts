@@ -34,9 +34,10 @@ export async function dropPostgresObjects(runId: string): Promise<void> {
   try {
     const table = benchTable(runId)
     await client.query(
-      `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_sem", "${table}_raw", "${table}_verrou" CASCADE`,
+      `DROP TABLE IF EXISTS "${table}", "${table}_cache", "${table}_guard", "${table}_sem", "${table}_queue", "${table}_raw", "${table}_verrou" CASCADE`,
     )
     await client.query(`DROP SEQUENCE IF EXISTS "${table}_fence", "${table}_raw_fence"`)
+    await client.query(`DROP FUNCTION IF EXISTS "${table}_grant"(text)`)
   } finally {
     await client.end()
   }

@@ -1,4 +1,5 @@
 export type { Pool as PgPool, PoolConfig as PgPoolConfig } from './driver-types.js'
+export { GRANT_LIVENESS_MS, GRANT_REFRESH_MS } from './grant-wait.js'
 export type { PostgresBackendOptions, SweepResult } from './postgres-backend.js'
 export { createPostgresBackend, PostgresBackend } from './postgres-backend.js'
 export type { Durability, SchemaNames } from './schema.js'

@@ -5,6 +5,7 @@ import type {
   ListOptions,
   ListPage,
   LockBackend,
+  LockGrant,
   LockInfo,
   PermitAcquireResult,
   PermitHolders,
@@ -14,6 +15,8 @@ import { BackendError, backendClosedError, InvalidArgumentError, LockworkError }
 import type { ClientConfig, PoolClient, PoolConfig, QueryResult, QueryResultRow } from './driver-types.js'
 import { Pool } from './driver-types.js'
 import { endpointOf } from './endpoint.js'
+import { buildGrantSql, type GrantSql, QUEUE_SWEEP_BATCH } from './grant-statements.js'
+import { type GRANT_LIVENESS_MS, GrantWaits } from './grant-wait.js'
 import { listPostgres, type PostgresListStatements, postgresListStatements } from './list-statements.js'
 import { listenThenLook } from './postgres-wake.js'
 import { ReleaseListener } from './release-listener.js'
@@ -180,6 +183,9 @@ export class PostgresBackend implements LockBackend {
   readonly #listSql: PostgresListStatements
   readonly #semaphoreSql: SemaphoreSql
   readonly #semaphores: SemaphoreQueries
+  readonly #grantSql: GrantSql
+  /** Grant-on-release (`waitForGrant`). */
+  readonly #grants: GrantWaits
   readonly #createSchema: boolean
   readonly #prepared: boolean
   readonly #listenerConfig: ClientConfig
@@ -207,6 +213,15 @@ export class PostgresBackend implements LockBackend {
     this.#listSql = postgresListStatements(this.#names)
     this.#semaphoreSql = buildSemaphoreSql(this.#names, options.durability ?? 'durable')
     this.#semaphores = new SemaphoreQueries(this.#semaphoreSql, this.#run, () => this.#repairGuard(), toFence)
+    this.#grantSql = buildGrantSql(this.#names)
+    this.#grants = new GrantWaits({
+      sql: this.#grantSql,
+      run: this.#query,
+      listener: () => this.#listen(),
+      pending: this.#waits,
+      toFence,
+      fail: (op, error) => this.#fail(op, error),
+    })
     this.#createSchema = options.createSchema ?? true
     this.#prepared = options.preparedStatements ?? true
     this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
@@ -333,6 +348,26 @@ export class PostgresBackend implements LockBackend {
     })
   }
 
+  /**
+   * Grant-on-release: listens for the key's grants, then queues `owner` for
+   * the key (one statement); a release hands the lease to the oldest live
+   * queued owner in its own statement and `NOTIFY`s the grant, which resolves
+   * this wait with the lease (no further round trip). An entry counts as live
+   * while its instance refreshes it (every second, for
+   * {@link GRANT_LIVENESS_MS}, 3 s); see `grant-wait.ts`. Any other end of the
+   * wait leaves the queue, and reports a grant that came first.
+   */
+  waitForGrant(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<LockGrant | undefined> {
+    if (this.#closed) return Promise.reject(this.#closedError('waitForGrant'))
+    return this.#grants.wait(key, owner, ttlMs, timeoutMs, signal)
+  }
+
   /** {@inheritDoc @lockwork/core#LockBackend.acquirePermits} */
   acquirePermits(
     key: string,
@@ -419,6 +454,11 @@ export class PostgresBackend implements LockBackend {
         if (deleted < SWEEP_BATCH) break
       }
       for (let batch = 0; batch < MAX_SWEEP_BATCHES; batch++) {
+        // Entries of queued waiters that died (their waits leave the queue themselves).
+        const deleted = (await this.#pool.query(this.#grantSql.sweep)).rowCount ?? 0
+        if (deleted < QUEUE_SWEEP_BATCH) break
+      }
+      for (let batch = 0; batch < MAX_SWEEP_BATCHES; batch++) {
         const deleted = (await this.#pool.query(this.#sql.sweepCache)).rowCount ?? 0
         cacheEntries += deleted
         if (deleted < SWEEP_BATCH) break
@@ -459,6 +499,8 @@ export class PostgresBackend implements LockBackend {
     this.#closed = true
     clearTimeout(this.#sweepTimer)
     for (const finish of [...this.#waits]) finish()
+    // Queued waiters leave their queues before the pool ends (a statement or two each).
+    await this.#grants.settle()
     await this.#listener?.close()
     await this.#sweeping?.catch(ignore)
     await this.#ready?.catch(ignore)
@@ -481,6 +523,16 @@ export class PostgresBackend implements LockBackend {
     retry: boolean,
   ) => {
     if (this.#closed) throw this.#closedError(op)
+    return this.#query<R>(op, text, values, retry)
+  }
+
+  /** {@link #run} without the closed check: grant waits leave their queues while `close()` waits for them. */
+  readonly #query: Run = async <R extends QueryResultRow>(
+    op: string,
+    text: string,
+    values: readonly unknown[],
+    retry: boolean,
+  ) => {
     if (!this.#isReady) {
       await this.#ensureReady(op)
       // close() may have begun while the schema was being prepared: a query queued now would never be served.
@@ -553,13 +605,15 @@ export class PostgresBackend implements LockBackend {
 
   async #prepare(): Promise<void> {
     if (this.#createSchema) {
-      const { lease, cache, fence, guard, semaphore } = this.#names
+      const { lease, cache, fence, guard, semaphore, queue, handoverSignature } = this.#names
       const { rows } = await this.#pool.query<{ ok: boolean }>(this.#sql.objectsExist, [
         lease,
         cache,
         fence,
         guard,
         semaphore,
+        queue,
+        handoverSignature,
       ])
       if (rows[0]?.ok !== true) {
         await this.#transaction(async (client) => {

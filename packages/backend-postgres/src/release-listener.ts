@@ -1,5 +1,6 @@
 import type { ClientConfig, Notification } from './driver-types.js'
 import { Client } from './driver-types.js'
+import { routeOf } from './grant-payload.js'
 
 /** First reconnect delay after a failed attempt; doubles per failure. */
 const BACKOFF_BASE_MS = 100
@@ -7,6 +8,9 @@ const BACKOFF_BASE_MS = 100
 const BACKOFF_MAX_MS = 5_000
 
 const ignore = (): void => {}
+
+/** Called with the notification's payload, or with `undefined` when the connection was lost. */
+export type Wake = (payload: string | undefined) => void
 
 /**
  * The one dedicated `LISTEN` connection of a backend.
@@ -22,7 +26,7 @@ export class ReleaseListener {
   readonly #config: ClientConfig
   readonly #channel: string
   readonly #listenSql: string
-  readonly #subscribers = new Map<string, Set<() => void>>()
+  readonly #subscribers = new Map<string, Set<Wake>>()
   #client: Client | undefined
   #connecting: Promise<boolean> | undefined
   #listening = false
@@ -52,20 +56,22 @@ export class ReleaseListener {
   }
 
   /**
-   * Calls `wake` once a release of `key` is notified or the connection is
-   * lost (whichever comes first; the caller unsubscribes). Returns the unsubscribe function.
+   * Calls `wake` with the payload of every notification routed to `route`
+   * (a released key, a semaphore's prefixed key, or a key's grants: see
+   * `routeOf`), and with `undefined` when the connection is lost; the caller
+   * unsubscribes. Returns the unsubscribe function.
    */
-  subscribe(key: string, wake: () => void): () => void {
-    let set = this.#subscribers.get(key)
+  subscribe(route: string, wake: Wake): () => void {
+    let set = this.#subscribers.get(route)
     if (set === undefined) {
       set = new Set()
-      this.#subscribers.set(key, set)
+      this.#subscribers.set(route, set)
     }
     const own = set
     own.add(wake)
     return () => {
       own.delete(wake)
-      if (own.size === 0 && this.#subscribers.get(key) === own) this.#subscribers.delete(key)
+      if (own.size === 0 && this.#subscribers.get(route) === own) this.#subscribers.delete(route)
     }
   }
 
@@ -133,13 +139,14 @@ export class ReleaseListener {
 
   #notified(message: Notification): void {
     if (message.channel !== this.#channel || message.payload === undefined) return
-    const set = this.#subscribers.get(message.payload)
+    const payload = message.payload
+    const set = this.#subscribers.get(routeOf(payload))
     if (set === undefined) return
-    for (const wake of [...set]) wake()
+    for (const wake of [...set]) wake(payload)
   }
 
   #wakeAll(): void {
     const all = [...this.#subscribers.values()].flatMap((set) => [...set])
-    for (const wake of all) wake()
+    for (const wake of all) wake(undefined)
   }
 }

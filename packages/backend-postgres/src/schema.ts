@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { InvalidArgumentError } from '@lockwork/core'
+import { GRANT_PAYLOAD_SQL } from './grant-payload.js'
 
 /**
  * All SQL text of the PostgreSQL backend, in one place.
@@ -21,6 +22,10 @@ import { InvalidArgumentError } from '@lockwork/core'
  * - `lockwork_lease_cache`: the cache store behind `cached`.
  * - `lockwork_lease_sem`: one row per counting semaphore, its holders in a
  *   `jsonb` column (see `semaphore-statements.ts`, which has its statements).
+ * - `lockwork_lease_queue`: an UNLOGGED table of the owners queued for a
+ *   lock key by grant-on-release, with their liveness deadlines (see
+ *   `grant-statements.ts`). Its rows live for seconds; losing them in a crash
+ *   only makes their waiters look again.
  *
  * Keys and owners are always `$n` parameters; schema and table names are
  * validated with {@link IDENTIFIER} and double-quoted.
@@ -80,6 +85,12 @@ export interface ResolvedNames {
   readonly guard: string
   /** The semaphore table, quoted and schema-qualified. */
   readonly semaphore: string
+  /** The unlogged grant-queue table, quoted and schema-qualified. */
+  readonly queue: string
+  /** The hand-over function a release of a waited-on lease calls, quoted and schema-qualified. */
+  readonly handover: string
+  /** The `regprocedure` text of {@link ResolvedNames.handover}, e.g. `"public"."lockwork_lease_grant"(text)`. */
+  readonly handoverSignature: string
   /** The `regclass` literal of the fence sequence, e.g. `'"public"."lockwork_lease_fence"'`. */
   readonly fenceRegclass: string
   /** The LISTEN/NOTIFY channel: fixed per schema and table. */
@@ -130,6 +141,9 @@ export function resolveNames(names: SchemaNames = {}): ResolvedNames {
     fence: qualified('_fence'),
     guard: qualified('_guard'),
     semaphore: qualified('_sem'),
+    queue: qualified('_queue'),
+    handover: qualified('_grant'),
+    handoverSignature: `${qualified('_grant')}(text)`,
     fenceRegclass: quoteLiteral(qualified('_fence')),
     channel: `lockwork_release_${digest.subarray(0, 8).toString('hex')}`,
     lockId: digest.readInt32BE(8),
@@ -165,7 +179,63 @@ function ddlStatements(n: ResolvedNames): string[] {
   expires_at timestamptz NOT NULL,
   waiters boolean NOT NULL DEFAULT false
 )`,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS ${n.queue} (
+  key text NOT NULL,
+  owner text NOT NULL,
+  ttl_ms float8 NOT NULL,
+  queued_at timestamptz NOT NULL,
+  live_until timestamptz NOT NULL,
+  PRIMARY KEY (key, owner)
+)`,
+    handoverFunction(n),
   ]
+}
+
+/**
+ * The hand-over function, `<table>_grant(key)`, which a release calls (from
+ * its `RETURNING`) only for a lease that waiters marked, with the lease row
+ * already freed by the release and locked by it. It drops the key's dead
+ * queue entries, locks the oldest live one (`FOR UPDATE`: an entry being
+ * withdrawn is waited for, one withdrawn meanwhile is skipped), deletes it,
+ * writes the lease for its owner with the next fence and the entry's ttl on
+ * the server's clock, and notifies the grant (see `grant-payload.ts`). With
+ * no live entry, or while the guard row is missing (no fence may be drawn
+ * then), it notifies the bare key instead (payloads over the limit are not
+ * sent), as a plain release of a waited-on lease does. Returns
+ * `'granted'`, `'released'` or `NULL` (nothing sent).
+ *
+ * PL/pgSQL: its plans are prepared once per connection. Every name in it is
+ * schema-qualified; the key arrives as a parameter.
+ */
+function handoverFunction(n: ResolvedNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.handover}(k text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $lockwork$
+DECLARE
+  entry record;
+  t record;
+BEGIN
+  DELETE FROM ${n.queue} q WHERE q.key = k AND q.live_until <= clock_timestamp();
+  IF EXISTS (SELECT 1 FROM ${n.guard}) THEN
+    SELECT q.owner, q.ttl_ms INTO entry FROM ${n.queue} q
+    WHERE q.key = k AND q.live_until > clock_timestamp()
+    ORDER BY q.queued_at, q.owner LIMIT 1 FOR UPDATE;
+    IF FOUND THEN
+      DELETE FROM ${n.queue} q WHERE q.key = k AND q.owner = entry.owner;
+      UPDATE ${n.lease} l SET owner = entry.owner, fence = nextval(${n.fenceRegclass}),
+        expires_at = clock_timestamp() + entry.ttl_ms * interval '1 millisecond'
+      WHERE l.key = k
+      RETURNING l.key, l.owner, l.fence, l.expires_at INTO t;
+      PERFORM pg_notify(${quoteLiteral(n.channel)}, ${GRANT_PAYLOAD_SQL});
+      RETURN 'granted';
+    END IF;
+  END IF;
+  IF octet_length(k) <= ${MAX_NOTIFY_PAYLOAD_BYTES} THEN
+    PERFORM pg_notify(${quoteLiteral(n.channel)}, k);
+    RETURN 'released';
+  END IF;
+  RETURN NULL;
+END
+$lockwork$`
 }
 
 /**
@@ -185,7 +255,10 @@ export function postgresMigrationSql(names: SchemaNames = {}): string {
 
 /** The SQL texts the backend runs, specialised for one set of names and one durability mode. */
 export interface Statements {
-  /** Whether every object exists: `[lease, cache, fence, guard, semaphore]` regclass names as `$1..$5`. */
+  /**
+   * Whether every object exists: `[lease, cache, fence, guard, semaphore, queue]` regclass names as
+   * `$1..$6`, the hand-over function's signature as `$7`.
+   */
   readonly objectsExist: string
   /** The DDL, run in one transaction after {@link Statements.schemaLock}. */
   readonly ddl: readonly string[]
@@ -199,7 +272,11 @@ export interface Statements {
   readonly acquireRefused: string
   /** `$1` key, `$2` owner, `$3` ttl ms → one row when extended. */
   readonly extend: string
-  /** `$1` key, `$2` owner → one row when released; notifies waiters. */
+  /**
+   * `$1` key, `$2` owner → one row when released. When waiters marked the
+   * lease it calls the hand-over function, which hands the lease to the
+   * oldest live queued owner or notifies the key's waiters.
+   */
   readonly release: string
   /** `$1` key → `{owner, fence, remaining_ms}` or no row. */
   readonly peek: string
@@ -243,7 +320,8 @@ export function buildStatements(names: ResolvedNames, durability: Durability): S
     `ceil(extract(epoch FROM ${column} - clock_timestamp()) * 1000)::float8`
   return {
     objectsExist: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL
-  AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL AS ok`,
+  AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL
+  AND to_regclass($6) IS NOT NULL AND to_regprocedure($7) IS NOT NULL AS ok`,
     ddl: ddlStatements(names),
     schemaLock: `SELECT pg_advisory_xact_lock(${lockId}, 1)`,
     guardRepair: [
@@ -281,14 +359,17 @@ LEFT JOIN ${lease} h ON h.key = $1 AND h.expires_at > clock_timestamp()`,
 UPDATE ${lease} t SET expires_at = ${ttl('$3')} FROM c
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
 RETURNING 1 AS ok`,
-    // Notifies only when a waiter marked the lease (see markWaiting), so an
-    // uncontended release costs no NOTIFY. The payload is the key (at most
-    // 640 UTF-16 units, so at most 1,920 bytes); longer ones are not sent.
+    // One plain UPDATE: a lease nobody waits for costs nothing more. A lease
+    // that waiters marked calls the hand-over function (see handoverFunction)
+    // from RETURNING, after the UPDATE has locked the row: the function's
+    // statements see every commit up to then (a VOLATILE function takes a
+    // new snapshot per statement), so a waiter that queued while the release
+    // waited for the row lock is found. The grant is part of the release's
+    // transaction and commit mode.
     release: `UPDATE ${lease} t SET expires_at = clock_timestamp()
 FROM (SELECT ${commit(fast)} AS sc) c
 WHERE t.key = $1 AND t.owner = $2 AND t.expires_at > clock_timestamp()
-RETURNING CASE WHEN t.waiters AND octet_length(t.key) <= ${MAX_NOTIFY_PAYLOAD_BYTES}
-  THEN pg_notify(${quoteLiteral(channel)}, t.key) END AS notified`,
+RETURNING CASE WHEN t.waiters THEN ${names.handover}(t.key) END AS notified`,
     peek: `SELECT owner, fence::text AS fence, ${remaining('expires_at')} AS remaining_ms
 FROM ${lease} WHERE key = $1 AND expires_at > clock_timestamp()`,
     // Writes only when the lease is not marked yet (the first waiter), so a

@@ -1,6 +1,6 @@
 import { runConformance } from '@lockwork/conformance'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPostgresBackend } from '../src/index.js'
+import { createPostgresBackend, GRANT_LIVENESS_MS } from '../src/index.js'
 import { databaseUrl, dropObjects, postgresAvailable, randomTable } from './postgres-available.js'
 
 if (await postgresAvailable()) {
@@ -12,6 +12,7 @@ if (await postgresAvailable()) {
       // the suite keeps dozens of instances open on a shared server).
       createBackend: () =>
         createPostgresBackend({ connectionString: databaseUrl, table, durability, poolConfig: { max: 4 } }),
+      capabilities: { grantLivenessMs: GRANT_LIVENESS_MS },
       teardown: () => dropObjects(table),
       describe,
       it,

@@ -37,7 +37,7 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
 export async function dropObjects(table: string, schema = 'public'): Promise<void> {
   const q = (suffix: string) => `"${schema}"."${table}${suffix}"`
   await adminQuery(
-    `DROP TABLE IF EXISTS ${q('')}, ${q('_cache')}, ${q('_guard')}, ${q('_sem')}; DROP SEQUENCE IF EXISTS ${q('_fence')}`,
+    `DROP TABLE IF EXISTS ${q('')}, ${q('_cache')}, ${q('_guard')}, ${q('_sem')}, ${q('_queue')}; DROP SEQUENCE IF EXISTS ${q('_fence')}; DROP FUNCTION IF EXISTS ${q('_grant')}(text)`,
   )
 }
 

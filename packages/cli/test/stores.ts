@@ -104,7 +104,7 @@ export function postgresStore(): TestStore {
       try {
         const q = (suffix: string) => `"public"."${table}${suffix}"`
         await client.query(
-          `DROP TABLE IF EXISTS ${q('')}, ${q('_cache')}, ${q('_guard')}; DROP SEQUENCE IF EXISTS ${q('_fence')}`,
+          `DROP TABLE IF EXISTS ${q('')}, ${q('_cache')}, ${q('_guard')}, ${q('_sem')}, ${q('_queue')}; DROP SEQUENCE IF EXISTS ${q('_fence')}; DROP FUNCTION IF EXISTS ${q('_grant')}(text)`,
         )
       } finally {
         await client.end()

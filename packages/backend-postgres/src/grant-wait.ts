@@ -1,0 +1,307 @@
+import type { LockGrant } from '@lockwork/core'
+import type { QueryResult, QueryResultRow } from './driver-types.js'
+import { type GrantNotice, grantRoute, parseGrant } from './grant-payload.js'
+import type { GrantSql } from './grant-statements.js'
+import { EXPIRY_SLACK_MS, FALLBACK_POLL_MS } from './postgres-wake.js'
+import type { ReleaseListener } from './release-listener.js'
+
+/**
+ * How long a queued entry counts as alive after its last refresh, in ms (on
+ * the server's clock). A release hands the key only to a waiter whose
+ * process refreshed its entry within this bound; the entry of a process
+ * that died or lost its connection is skipped after it.
+ */
+export const GRANT_LIVENESS_MS = 3_000
+
+/** How often a waiting instance refreshes all its queued entries (one statement), in ms. */
+export const GRANT_REFRESH_MS = 1_000
+
+/**
+ * Taken off a grant's remaining lease, in ms: the caller counts it from when
+ * the wait resolved, a few promise turns after it was computed here.
+ */
+const RESOLVE_MARGIN_MS = 1
+
+/** Runs one statement (also while the backend closes: waits leave their queues then). */
+export type GrantRun = <R extends QueryResultRow>(
+  op: string,
+  text: string,
+  values: readonly unknown[],
+  retry: boolean,
+) => Promise<QueryResult<R>>
+
+/** What the grant waits use of the PostgreSQL backend they belong to. */
+export interface GrantBackendParts {
+  readonly sql: GrantSql
+  readonly run: GrantRun
+  /** The backend's listening connection (created by the first wait). */
+  readonly listener: () => ReleaseListener
+  /** The backend's set of pending waits: `close()` calls each to end it. */
+  readonly pending: Set<() => void>
+  /** A fence column as a number (throws a `BackendError` for anything else). */
+  readonly toFence: (text: string | null) => number
+  /** Wraps a driver error as a `BackendError` for `op`. */
+  readonly fail: (op: string, error: unknown) => Error
+}
+
+/** One queued entry of this instance, kept alive by {@link GrantWaits}. */
+interface Registration {
+  readonly key: string
+  readonly owner: string
+  readonly ttlMs: number
+  /** `performance.now()` just before the latest statement on this entry was sent… */
+  sentAt: number
+  /** …and the server's clock, in ms since the epoch, when that statement ran. */
+  serverMs: number
+  /** Ends the wait: the entry was dropped or its owner holds the key. */
+  readonly wake: () => void
+}
+
+type EnqueueRow = { mine: boolean; fence: string; remaining_ms: number; server_ms: number }
+type RefreshRow = { key: string; owner: string; server_ms: number }
+type HeldRow = { fence: string; remaining_ms: number }
+
+const OP = 'waitForGrant'
+
+/**
+ * Grant-on-release for the PostgreSQL backend ({@link LockBackend.waitForGrant}):
+ * a waiter subscribes on the backend's `LISTEN` connection to the key's
+ * grants and plain releases, queues itself (one statement), and waits for
+ * the release that hands it the key — the `NOTIFY` carries the fence and the
+ * lease's expiry on the server's clock, so the waiter holds the key without
+ * another round trip, and resolves straight from the notification. Every
+ * other end of the wait (timeout, abort, close, the holder's expiry, a plain
+ * release that found no live entry, a lost listening connection) leaves the
+ * queue (one statement), and then, only when the entry was already gone,
+ * looks whether a grant came first (one more).
+ *
+ * One interval timer per backend refreshes every queued entry of the
+ * instance every {@link GRANT_REFRESH_MS} in one statement, so an entry stays
+ * alive for {@link GRANT_LIVENESS_MS} after its process stopped. A refresh
+ * that finds an entry gone (a grant whose notification is late or lost, or
+ * an entry dropped as dead) ends that wait, which then looks again.
+ */
+export class GrantWaits {
+  readonly #parts: GrantBackendParts
+  readonly #active = new Set<Registration>()
+  #timer: NodeJS.Timeout | undefined
+  #refreshing = false
+  /** Waits in progress, so that `close()` lets them leave their queues first. */
+  readonly #inProgress = new Set<Promise<unknown>>()
+
+  constructor(parts: GrantBackendParts) {
+    this.#parts = parts
+  }
+
+  /** See {@link LockBackend.waitForGrant}. */
+  wait(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<LockGrant | undefined> {
+    // A grant settles the caller's promise straight from the notification;
+    // the wait's own bookkeeping (unsubscribing, stopping its timers) follows.
+    return new Promise<LockGrant | undefined>((resolve, reject) => {
+      const waiting = this.#wait(key, owner, ttlMs, timeoutMs, signal, resolve)
+      this.#inProgress.add(waiting)
+      const forget = (): void => {
+        this.#inProgress.delete(waiting)
+      }
+      waiting.then(forget, forget)
+      waiting.then(resolve, reject)
+    })
+  }
+
+  /** Resolves once every wait in progress has left its queue (the backend's waits were ended first). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#inProgress])
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  async #wait(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    deliver: (grant: LockGrant) => void,
+  ): Promise<LockGrant | undefined> {
+    if (signal?.aborted || !(timeoutMs > 0)) return undefined
+    const parts = this.#parts
+    const started = performance.now()
+    const listener = parts.listener()
+    /** This waiter's grant notification, once it arrived. */
+    let notice: GrantNotice | undefined
+    /** The grant as the caller got it from the notification. */
+    let granted: LockGrant | undefined
+    let registration: Registration | undefined
+    let over = false
+    let end: () => void = () => {}
+    const ended = new Promise<void>((resolve) => {
+      end = () => {
+        over = true
+        resolve()
+      }
+    })
+    const wake = (): void => end()
+    const onNotice = (payload: string | undefined): void => {
+      if (over) return
+      const parsed = payload === undefined ? undefined : parseGrant(payload)
+      // A grant to another waiter: this one is still queued behind it.
+      if (parsed !== undefined && parsed.owner !== owner) return
+      // This waiter's grant; or a plain release (it found no live entry for this
+      // waiter, so the key is free) or a lost connection: look again.
+      notice = parsed
+      if (parsed !== undefined && registration !== undefined) {
+        granted = grantOf(parsed, registration)
+        // No listener stays on the caller's signal once its wait resolved.
+        signal?.removeEventListener('abort', wake)
+        deliver(granted)
+      }
+      wake()
+    }
+    const unsubscribeGrants = listener.subscribe(grantRoute(key), onNotice)
+    const unsubscribeReleases = listener.subscribe(key, onNotice)
+    signal?.addEventListener('abort', wake, { once: true })
+    parts.pending.add(wake)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      if (!(await listener.ready())) {
+        // Not listening, so not queued (a grant would go unheard until a refresh):
+        // the caller re-tries after a short pause.
+        if (!over) timer = setTimeout(wake, Math.min(timeoutMs, FALLBACK_POLL_MS * (0.5 + Math.random())))
+        await ended
+        return undefined
+      }
+      // Aborted or closed before queueing: never queued.
+      if (over) return undefined
+      const sentAt = performance.now()
+      const { rows } = await parts.run<EnqueueRow>(
+        OP,
+        parts.sql.enqueue,
+        [key, owner, ttlMs, GRANT_LIVENESS_MS],
+        true,
+      )
+      const row = rows[0]
+      if (row === undefined) return undefined
+      if (row.mine) return heldGrant(parts.toFence(row.fence), row.remaining_ms, ttlMs, sentAt)
+      const queued: Registration = { key, owner, ttlMs, sentAt, serverMs: row.server_ms, wake }
+      registration = queued
+      this.#add(queued)
+      if (!over) {
+        // The holder's lease ends by itself (no notification): look again then, or at the timeout.
+        const left = Math.min(timeoutMs - (performance.now() - started), row.remaining_ms + EXPIRY_SLACK_MS)
+        timer = setTimeout(wake, Math.max(0, left))
+      }
+      await ended
+      if (granted !== undefined) {
+        // The caller already has its grant: tidy up after its promise chain has run.
+        await new Promise((resolve) => setImmediate(resolve))
+        this.#remove(queued)
+        return granted
+      }
+      this.#remove(queued)
+      // A grant notified before the entry was registered (the enqueue's reply came later).
+      if (notice !== undefined) return grantOf(notice, queued)
+      return await this.#leave(key, owner, ttlMs)
+    } catch (error) {
+      if (registration !== undefined) this.#remove(registration)
+      throw parts.fail(OP, error)
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', wake)
+      parts.pending.delete(wake)
+      unsubscribeGrants()
+      unsubscribeReleases()
+    }
+  }
+
+  /**
+   * Leaves the queue. The entry still there means no release handed the key
+   * to it (a release deletes the entry it grants to, under the entry's row
+   * lock, which the `DELETE` waits for); otherwise a grant may have come
+   * first, and a second statement — seeing every commit before the `DELETE` —
+   * says whether `owner` holds the key.
+   */
+  async #leave(key: string, owner: string, ttlMs: number): Promise<LockGrant | undefined> {
+    const parts = this.#parts
+    const withdrawn = await parts.run(OP, parts.sql.withdraw, [key, owner], true)
+    if (withdrawn.rows.length > 0) return undefined
+    const sentAt = performance.now()
+    const { rows } = await parts.run<HeldRow>(OP, parts.sql.held, [key, owner], true)
+    const row = rows[0]
+    return row === undefined
+      ? undefined
+      : heldGrant(parts.toFence(row.fence), row.remaining_ms, ttlMs, sentAt)
+  }
+
+  #add(registration: Registration): void {
+    this.#active.add(registration)
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#refresh(), GRANT_REFRESH_MS)
+      this.#timer.unref()
+    }
+  }
+
+  #remove(registration: Registration): void {
+    this.#active.delete(registration)
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer)
+      this.#timer = undefined
+    }
+  }
+
+  /** Refreshes every queued entry of this instance in one statement; ends the waits whose entry is gone. */
+  #refresh(): void {
+    if (this.#refreshing || this.#active.size === 0) return
+    const registrations = [...this.#active]
+    const keys = registrations.map((registration) => registration.key)
+    const owners = registrations.map((registration) => registration.owner)
+    const sentAt = performance.now()
+    this.#refreshing = true
+    this.#parts
+      .run<RefreshRow>(OP, this.#parts.sql.refresh, [keys, owners, GRANT_LIVENESS_MS], false)
+      .then(
+        ({ rows }) => {
+          const alive = new Map(rows.map((row) => [`${row.key}\u0001${row.owner}`, row.server_ms]))
+          for (const registration of registrations) {
+            const serverMs = alive.get(`${registration.key}\u0001${registration.owner}`)
+            if (serverMs === undefined) {
+              // Granted (its notification is late or lost) or dropped as dead: look again.
+              registration.wake()
+            } else if (sentAt > registration.sentAt) {
+              registration.sentAt = sentAt
+              registration.serverMs = serverMs
+            }
+          }
+        },
+        () => {
+          // The next refresh retries; an entry not refreshed lapses after GRANT_LIVENESS_MS.
+        },
+      )
+      .finally(() => {
+        this.#refreshing = false
+      })
+  }
+}
+
+/**
+ * The lease a grant notification hands to `registration`'s owner, placed on
+ * this process's clock: the server read `registration.serverMs` no earlier
+ * than `registration.sentAt` here, so the lease ends no earlier than
+ * `sentAt + (expiresMs − serverMs)` on this clock. At most the ttl asked for.
+ */
+function grantOf(notice: GrantNotice, registration: Registration): LockGrant {
+  const endsAt = registration.sentAt + (notice.expiresMs - registration.serverMs)
+  const remainingMs = Math.min(registration.ttlMs, endsAt - performance.now()) - RESOLVE_MARGIN_MS
+  return { fence: notice.fence, remainingMs: Math.max(0, remainingMs) }
+}
+
+/** A lease `owner` was found holding by a statement sent at `sentAt`, with `remainingMs` left when it ran. */
+function heldGrant(fence: number, remainingMs: number, ttlMs: number, sentAt: number): LockGrant {
+  const left = Math.min(ttlMs, remainingMs) - (performance.now() - sentAt) - RESOLVE_MARGIN_MS
+  return { fence, remainingMs: Math.max(0, left) }
+}
