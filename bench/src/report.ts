@@ -156,9 +156,13 @@ export function goalTable(goals: readonly Goal[]): string {
 export function summaryTable(results: Results): string {
   const rows: string[][] = []
   for (const [backend, all] of Object.entries(results.uncontended) as [BackendName, PairFigures[]][]) {
-    // Semaphore rows are in the pair tables only: the summary compares locks; so is the plain row
-    // run in a process of its own (it is there to compare the telemetry row with).
-    const figures = all.filter((f) => f.primitive !== 'semaphore' && f.id !== 'lockwork-own-process')
+    // Semaphore rows are in the pair tables only: the summary compares locks; so are the plain row
+    // run in a process of its own and the unsubscribed one (they are there to compare the telemetry
+    // rows with).
+    const figures = all.filter(
+      (f) =>
+        f.primitive !== 'semaphore' && f.id !== 'lockwork-own-process' && f.id !== 'lockwork-unsubscribed',
+    )
     const peers = figures
       .filter((f) => f.role === 'peer')
       .map((f) => `${f.label.split(' ')[0]} ${ratio(f.ratio)}`)

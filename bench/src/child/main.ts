@@ -98,7 +98,7 @@ async function handle(command: Command): Promise<void> {
       if (pairVariant !== undefined) throw new Error('this process already runs a pair variant')
       pairVariant = openChildPairVariant(
         command.backend,
-        command.observed,
+        command.telemetry,
         command.instance,
         command.sqliteDir,
       )

@@ -12,18 +12,27 @@ import {
 } from '../pairs.js'
 import { Samples } from '../stats.js'
 import { lockworkVariant } from '../suites/common.js'
-import { subscribeForLife } from '../suites/telemetry-subscriber.js'
-import type { OwnProcessBackend } from './protocol.js'
+import { subscribeCounter } from '../suites/telemetry-subscriber.js'
+import type { OwnProcessBackend, OwnProcessTelemetry } from './protocol.js'
 
 /** The id of the plain lockwork row that runs in a process of its own. */
 export const OWN_PROCESS_ID = 'lockwork-own-process'
 /** The id of the lockwork row with telemetry subscribed (in a process of its own). */
 export const OBSERVED_ID = 'lockwork-observed'
+/** The id of the lockwork row whose telemetry was subscribed while it warmed up, then unsubscribed (in a process of its own). */
+export const UNSUBSCRIBED_ID = 'lockwork-unsubscribed'
+
+/** The row id of each telemetry setting of a child. */
+export const OWN_PROCESS_ROW_IDS: Readonly<Record<OwnProcessTelemetry, string>> = {
+  none: OWN_PROCESS_ID,
+  subscribed: OBSERVED_ID,
+  unsubscribed: UNSUBSCRIBED_ID,
+}
 
 /** Events an uncontended acquire + release publishes on the OpenTelemetry integration's channels: acquired, released. */
 const EVENTS_PER_PAIR = 2
 
-/** The one pair variant a child process runs: plain lockwork, observed or not. */
+/** The one pair variant a child process runs: plain lockwork, observed, or observed and then no longer. */
 export interface ChildPairVariant {
   slice(request: SliceRequest): Promise<SliceOutcome>
   /** The latency of each pair of every measured slice so far, in µs (rounded to 0.01). */
@@ -32,37 +41,45 @@ export interface ChildPairVariant {
 }
 
 /**
- * Opens lockwork over its own `backend` in this process; with `observed`,
- * subscribes to every channel the OpenTelemetry integration listens to, once,
- * for the life of the process (as an application does), so the core's hot
- * functions see the channels in one state only.
+ * Opens lockwork over its own `backend` in this process, with `telemetry`:
+ *
+ * - `'none'`: nothing ever subscribes.
+ * - `'subscribed'`: a listener on every channel the OpenTelemetry integration
+ *   listens to, attached once for the life of the process (as an application
+ *   does), so the core's hot functions see the channels in one state only.
+ * - `'unsubscribed'`: the same listener, attached while the process warms up
+ *   (its unmeasured slices publish every event, so V8 compiles the core's
+ *   hot functions with telemetry on), and detached before the first measured
+ *   slice, which must then publish nothing. Compared with `'none'`, this is
+ *   telemetry turned off in a process that had it on: the state in which the
+ *   core would still pay for telemetry if anything of it outlived the last
+ *   subscriber (a channel left active, code compiled for publishing).
  */
 export function openChildPairVariant(
   backend: OwnProcessBackend,
-  observed: boolean,
+  telemetry: OwnProcessTelemetry,
   instance: number,
   sqliteDir: string,
 ): ChildPairVariant {
+  const id = OWN_PROCESS_ROW_IDS[telemetry]
   const lockBackend: LockBackend =
     backend === 'memory'
       ? createMemoryBackend()
-      : createSqliteBackend({
-          path: join(sqliteDir, `${observed ? 'observed' : 'own-process'}-${instance}.sqlite`),
-        })
-  const plain: PairVariant = {
-    ...lockworkVariant(createLockwork({ backend: lockBackend })),
-    id: observed ? OBSERVED_ID : OWN_PROCESS_ID,
-  }
-  const subscriber = observed ? subscribeForLife(INSTRUMENTED_CHANNELS) : undefined
+      : createSqliteBackend({ path: join(sqliteDir, `${id}-${instance}.sqlite`) })
+  const plain: PairVariant = { ...lockworkVariant(createLockwork({ backend: lockBackend })), id }
+  const subscriber = telemetry === 'none' ? undefined : subscribeCounter(INSTRUMENTED_CHANNELS)
   const keys: SliceKeys = { samples: new Samples(), next: 0 }
   return {
     async slice(request) {
+      if (telemetry === 'unsubscribed' && request.record) subscriber?.unsubscribe()
       const before = subscriber?.events ?? 0
-      // The very pair function of the plain row: the check that telemetry was published is per slice.
+      // The very pair function of the plain row: the check that telemetry was (or was not) published is per slice.
       const outcome = await runSliceHere(plain, keys, request)
-      if (subscriber !== undefined && subscriber.events - before < EVENTS_PER_PAIR * outcome.pairs) {
+      const events = (subscriber?.events ?? 0) - before
+      const expected = telemetry === 'subscribed' || !request.record ? EVENTS_PER_PAIR * outcome.pairs : 0
+      if (subscriber !== undefined && (expected === 0 ? events !== 0 : events < expected)) {
         throw new Error(
-          `${OBSERVED_ID}: ${subscriber.events - before} telemetry events for ${outcome.pairs} pairs (expected ${EVENTS_PER_PAIR} a pair)`,
+          `${id}: ${events} telemetry events for ${outcome.pairs} pairs (expected ${expected === 0 ? 'none' : `${EVENTS_PER_PAIR} a pair`})`,
         )
       }
       return outcome

@@ -47,8 +47,8 @@ export type Command =
       readonly op: 'pairs-open'
       /** The backend of the pair variant this process runs (see `child/pair-variant.ts`). */
       readonly backend: OwnProcessBackend
-      /** Subscribe to the OpenTelemetry integration's channels for the life of the process. */
-      readonly observed: boolean
+      /** Whether, and how long, the process subscribes to the OpenTelemetry integration's channels. */
+      readonly telemetry: OwnProcessTelemetry
       /** Which of the row's processes this is (names its SQLite file). */
       readonly instance: number
       /** The folder of the run's SQLite files. */
@@ -60,6 +60,13 @@ export type Command =
 
 /** The backends whose uncontended rows also run in processes of their own. */
 export type OwnProcessBackend = 'memory' | 'sqlite'
+
+/**
+ * The telemetry of an own-process row (see `child/pair-variant.ts`): never
+ * subscribed, subscribed for the process's life, or subscribed while it
+ * warms up and unsubscribed before it is measured.
+ */
+export type OwnProcessTelemetry = 'none' | 'subscribed' | 'unsubscribed'
 
 /** What a stampede run in one process measured. */
 export interface StampedeOutcome {

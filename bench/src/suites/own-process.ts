@@ -1,5 +1,5 @@
-import { OBSERVED_ID, OWN_PROCESS_ID } from '../child/pair-variant.js'
-import type { OwnProcessBackend } from '../child/protocol.js'
+import { OWN_PROCESS_ROW_IDS } from '../child/pair-variant.js'
+import type { OwnProcessBackend, OwnProcessTelemetry } from '../child/protocol.js'
 import { Child } from '../children.js'
 import type { BackendSuite, PairVariant, SliceOutcome } from '../pairs.js'
 import { summarize } from '../stats.js'
@@ -12,48 +12,74 @@ import { summarize } from '../stats.js'
  */
 export const PROCESSES_PER_ROW = 3
 
+/** The own-process rows, in the order they are started and listed. */
+const ROWS: readonly { readonly telemetry: OwnProcessTelemetry; readonly label: string }[] = [
+  { telemetry: 'none', label: 'lockwork acquire+release, own process' },
+  { telemetry: 'subscribed', label: 'lockwork acquire+release, telemetry subscribed (own process)' },
+  {
+    telemetry: 'unsubscribed',
+    label: 'lockwork acquire+release, telemetry subscribed while warming up, then unsubscribed (own process)',
+  },
+]
+
 /**
- * Adds two rows to `suite`, each run by child processes of its own: plain
- * lockwork, and lockwork with a listener on the OpenTelemetry integration's
- * channels attached for each child's whole life. The two rows differ in the
- * subscriber only, so their ratio is what subscribing costs; the subscriber
- * stays out of this process, whose rows it would otherwise slow (Node changes
- * a channel's prototype when its first listener comes, which deoptimises the
- * core's functions that publish).
+ * Adds three rows to `suite`, each run by child processes of its own: plain
+ * lockwork; lockwork with a listener on the OpenTelemetry integration's
+ * channels attached for each child's whole life; and lockwork whose children
+ * had that listener while they warmed up and dropped it before the first
+ * measured slice. The rows differ in the subscriber only, so the observed
+ * row over the plain one is what subscribing costs, and the unsubscribed row
+ * over the plain one is what telemetry still costs once nobody listens: in
+ * those children V8 compiled the core's hot functions while the channels had
+ * a subscriber, and Node turned the channels back into inactive ones, so any
+ * cost that outlives the last subscriber (or comes from the core's
+ * `hasSubscribers` checks seeing two channel states) shows there. The
+ * subscribers stay out of this process, whose rows they would otherwise slow
+ * (Node changes a channel's prototype when its first listener comes, which
+ * deoptimises the core's functions that publish).
  */
 export async function withOwnProcessRows(
   suite: BackendSuite,
   backend: OwnProcessBackend,
   sqliteDir: string,
 ): Promise<BackendSuite> {
-  // Started and opened in turns (plain, observed, plain, …), so neither row gets the earlier starts.
-  const plain: Child[] = []
-  const observed: Child[] = []
+  const rows = ROWS.map((row) => ({
+    ...row,
+    id: OWN_PROCESS_ROW_IDS[row.telemetry],
+    children: [] as Child[],
+  }))
   for (let instance = 0; instance < PROCESSES_PER_ROW; instance++) {
-    plain.push(new Child(`${backend} ${OWN_PROCESS_ID} #${instance}`))
-    observed.push(new Child(`${backend} ${OBSERVED_ID} #${instance}`))
+    for (const row of rows) row.children.push(new Child(`${backend} ${row.id} #${instance}`))
   }
-  const children = [...plain, ...observed]
+  const children = rows.flatMap((row) => row.children)
   try {
+    // Started and opened in turns (plain, observed, unsubscribed, plain, …), so no row gets the earlier starts.
     for (let instance = 0; instance < PROCESSES_PER_ROW; instance++) {
-      await plain[instance]?.call({ op: 'pairs-open', backend, observed: false, instance, sqliteDir })
-      await observed[instance]?.call({ op: 'pairs-open', backend, observed: true, instance, sqliteDir })
+      for (const row of rows) {
+        await row.children[instance]?.call({
+          op: 'pairs-open',
+          backend,
+          telemetry: row.telemetry,
+          instance,
+          sqliteDir,
+        })
+      }
     }
   } catch (error) {
     await Promise.all(children.map((child) => child.close()))
     throw error
   }
-  // Apart in the list, so that in every rotation each row follows a row of this process, never the
-  // other one's children: a process woken after a long idle starts slower, alike for both.
-  const half = Math.ceil(suite.variants.length / 2)
+  // Apart in the list, so that in every rotation each row follows a row of this process, never
+  // another row's children: a process woken after a long idle starts slower, alike for all.
+  const share = Math.ceil(suite.variants.length / rows.length)
+  const variants: PairVariant[] = []
+  rows.forEach((row, index) => {
+    variants.push(remoteVariant(row.children, row.id, row.label))
+    variants.push(...suite.variants.slice(index * share, (index + 1) * share))
+  })
   return {
     ...suite,
-    variants: [
-      remoteVariant(plain, OWN_PROCESS_ID, 'lockwork acquire+release, own process'),
-      ...suite.variants.slice(0, half),
-      remoteVariant(observed, OBSERVED_ID, 'lockwork acquire+release, telemetry subscribed (own process)'),
-      ...suite.variants.slice(half),
-    ],
+    variants,
     async close() {
       await Promise.all([suite.close(), ...children.map((child) => child.close())])
     },
