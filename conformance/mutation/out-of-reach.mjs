@@ -87,6 +87,20 @@ export const RULES = [
     match: (node) => ts.isVariableDeclaration(node) && nameOf(node) === 'TABLE_NAME_PATTERN',
   },
   {
+    file: SQLITE,
+    reason:
+      'the migration of a lock table made before the waiter flag existed (the suite opens new files; the backend’s unit test “adds the waiter flag to a lock table made before it existed” covers it)',
+    match: (node, _parent, sf) =>
+      ts.isIfStatement(node) && /schema\.hasWaitedColumn/.test(node.expression.getText(sf)),
+  },
+  {
+    file: SQLITE_SCHEMA,
+    reason:
+      'the migration’s SQL: the check for and the addition of the waiter flag column on a lock table made before it existed (the suite opens new files; the backend’s unit tests cover it)',
+    match: (node) =>
+      ts.isPropertyAssignment(node) && ['hasWaitedColumn', 'addWaitedColumn'].includes(nameOf(node) ?? ''),
+  },
+  {
     file: SQLITE_SCHEMA,
     reason: 'the sweep’s SQL (rows free for longer than retainFreeFor, 1 h by default)',
     match: (node) =>
