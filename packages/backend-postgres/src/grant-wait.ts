@@ -1,4 +1,4 @@
-import { type GrantWait, GrantWaitRegistry, type LockGrant } from '@lockwork/core'
+import { type GrantWait, GrantWaitRegistry, type GrantWaitRequest, type LockGrant } from '@lockwork/core'
 import type { QueryResult, QueryResultRow } from './driver-types.js'
 import { type GrantNotice, grantRoute, parseGrant } from './grant-payload.js'
 import type { GrantSql } from './grant-statements.js'
@@ -81,47 +81,21 @@ const OP = 'waitForGrant'
  * that finds an entry gone (a grant whose notification is late or lost, or
  * an entry dropped as dead) ends that wait, which then looks again.
  */
-export class GrantWaits {
+export class GrantWaits extends GrantWaitRegistry<GrantNotice, Registration> {
   readonly #parts: GrantBackendParts
-  readonly #registry: GrantWaitRegistry<GrantNotice, Registration>
   #refreshing = false
 
   constructor(parts: GrantBackendParts) {
+    super({ refreshMs: GRANT_REFRESH_MS, pending: parts.pending, grantOf })
     this.#parts = parts
-    this.#registry = new GrantWaitRegistry({
-      refreshMs: GRANT_REFRESH_MS,
-      refresh: (registrations) => this.#refresh(registrations),
-      pending: parts.pending,
-      grantOf,
-    })
   }
 
-  /** See {@link LockBackend.waitForGrant}. */
-  wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<LockGrant | undefined> {
-    return this.#registry.wait(owner, signal, (wait) =>
-      this.#wait(key, owner, ttlMs, timeoutMs, signal, wait),
-    )
-  }
-
-  /** Resolves once every wait in progress has left its queue (the backend's waits were ended first). */
-  settle(): Promise<void> {
-    return this.#registry.settle()
-  }
-
-  async #wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
+  /** Listens for the key's notifications, queues (one statement) and waits; leaves the queue unless granted. */
+  protected override async waitInQueue(
+    request: GrantWaitRequest,
     wait: GrantWait<GrantNotice, Registration>,
   ): Promise<LockGrant | undefined> {
+    const { key, owner, ttlMs, timeoutMs, signal } = request
     if (signal?.aborted || !(timeoutMs > 0)) return undefined
     const parts = this.#parts
     const started = performance.now()
@@ -188,7 +162,7 @@ export class GrantWaits {
   }
 
   /** Refreshes every queued entry of this instance in one statement; ends the waits whose entry is gone. */
-  #refresh(active: ReadonlySet<Registration>): void {
+  protected override refresh(active: ReadonlySet<Registration>): void {
     if (this.#refreshing || active.size === 0) return
     const registrations = [...active]
     const keys = registrations.map((registration) => registration.key)

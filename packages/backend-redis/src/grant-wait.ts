@@ -1,4 +1,4 @@
-import { type GrantWait, GrantWaitRegistry, type LockGrant } from '@lockwork/core'
+import { type GrantWait, GrantWaitRegistry, type GrantWaitRequest, type LockGrant } from '@lockwork/core'
 import { EXPIRY_SLACK_MS } from './channel-wait.js'
 import { ENQUEUE, type GrantMessage, parseGrant, REFRESH, WITHDRAW } from './grant-scripts.js'
 import { asArray, toInt } from './reply-values.js'
@@ -54,52 +54,26 @@ interface Registration {
  * process every {@link GRANT_REFRESH_MS}, so an entry stays alive for
  * {@link GRANT_LIVENESS_MS} after the process stopped.
  */
-export class GrantWaits {
+export class GrantWaits extends GrantWaitRegistry<GrantMessage, Registration> {
   readonly #parts: GrantBackendParts
   readonly #enqueue: LoadedScript
-  readonly #refresh: LoadedScript
+  readonly #refreshScript: LoadedScript
   readonly #withdraw: LoadedScript
-  readonly #registry: GrantWaitRegistry<GrantMessage, Registration>
 
   constructor(parts: GrantBackendParts) {
+    super({ refreshMs: GRANT_REFRESH_MS, pending: parts.waiters, grantOf })
     this.#parts = parts
     this.#enqueue = parts.load(ENQUEUE)
-    this.#refresh = parts.load(REFRESH)
+    this.#refreshScript = parts.load(REFRESH)
     this.#withdraw = parts.load(WITHDRAW)
-    this.#registry = new GrantWaitRegistry({
-      refreshMs: GRANT_REFRESH_MS,
-      refresh: (registrations) => this.#tick(registrations),
-      pending: parts.waiters,
-      grantOf,
-    })
   }
 
-  /** See {@link LockBackend.waitForGrant}. */
-  wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<LockGrant | undefined> {
-    return this.#registry.wait(owner, signal, (wait) =>
-      this.#wait(key, owner, ttlMs, timeoutMs, signal, wait),
-    )
-  }
-
-  /** Resolves once every wait in progress has left its queue (the backend's waiters were woken first). */
-  settle(): Promise<void> {
-    return this.#registry.settle()
-  }
-
-  async #wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
+  /** Listens on the key's release channel, queues (`ENQUEUE`) and waits; leaves (`WITHDRAW`) unless granted. */
+  protected override async waitInQueue(
+    request: GrantWaitRequest,
     wait: GrantWait<GrantMessage, Registration>,
   ): Promise<LockGrant | undefined> {
+    const { key, owner, ttlMs, timeoutMs, signal } = request
     const parts = this.#parts
     const base = parts.base('waitForGrant', key)
     if (signal?.aborted) return undefined
@@ -161,11 +135,11 @@ export class GrantWaits {
   }
 
   /** Refreshes every queued entry of this process (one script call each, sent together). */
-  #tick(active: ReadonlySet<Registration>): void {
+  protected override refresh(active: ReadonlySet<Registration>): void {
     for (const registration of active) {
       const sentAt = performance.now()
       this.#parts
-        .run('waitForGrant', this.#refresh, [
+        .run('waitForGrant', this.#refreshScript, [
           ...registration.keys,
           registration.marker,
           registration.owner,

@@ -4,34 +4,42 @@ import type { LockGrant } from './backend.js'
  * The store-independent half of grant-on-release (`LockBackend.waitForGrant`),
  * for adapter authors. A backend keeps its transport (the queue's scripts or
  * statements, the grant message's format, the subscription that delivers it)
- * and hands the rest to one {@link GrantWaitRegistry} per backend instance:
+ * and extends {@link GrantWaitRegistry} (one per backend instance) for the rest:
  * the caller's promise, settled straight from the grant message's handler;
  * the end of each wait (grant, abort, timeout, `close()`); the registrations
  * a periodic refresh keeps alive; and `close()` letting every wait leave its
  * queue first.
  */
 
-/** What a backend tells its {@link GrantWaitRegistry}. */
+/** What a backend tells its {@link GrantWaitRegistry} once, when it creates it. */
 export interface GrantWaitRegistryOptions<M extends { readonly owner: string }, R> {
-  /** How often `refresh` runs while any wait is queued, in ms. */
+  /** How often {@link GrantWaitRegistry.refresh} runs while any wait is queued, in ms. */
   readonly refreshMs: number
-  /**
-   * Keeps every queued entry of this instance alive on the store (called by
-   * one interval timer, which does not keep the process running). It ends,
-   * through the backend's own handle, any wait whose entry is gone.
-   */
-  readonly refresh: (registrations: ReadonlySet<R>) => void
   /** The backend's set of pending waits: its `close()` calls each to end it. */
   readonly pending: Set<() => void>
   /** The lease a grant message `message` hands to the owner queued as `registration`. */
   readonly grantOf: (message: M, registration: R) => LockGrant
 }
 
+/** The arguments of one `LockBackend.waitForGrant` call. */
+export interface GrantWaitRequest {
+  /** The key to wait for (the backend's full key). */
+  readonly key: string
+  /** The waiting owner's token: a grant names it. */
+  readonly owner: string
+  /** The lease a grant hands over, in ms. */
+  readonly ttlMs: number
+  /** How long to wait at most, in ms. */
+  readonly timeoutMs: number
+  /** The caller's signal: its abort ends the wait. */
+  readonly signal: AbortSignal | undefined
+}
+
 /**
- * One call of `waitForGrant`, as its backend drives it: subscribe (calling
+ * One call of `waitForGrant`, as its backend drives it in
+ * {@link GrantWaitRegistry.waitInQueue}: subscribe (calling
  * {@link GrantWait.hear} for each message), {@link GrantWait.watch}, queue,
  * then {@link GrantWait.queued}; {@link GrantWait.dispose} in `finally`.
- * `M` is the backend's parsed grant message, `R` its record of a queued entry.
  */
 export interface GrantWait<M extends { readonly owner: string }, R> {
   /** Whether the wait has ended (granted, woken, aborted, timed out or closed). */
@@ -70,34 +78,58 @@ export interface GrantWait<M extends { readonly owner: string }, R> {
 /**
  * A backend's grant waits: starts each wait with the caller's promise, keeps
  * the queued ones alive with one interval timer, and lets `close()` wait for
- * them to leave their queues.
+ * them to leave their queues. A backend extends it with its transport:
+ * {@link GrantWaitRegistry.waitInQueue} and {@link GrantWaitRegistry.refresh}.
+ * `M` is the backend's parsed grant message, `R` its record of a queued entry.
  */
-export class GrantWaitRegistry<M extends { readonly owner: string }, R> {
+export abstract class GrantWaitRegistry<M extends { readonly owner: string }, R> {
   readonly #options: GrantWaitRegistryOptions<M, R>
   readonly #active = new Set<R>()
   #timer: NodeJS.Timeout | undefined
   /** Waits in progress, so that `close()` lets them leave their queues first. */
   readonly #inProgress = new Set<Promise<unknown>>()
+  /** What a wait uses to add its queued entry to those the refresh keeps alive, and to drop it. */
+  readonly #queue: QueuedEntries<R> = {
+    add: (registration) => this.#add(registration),
+    remove: (registration) => this.#remove(registration),
+  }
 
   constructor(options: GrantWaitRegistryOptions<M, R>) {
     this.#options = options
   }
 
   /**
-   * Runs one wait of `owner`: `body` does the backend's part and resolves
-   * with its outcome, which the returned promise takes unless a grant
-   * settled it first (straight from {@link GrantWait.hear}); a rejection of
-   * `body` rejects it.
+   * The backend's part of one wait (see {@link GrantWait} for the order of
+   * its steps): resolves with its outcome, which the caller gets unless a
+   * grant settled the caller first (straight from {@link GrantWait.hear}).
+   * A rejection rejects the caller.
    */
+  protected abstract waitInQueue(
+    request: GrantWaitRequest,
+    wait: GrantWait<M, R>,
+  ): Promise<LockGrant | undefined>
+
+  /**
+   * Keeps every queued entry of this instance alive on the store (called
+   * every `refreshMs` by one interval timer, which does not keep the process
+   * running), and ends, through the entry's own handle, any wait whose entry
+   * is gone.
+   */
+  protected abstract refresh(registrations: ReadonlySet<R>): void
+
+  /** Implements `LockBackend.waitForGrant` with {@link GrantWaitRegistry.waitInQueue}. */
   wait(
+    key: string,
     owner: string,
+    ttlMs: number,
+    timeoutMs: number,
     signal: AbortSignal | undefined,
-    body: (wait: GrantWait<M, R>) => Promise<LockGrant | undefined>,
   ): Promise<LockGrant | undefined> {
     // A grant settles the caller's promise straight from the message handler;
     // the wait's own bookkeeping (unsubscribing, stopping its timers) follows.
     return new Promise<LockGrant | undefined>((resolve, reject) => {
-      const waiting = body(new OneGrantWait(this, this.#options, owner, signal, resolve))
+      const wait = new OneGrantWait(this.#queue, this.#options, owner, signal, resolve)
+      const waiting = this.waitInQueue({ key, owner, ttlMs, timeoutMs, signal }, wait)
       this.#inProgress.add(waiting)
       const forget = (): void => {
         this.#inProgress.delete(waiting)
@@ -115,16 +147,16 @@ export class GrantWaitRegistry<M extends { readonly owner: string }, R> {
   }
 
   /** Adds a queued entry to those the refresh keeps alive (starting its timer). */
-  add(registration: R): void {
+  #add(registration: R): void {
     this.#active.add(registration)
     if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#options.refresh(this.#active), this.#options.refreshMs)
+      this.#timer = setInterval(() => this.refresh(this.#active), this.#options.refreshMs)
       this.#timer.unref()
     }
   }
 
   /** Drops a queued entry from those the refresh keeps alive (stopping its timer after the last). */
-  remove(registration: R): void {
+  #remove(registration: R): void {
     this.#active.delete(registration)
     if (this.#active.size === 0) {
       clearInterval(this.#timer)
@@ -133,9 +165,15 @@ export class GrantWaitRegistry<M extends { readonly owner: string }, R> {
   }
 }
 
+/** The registry's entries that its refresh keeps alive, as one wait changes them. */
+interface QueuedEntries<R> {
+  readonly add: (registration: R) => void
+  readonly remove: (registration: R) => void
+}
+
 /** The {@link GrantWait} a {@link GrantWaitRegistry} hands to its backend. */
 class OneGrantWait<M extends { readonly owner: string }, R> implements GrantWait<M, R> {
-  readonly #registry: GrantWaitRegistry<M, R>
+  readonly #queue: QueuedEntries<R>
   readonly #options: GrantWaitRegistryOptions<M, R>
   readonly #owner: string
   readonly #signal: AbortSignal | undefined
@@ -152,13 +190,13 @@ class OneGrantWait<M extends { readonly owner: string }, R> implements GrantWait
   #registration: R | undefined
 
   constructor(
-    registry: GrantWaitRegistry<M, R>,
+    queue: QueuedEntries<R>,
     options: GrantWaitRegistryOptions<M, R>,
     owner: string,
     signal: AbortSignal | undefined,
     deliver: (grant: LockGrant) => void,
   ) {
-    this.#registry = registry
+    this.#queue = queue
     this.#options = options
     this.#owner = owner
     this.#signal = signal
@@ -204,22 +242,22 @@ class OneGrantWait<M extends { readonly owner: string }, R> implements GrantWait
 
   async queued(registration: R, delayMs: () => number): Promise<LockGrant | undefined> {
     this.#registration = registration
-    this.#registry.add(registration)
+    this.#queue.add(registration)
     this.wakeAfter(delayMs)
     await this.ended
     if (this.#granted !== undefined) {
       // The caller already has its grant: tidy up after its promise chain has run.
       await new Promise((resolve) => setImmediate(resolve))
-      this.#registry.remove(registration)
+      this.#queue.remove(registration)
       return this.#granted
     }
-    this.#registry.remove(registration)
+    this.#queue.remove(registration)
     // A grant that arrived before the entry was registered (the queueing reply came later).
     return this.#message === undefined ? undefined : this.#options.grantOf(this.#message, registration)
   }
 
   dispose(): void {
-    if (this.#registration !== undefined) this.#registry.remove(this.#registration)
+    if (this.#registration !== undefined) this.#queue.remove(this.#registration)
     clearTimeout(this.#timer)
     this.#signal?.removeEventListener('abort', this.wake)
     this.#options.pending.delete(this.wake)

@@ -41,7 +41,7 @@ export {
   toBackendError,
 } from './errors.js'
 export type { EveryJob, EveryJobFunction, EveryOptions, EveryTick } from './every.js'
-export type { GrantWait, GrantWaitRegistryOptions } from './grant-wait-support.js'
+export type { GrantWait, GrantWaitRegistryOptions, GrantWaitRequest } from './grant-wait-support.js'
 export { GrantWaitRegistry } from './grant-wait-support.js'
 export type { KeyOption, NotInferred, PartialKeyOption } from './helper-support.js'
 export type { JobOutcome, JobRun, JobSchedule, JobSkipReason, JobSummary } from './job-history.js'

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { type GrantWait, GrantWaitRegistry, type LockGrant } from '../src/index.js'
+import { type GrantWait, GrantWaitRegistry, type GrantWaitRequest, type LockGrant } from '../src/index.js'
 
 /** A parsed grant message, as a backend would have it. */
 interface Message {
@@ -15,19 +15,49 @@ interface Entry {
 
 const REFRESH_MS = 1_000
 
+type Body = (wait: GrantWait<Message, Entry>) => Promise<LockGrant | undefined>
+
+/** A backend's grant waits over test doubles: each call runs the body given for its key. */
+class TestWaits extends GrantWaitRegistry<Message, Entry> {
+  readonly refreshed: Entry[][] = []
+  readonly bodies = new Map<string, Body>()
+  readonly requests: GrantWaitRequest[] = []
+
+  protected override waitInQueue(
+    request: GrantWaitRequest,
+    wait: GrantWait<Message, Entry>,
+  ): Promise<LockGrant | undefined> {
+    this.requests.push(request)
+    const body = this.bodies.get(request.key)
+    if (body === undefined) throw new Error(`no body for ${request.key}`)
+    return body(wait)
+  }
+
+  protected override refresh(registrations: ReadonlySet<Entry>): void {
+    this.refreshed.push([...registrations])
+  }
+
+  /** One wait of `owner` on `key`, its backend part being `body`. */
+  run(
+    key: string,
+    owner: string,
+    signal: AbortSignal | undefined,
+    body: Body,
+  ): Promise<LockGrant | undefined> {
+    this.bodies.set(key, body)
+    return this.wait(key, owner, 1_000, 60_000, signal)
+  }
+}
+
 /** A registry over test doubles, with what its callbacks saw. */
 function setUp() {
-  const refreshed: Entry[][] = []
   const pending = new Set<() => void>()
-  const registry = new GrantWaitRegistry<Message, Entry>({
+  const registry = new TestWaits({
     refreshMs: REFRESH_MS,
-    refresh: (registrations) => {
-      refreshed.push([...registrations])
-    },
     pending,
     grantOf: (message, entry) => ({ fence: message.fence, remainingMs: entry.key.length }),
   })
-  return { registry, refreshed, pending }
+  return { registry, refreshed: registry.refreshed, pending }
 }
 
 /** Resolves once `wait` exists; `release()` lets the body go on. */
@@ -61,7 +91,7 @@ describe('GrantWaitRegistry', () => {
     const { registry, refreshed, pending } = setUp()
     const events: string[] = []
     const control = controlledBody()
-    const caller = registry.wait('me', undefined, async (wait) => {
+    const caller = registry.run('abc', 'me', undefined, async (wait) => {
       control.take(wait)
       wait.watch()
       try {
@@ -74,6 +104,9 @@ describe('GrantWaitRegistry', () => {
     })
     caller.then(() => events.push('caller settled'))
     await control.ready
+    expect(registry.requests).toEqual([
+      { key: 'abc', owner: 'me', ttlMs: 1_000, timeoutMs: 60_000, signal: undefined },
+    ])
     expect(pending.size).toBe(1)
     control.wait.hear({ owner: 'someone else', fence: 7 })
     expect(control.wait.over).toBe(false)
@@ -96,7 +129,7 @@ describe('GrantWaitRegistry', () => {
     const first = controlledBody()
     const second = controlledBody()
     const queue = (control: ReturnType<typeof controlledBody>, key: string) =>
-      registry.wait(key, undefined, async (wait) => {
+      registry.run(key, key, undefined, async (wait) => {
         control.take(wait)
         try {
           return await wait.queued({ key, wake: wait.wake }, () => 60_000)
@@ -131,7 +164,7 @@ describe('GrantWaitRegistry', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
     const { registry } = setUp()
     const control = controlledBody()
-    const caller = registry.wait('me', undefined, async (wait) => {
+    const caller = registry.run('k', 'me', undefined, async (wait) => {
       control.take(wait)
       try {
         return await wait.queued({ key: 'k', wake: wait.wake }, () => 5_000)
@@ -159,7 +192,7 @@ describe('GrantWaitRegistry', () => {
     const reply = new Promise<void>((resolve) => {
       enqueued = resolve
     })
-    const caller = registry.wait('me', undefined, async (wait) => {
+    const caller = registry.run('four', 'me', undefined, async (wait) => {
       control.take(wait)
       wait.watch()
       try {
@@ -185,7 +218,7 @@ describe('GrantWaitRegistry', () => {
     const { registry, pending } = setUp()
     const run = (signal?: AbortSignal) => {
       const control = controlledBody()
-      const caller = registry.wait('me', signal, async (wait) => {
+      const caller = registry.run('k', 'me', signal, async (wait) => {
         control.take(wait)
         wait.watch()
         try {
@@ -223,7 +256,7 @@ describe('GrantWaitRegistry', () => {
     const { registry } = setUp()
     const controller = new AbortController()
     const control = controlledBody()
-    const caller = registry.wait('me', controller.signal, async (wait) => {
+    const caller = registry.run('k', 'me', controller.signal, async (wait) => {
       control.take(wait)
       wait.watch()
       try {
@@ -246,7 +279,7 @@ describe('GrantWaitRegistry', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
     const { registry, refreshed } = setUp()
     const failure = new Error('store failed')
-    const failing = registry.wait('me', undefined, async (wait) => {
+    const failing = registry.run('k', 'me', undefined, async (wait) => {
       wait.watch()
       try {
         // The delay throws after the entry was added: dispose() must drop it.
@@ -268,7 +301,7 @@ describe('GrantWaitRegistry', () => {
       finish = resolve
     })
     const grant: LockGrant = { fence: 1, remainingMs: 1 }
-    const caller = registry.wait('me', undefined, async () => {
+    const caller = registry.run('slow', 'me', undefined, async () => {
       await slow
       return grant
     })
