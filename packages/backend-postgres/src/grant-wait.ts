@@ -1,4 +1,4 @@
-import type { LockGrant } from '@lockwork/core'
+import { type GrantWait, GrantWaitRegistry, type GrantWaitRequest, type LockGrant } from '@lockwork/core'
 import type { QueryResult, QueryResultRow } from './driver-types.js'
 import { type GrantNotice, grantRoute, parseGrant } from './grant-payload.js'
 import type { GrantSql } from './grant-statements.js'
@@ -44,7 +44,7 @@ export interface GrantBackendParts {
   readonly fail: (op: string, error: unknown) => Error
 }
 
-/** One queued entry of this instance, kept alive by {@link GrantWaits}. */
+/** One queued entry of this instance, kept alive by {@link GrantWaits}' refresh. */
 interface Registration {
   readonly key: string
   readonly owner: string
@@ -81,103 +81,42 @@ const OP = 'waitForGrant'
  * that finds an entry gone (a grant whose notification is late or lost, or
  * an entry dropped as dead) ends that wait, which then looks again.
  */
-export class GrantWaits {
+export class GrantWaits extends GrantWaitRegistry<GrantNotice, Registration> {
   readonly #parts: GrantBackendParts
-  readonly #active = new Set<Registration>()
-  #timer: NodeJS.Timeout | undefined
   #refreshing = false
-  /** Waits in progress, so that `close()` lets them leave their queues first. */
-  readonly #inProgress = new Set<Promise<unknown>>()
 
   constructor(parts: GrantBackendParts) {
+    super({ refreshMs: GRANT_REFRESH_MS, pending: parts.pending, grantOf })
     this.#parts = parts
   }
 
-  /** See {@link LockBackend.waitForGrant}. */
-  wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
+  /** Listens for the key's notifications, queues (one statement) and waits; leaves the queue unless granted. */
+  protected override async waitInQueue(
+    request: GrantWaitRequest,
+    wait: GrantWait<GrantNotice, Registration>,
   ): Promise<LockGrant | undefined> {
-    // A grant settles the caller's promise straight from the notification;
-    // the wait's own bookkeeping (unsubscribing, stopping its timers) follows.
-    return new Promise<LockGrant | undefined>((resolve, reject) => {
-      const waiting = this.#wait(key, owner, ttlMs, timeoutMs, signal, resolve)
-      this.#inProgress.add(waiting)
-      const forget = (): void => {
-        this.#inProgress.delete(waiting)
-      }
-      waiting.then(forget, forget)
-      waiting.then(resolve, reject)
-    })
-  }
-
-  /** Resolves once every wait in progress has left its queue (the backend's waits were ended first). */
-  async settle(): Promise<void> {
-    await Promise.allSettled([...this.#inProgress])
-    clearInterval(this.#timer)
-    this.#timer = undefined
-  }
-
-  async #wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    deliver: (grant: LockGrant) => void,
-  ): Promise<LockGrant | undefined> {
+    const { key, owner, ttlMs, timeoutMs, signal } = request
     if (signal?.aborted || !(timeoutMs > 0)) return undefined
     const parts = this.#parts
     const started = performance.now()
     const listener = parts.listener()
-    /** This waiter's grant notification, once it arrived. */
-    let notice: GrantNotice | undefined
-    /** The grant as the caller got it from the notification. */
-    let granted: LockGrant | undefined
-    let registration: Registration | undefined
-    let over = false
-    let end: () => void = () => {}
-    const ended = new Promise<void>((resolve) => {
-      end = () => {
-        over = true
-        resolve()
-      }
-    })
-    const wake = (): void => end()
-    const onNotice = (payload: string | undefined): void => {
-      if (over) return
-      const parsed = payload === undefined ? undefined : parseGrant(payload)
-      // A grant to another waiter: this one is still queued behind it.
-      if (parsed !== undefined && parsed.owner !== owner) return
-      // This waiter's grant; or a plain release (it found no live entry for this
-      // waiter, so the key is free) or a lost connection: look again.
-      notice = parsed
-      if (parsed !== undefined && registration !== undefined) {
-        granted = grantOf(parsed, registration)
-        // No listener stays on the caller's signal once its wait resolved.
-        signal?.removeEventListener('abort', wake)
-        deliver(granted)
-      }
-      wake()
-    }
+    // Besides grants: a plain release (it found no live entry for this waiter,
+    // so the key is free) or a lost connection (`undefined`).
+    const onNotice = (payload: string | undefined): void =>
+      wait.hear(payload === undefined ? undefined : parseGrant(payload))
     const unsubscribeGrants = listener.subscribe(grantRoute(key), onNotice)
     const unsubscribeReleases = listener.subscribe(key, onNotice)
-    signal?.addEventListener('abort', wake, { once: true })
-    parts.pending.add(wake)
-    let timer: NodeJS.Timeout | undefined
+    wait.watch()
     try {
       if (!(await listener.ready())) {
         // Not listening, so not queued (a grant would go unheard until a refresh):
         // the caller re-tries after a short pause.
-        if (!over) timer = setTimeout(wake, Math.min(timeoutMs, FALLBACK_POLL_MS * (0.5 + Math.random())))
-        await ended
+        wait.wakeAfter(() => Math.min(timeoutMs, FALLBACK_POLL_MS * (0.5 + Math.random())))
+        await wait.ended
         return undefined
       }
       // Aborted or closed before queueing: never queued.
-      if (over) return undefined
+      if (wait.over) return undefined
       const sentAt = performance.now()
       const { rows } = await parts.run<EnqueueRow>(
         OP,
@@ -188,32 +127,16 @@ export class GrantWaits {
       const row = rows[0]
       if (row === undefined) return undefined
       if (row.mine) return heldGrant(parts.toFence(row.fence), row.remaining_ms, ttlMs, sentAt)
-      const queued: Registration = { key, owner, ttlMs, sentAt, serverMs: row.server_ms, wake }
-      registration = queued
-      this.#add(queued)
-      if (!over) {
-        // The holder's lease ends by itself (no notification): look again then, or at the timeout.
-        const left = Math.min(timeoutMs - (performance.now() - started), row.remaining_ms + EXPIRY_SLACK_MS)
-        timer = setTimeout(wake, Math.max(0, left))
-      }
-      await ended
-      if (granted !== undefined) {
-        // The caller already has its grant: tidy up after its promise chain has run.
-        await new Promise((resolve) => setImmediate(resolve))
-        this.#remove(queued)
-        return granted
-      }
-      this.#remove(queued)
-      // A grant notified before the entry was registered (the enqueue's reply came later).
-      if (notice !== undefined) return grantOf(notice, queued)
-      return await this.#leave(key, owner, ttlMs)
+      const queued: Registration = { key, owner, ttlMs, sentAt, serverMs: row.server_ms, wake: wait.wake }
+      // The holder's lease ends by itself (no notification): look again then, or at the timeout.
+      const granted = await wait.queued(queued, () =>
+        Math.min(timeoutMs - (performance.now() - started), row.remaining_ms + EXPIRY_SLACK_MS),
+      )
+      return granted ?? (await this.#leave(key, owner, ttlMs))
     } catch (error) {
-      if (registration !== undefined) this.#remove(registration)
       throw parts.fail(OP, error)
     } finally {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', wake)
-      parts.pending.delete(wake)
+      wait.dispose()
       unsubscribeGrants()
       unsubscribeReleases()
     }
@@ -238,26 +161,10 @@ export class GrantWaits {
       : heldGrant(parts.toFence(row.fence), row.remaining_ms, ttlMs, sentAt)
   }
 
-  #add(registration: Registration): void {
-    this.#active.add(registration)
-    if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#refresh(), GRANT_REFRESH_MS)
-      this.#timer.unref()
-    }
-  }
-
-  #remove(registration: Registration): void {
-    this.#active.delete(registration)
-    if (this.#active.size === 0) {
-      clearInterval(this.#timer)
-      this.#timer = undefined
-    }
-  }
-
   /** Refreshes every queued entry of this instance in one statement; ends the waits whose entry is gone. */
-  #refresh(): void {
-    if (this.#refreshing || this.#active.size === 0) return
-    const registrations = [...this.#active]
+  protected override refresh(active: ReadonlySet<Registration>): void {
+    if (this.#refreshing || active.size === 0) return
+    const registrations = [...active]
     const keys = registrations.map((registration) => registration.key)
     const owners = registrations.map((registration) => registration.owner)
     const sentAt = performance.now()

@@ -1,4 +1,4 @@
-import type { LockGrant } from '@lockwork/core'
+import { type GrantWait, GrantWaitRegistry, type GrantWaitRequest, type LockGrant } from '@lockwork/core'
 import { EXPIRY_SLACK_MS } from './channel-wait.js'
 import { ENQUEUE, type GrantMessage, parseGrant, REFRESH, WITHDRAW } from './grant-scripts.js'
 import { asArray, toInt } from './reply-values.js'
@@ -24,7 +24,7 @@ const RESOLVE_MARGIN_MS = 1
 /** What the grant waits use of the Redis backend they belong to (grants arrive on the release channel). */
 export type GrantBackendParts = ScriptBackendParts
 
-/** One queued entry of this process, kept alive by {@link GrantWaits}. */
+/** One queued entry of this process, kept alive by {@link GrantWaits}' refresh. */
 interface Registration {
   /** lock, fence counter, queue, queue entries. */
   readonly keys: readonly string[]
@@ -54,98 +54,37 @@ interface Registration {
  * process every {@link GRANT_REFRESH_MS}, so an entry stays alive for
  * {@link GRANT_LIVENESS_MS} after the process stopped.
  */
-export class GrantWaits {
+export class GrantWaits extends GrantWaitRegistry<GrantMessage, Registration> {
   readonly #parts: GrantBackendParts
   readonly #enqueue: LoadedScript
-  readonly #refresh: LoadedScript
+  readonly #refreshScript: LoadedScript
   readonly #withdraw: LoadedScript
-  readonly #active = new Set<Registration>()
-  #timer: NodeJS.Timeout | undefined
-  /** Waits in progress, so that `close()` lets them leave their queues first. */
-  readonly #pending = new Set<Promise<unknown>>()
 
   constructor(parts: GrantBackendParts) {
+    super({ refreshMs: GRANT_REFRESH_MS, pending: parts.waiters, grantOf })
     this.#parts = parts
     this.#enqueue = parts.load(ENQUEUE)
-    this.#refresh = parts.load(REFRESH)
+    this.#refreshScript = parts.load(REFRESH)
     this.#withdraw = parts.load(WITHDRAW)
   }
 
-  /** See {@link LockBackend.waitForGrant}. */
-  wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
+  /** Listens on the key's release channel, queues (`ENQUEUE`) and waits; leaves (`WITHDRAW`) unless granted. */
+  protected override async waitInQueue(
+    request: GrantWaitRequest,
+    wait: GrantWait<GrantMessage, Registration>,
   ): Promise<LockGrant | undefined> {
-    // A grant settles the caller's promise straight from the message handler;
-    // the wait's own bookkeeping (leaving the channel, stopping its timers) follows.
-    return new Promise<LockGrant | undefined>((resolve, reject) => {
-      const waiting = this.#wait(key, owner, ttlMs, timeoutMs, signal, resolve)
-      this.#pending.add(waiting)
-      const forget = (): void => {
-        this.#pending.delete(waiting)
-      }
-      waiting.then(forget, forget)
-      waiting.then(resolve, reject)
-    })
-  }
-
-  /** Resolves once every wait in progress has left its queue (the backend's waiters were woken first). */
-  async settle(): Promise<void> {
-    await Promise.allSettled([...this.#pending])
-    clearInterval(this.#timer)
-    this.#timer = undefined
-  }
-
-  async #wait(
-    key: string,
-    owner: string,
-    ttlMs: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    deliver: (grant: LockGrant) => void,
-  ): Promise<LockGrant | undefined> {
+    const { key, owner, ttlMs, timeoutMs, signal } = request
     const parts = this.#parts
     const base = parts.base('waitForGrant', key)
     if (signal?.aborted) return undefined
     const started = performance.now()
     const keys = [`${base}lock:${key}`, `${base}fence:${key}`, `${base}queue:${key}`, `${base}queued:${key}`]
     const marker = `${base}waiting:${key}`
-    let grant: GrantMessage | undefined
-    /** The grant as the caller gets it, once this waiter's grant message arrived. */
-    let granted: LockGrant | undefined
-    let over = false
-    let end: () => void = () => {}
-    const ended = new Promise<void>((resolve) => {
-      end = () => {
-        over = true
-        resolve()
-      }
-    })
-    const wake = (): void => end()
-    const onMessage = (message: string): void => {
-      if (over) return
-      const parsed = parseGrant(message)
-      // A grant to another waiter: this one is still queued behind it.
-      if (parsed !== undefined && parsed.owner !== owner) return
-      // This waiter's grant; or `released` (no live entry was found: this one lapsed)
-      // or a reconnect (a message may have been missed): look again.
-      grant = parsed
-      if (parsed !== undefined && registration !== undefined) {
-        granted = grantOf(parsed, registration)
-        // No listener stays on the caller's signal once its wait resolved.
-        signal?.removeEventListener('abort', wake)
-        deliver(granted)
-      }
-      wake()
-    }
-    let registration: Registration | undefined
-    signal?.addEventListener('abort', wake, { once: true })
-    parts.waiters.add(wake)
+    // Besides grants: `released` (no live entry was found: this one lapsed)
+    // or a reconnect (a message may have been missed).
+    const onMessage = (message: string): void => wait.hear(parseGrant(message))
+    wait.watch()
     let unlisten: (() => void) | undefined
-    let timer: NodeJS.Timeout | undefined
     try {
       try {
         unlisten = await parts.subscriber.listen(`${base}released:${key}`, onMessage)
@@ -153,7 +92,7 @@ export class GrantWaits {
         throw parts.fail('waitForGrant', error)
       }
       // Aborted or closed before queueing: never queued.
-      if (over) return undefined
+      if (wait.over) return undefined
       const sentAt = performance.now()
       const reply = asArray(
         await parts.run('waitForGrant', this.#enqueue, [
@@ -168,61 +107,39 @@ export class GrantWaits {
       const state = toInt(reply[0])
       if (state === 0) return undefined
       if (state === 2) return heldGrant(reply[2], reply[3], sentAt)
-      registration = { keys, marker, owner, ttlMs, sentAt, serverMs: toInt(reply[1]), wake }
-      this.#add(registration)
-      if (!over) {
-        // The holder's lease ends by itself (no message): look again then, or at the timeout.
-        const left = Math.min(timeoutMs - (performance.now() - started), toInt(reply[2]) + EXPIRY_SLACK_MS)
-        timer = setTimeout(wake, Math.max(0, left))
+      const registration: Registration = {
+        keys,
+        marker,
+        owner,
+        ttlMs,
+        sentAt,
+        serverMs: toInt(reply[1]),
+        wake: wait.wake,
       }
-      await ended
-      if (granted !== undefined) {
-        // The caller already has its grant: tidy up after its promise chain has run.
-        await new Promise((resolve) => setImmediate(resolve))
-        this.#remove(registration)
-        return granted
-      }
-      this.#remove(registration)
-      // A grant that arrived before the entry was registered (the ENQUEUE reply came later).
-      if (grant !== undefined) return grantOf(grant, registration)
+      // The holder's lease ends by itself (no message): look again then, or at the timeout.
+      const granted = await wait.queued(registration, () =>
+        Math.min(timeoutMs - (performance.now() - started), toInt(reply[2]) + EXPIRY_SLACK_MS),
+      )
+      if (granted !== undefined) return granted
       const withdrawnAt = performance.now()
       const held = await parts.run('waitForGrant', this.#withdraw, [...keys, owner])
       if (held === null || held === undefined) return undefined
       const [fence, pttl] = asArray(held)
       return heldGrant(fence, pttl, withdrawnAt)
     } catch (error) {
-      if (registration !== undefined) this.#remove(registration)
       throw parts.fail('waitForGrant', error)
     } finally {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', wake)
-      parts.waiters.delete(wake)
+      wait.dispose()
       unlisten?.()
     }
   }
 
-  #add(registration: Registration): void {
-    this.#active.add(registration)
-    if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#tick(), GRANT_REFRESH_MS)
-      this.#timer.unref()
-    }
-  }
-
-  #remove(registration: Registration): void {
-    this.#active.delete(registration)
-    if (this.#active.size === 0) {
-      clearInterval(this.#timer)
-      this.#timer = undefined
-    }
-  }
-
   /** Refreshes every queued entry of this process (one script call each, sent together). */
-  #tick(): void {
-    for (const registration of this.#active) {
+  protected override refresh(active: ReadonlySet<Registration>): void {
+    for (const registration of active) {
       const sentAt = performance.now()
       this.#parts
-        .run('waitForGrant', this.#refresh, [
+        .run('waitForGrant', this.#refreshScript, [
           ...registration.keys,
           registration.marker,
           registration.owner,

@@ -41,6 +41,8 @@ export {
   toBackendError,
 } from './errors.js'
 export type { EveryJob, EveryJobFunction, EveryOptions, EveryTick } from './every.js'
+export type { GrantWait, GrantWaitRegistryOptions, GrantWaitRequest } from './grant-wait-support.js'
+export { GrantWaitRegistry } from './grant-wait-support.js'
 export type { KeyOption, NotInferred, PartialKeyOption } from './helper-support.js'
 export type { JobOutcome, JobRun, JobSchedule, JobSkipReason, JobSummary } from './job-history.js'
 export {
