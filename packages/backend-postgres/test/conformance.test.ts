@@ -13,7 +13,12 @@ if (await postgresAvailable()) {
       // on a shared server (with pg's 10 s default, one run held up to 83 of the
       // server's 100 connections and a concurrent PostgreSQL test file ran out; now 45).
       createBackend: () =>
-        createPostgresBackend({ connectionString: databaseUrl, table, durability, poolConfig: { max: 4, idleTimeoutMillis: 1_000 } }),
+        createPostgresBackend({
+          connectionString: databaseUrl,
+          table,
+          durability,
+          poolConfig: { max: 4, idleTimeoutMillis: 1_000 },
+        }),
       capabilities: { grantLivenessMs: GRANT_LIVENESS_MS },
       teardown: () => dropObjects(table),
       describe,
