@@ -22,6 +22,7 @@
  */
 import type { PermitAcquireResult, PermitHolder, PermitHolders } from '@lockwork/core'
 import type { Database } from './driver-types.js'
+import { returningRow } from './returning-row.js'
 
 /** The SQL of the semaphore tables for one name stem. */
 export interface SemaphoreSql {
@@ -174,11 +175,11 @@ export function prepareSemaphoreStatements(db: Database.Database, sql: Semaphore
       const now = Date.now()
       const expiresAt = now + ttlMs
       dropExpired.run({ key, now })
-      const mine = refresh.get({ key, owner, now, expiresAt }) as { fence: number } | undefined
+      const mine = returningRow(refresh.all({ key, owner, now, expiresAt })) as { fence: number } | undefined
       if (mine !== undefined) return { acquired: true, fence: mine.fence, ttlMs }
       const { in_use: used } = inUse.get({ key, now }) as { in_use: number }
       if (used + permits > limit) return { acquired: false, holders: peek(key, now) }
-      const { fence } = nextFence.get({ key, now }) as { fence: number }
+      const { fence } = returningRow(nextFence.all({ key, now })) as { fence: number }
       addHolder.run({ key, owner, permits, fence, expiresAt })
       return { acquired: true, fence, ttlMs }
     },

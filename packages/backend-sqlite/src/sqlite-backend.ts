@@ -14,6 +14,7 @@ import type {
 import { BackendError, backendClosedError, InvalidArgumentError, LockworkError, toMs } from '@lockwork/core'
 import { Database } from './driver-types.js'
 import { listSqlite, type SqliteListStatements, sqliteListStatements } from './list-statements.js'
+import { returningRow } from './returning-row.js'
 import { type SqliteSchema, sqliteSchema, TABLE_NAME_PATTERN } from './schema.js'
 import { prepareSemaphoreStatements, type SemaphoreStatements } from './semaphore-statements.js'
 import { jitter, notify, pollUntilFree } from './sqlite-wake.js'
@@ -256,7 +257,8 @@ export class SqliteBackend implements LockBackend {
   release(key: string, owner: string): Promise<boolean> {
     return this.#run('release', true, (s) => {
       const now = Date.now()
-      const waited = s.release.get(now, key, owner, now) as number | undefined
+      // `all()`, not `get()`: see returningRow.
+      const waited = returningRow(s.release.all(now, key, owner, now)) as number | undefined
       if (waited === undefined) return false
       // After the write: waiters woken here find the key free. The wake file
       // is written only when a waiter flagged this lease (see waitForRelease):
@@ -301,7 +303,7 @@ export class SqliteBackend implements LockBackend {
   /** {@inheritDoc @lockwork/core#LockBackend.deleteCached} */
   deleteCached(key: string): Promise<boolean> {
     return this.#run('deleteCached', true, (s) => {
-      const row = s.deleteCached.get({ key }) as { expires_at: number } | undefined
+      const row = returningRow(s.deleteCached.all({ key })) as { expires_at: number } | undefined
       return row !== undefined && row.expires_at > Date.now()
     })
   }
@@ -579,7 +581,7 @@ export class SqliteBackend implements LockBackend {
 
     const tryTake = (key: string, owner: string, ttlMs: number): number | undefined => {
       const now = Date.now()
-      return acquireStatement.get(key, owner, now + ttlMs, now, now) as number | undefined
+      return returningRow(acquireStatement.all(key, owner, now + ttlMs, now, now)) as number | undefined
     }
     // When the key is held, the failed upsert and the read of the holder run in
     // one write transaction, so the holder read is the one that kept us out.
