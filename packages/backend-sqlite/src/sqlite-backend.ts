@@ -257,7 +257,6 @@ export class SqliteBackend implements LockBackend {
   release(key: string, owner: string): Promise<boolean> {
     return this.#run('release', true, (s) => {
       const now = Date.now()
-      // `all()`, not `get()`: see returningRow.
       const waited = returningRow(s.release.all(now, key, owner, now)) as number | undefined
       if (waited === undefined) return false
       // After the write: waiters woken here find the key free. The wake file
