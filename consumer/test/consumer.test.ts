@@ -134,6 +134,9 @@ describe.skipIf(!available)('the packed packages in an app outside the workspace
           dependencies,
           devDependencies: {
             '@types/node': workspaceRange('.', '@types/node'),
+            // ioredis 6.1's declarations import redis-errors without its types; with skipLibCheck off an
+            // app needs them, as the Redis README says.
+            '@types/redis-errors': '^1.2.1',
             typescript: workspaceRange('.', 'typescript'),
             typescript7: 'npm:typescript@^7',
             vitest: workspaceRange('conformance', 'vitest'),

@@ -12,7 +12,7 @@ import {
 } from '../pairs.js'
 import { Samples } from '../stats.js'
 import { lockworkVariant } from '../suites/common.js'
-import { subscribeCounter } from '../suites/telemetry-subscriber.js'
+import { subscribeCounter, type TelemetrySubscriber } from '../suites/telemetry-subscriber.js'
 import type { OwnProcessBackend, OwnProcessTelemetry } from './protocol.js'
 
 /** The id of the plain lockwork row that runs in a process of its own. */
@@ -32,6 +32,31 @@ export const OWN_PROCESS_ROW_IDS: Readonly<Record<OwnProcessTelemetry, string>> 
 /** Events an uncontended acquire + release publishes on the OpenTelemetry integration's channels: acquired, released. */
 const EVENTS_PER_PAIR = 2
 
+/**
+ * How long the unsubscribed row runs unmeasured pairs after its listener
+ * leaves, in ms. The last unsubscribe changes the channels' shape, so V8
+ * deoptimises the core's publishing functions and compiles them again: a
+ * one-time cost (about 65 million instructions on a memory pair, counted with
+ * callgrind) that would otherwise land in the first measured slice. The row
+ * measures what telemetry costs for good once nobody listens; the one-time
+ * recompilation is stated in the README instead.
+ */
+export const SETTLE_AFTER_UNSUBSCRIBING_MS = 300
+
+/** Runs {@link SETTLE_AFTER_UNSUBSCRIBING_MS} of unmeasured pairs, which must publish nothing. */
+async function settleAfterUnsubscribing(
+  plain: PairVariant,
+  keys: SliceKeys,
+  request: SliceRequest,
+  subscriber: TelemetrySubscriber | undefined,
+): Promise<void> {
+  const before = subscriber?.events ?? 0
+  await runSliceHere(plain, keys, { ...request, ms: SETTLE_AFTER_UNSUBSCRIBING_MS, record: false })
+  const events = (subscriber?.events ?? 0) - before
+  if (events !== 0)
+    throw new Error(`${plain.id}: ${events} telemetry events after unsubscribing (expected none)`)
+}
+
 /** The one pair variant a child process runs: plain lockwork, observed, or observed and then no longer. */
 export interface ChildPairVariant {
   slice(request: SliceRequest): Promise<SliceOutcome>
@@ -50,7 +75,9 @@ export interface ChildPairVariant {
  * - `'unsubscribed'`: the same listener, attached while the process warms up
  *   (its unmeasured slices publish every event, so V8 compiles the core's
  *   hot functions with telemetry on), and detached before the first measured
- *   slice, which must then publish nothing. Compared with `'none'`, this is
+ *   slice, which must then publish nothing. After detaching it runs
+ *   unmeasured pairs for {@link SETTLE_AFTER_UNSUBSCRIBING_MS}, so V8's
+ *   one-time recompilation is not counted as a lasting cost. Compared with `'none'`, this is
  *   telemetry turned off in a process that had it on: the state in which the
  *   core would still pay for telemetry if anything of it outlived the last
  *   subscriber (a channel left active, code compiled for publishing).
@@ -77,6 +104,7 @@ export function openChildPairVariant(
       if (telemetry === 'unsubscribed' && request.record && listening) {
         subscriber?.unsubscribe()
         listening = false
+        await settleAfterUnsubscribing(plain, keys, request, subscriber)
       }
       const before = subscriber?.events ?? 0
       // The very pair function of the plain row: the check that telemetry was (or was not) published is per slice.
