@@ -108,6 +108,7 @@ interface Connection {
 interface Statements {
   readonly acquire: (key: string, owner: string, ttlMs: number) => AcquireResult
   readonly extend: Database.Statement
+  readonly releaseUnwaited: Database.Statement
   readonly release: Database.Statement
   readonly flagWaiter: Database.Statement
   readonly peek: Database.Statement
@@ -257,7 +258,12 @@ export class SqliteBackend implements LockBackend {
   release(key: string, owner: string): Promise<boolean> {
     return this.#run('release', true, (s) => {
       const now = Date.now()
-      const waited = returningRow(s.release.all(now, key, owner, now)) as number | undefined
+      // The common case in one statement without RETURNING; a lease a waiter
+      // flagged (or one not held) takes the second, which reads the flag.
+      const waited =
+        s.releaseUnwaited.run(now, key, owner, now).changes === 1
+          ? 0
+          : (returningRow(s.release.all(now, key, owner, now)) as number | undefined)
       if (waited === undefined) return false
       // After the write: waiters woken here find the key free. The wake file
       // is written only when a waiter flagged this lease (see waitForRelease):
@@ -616,6 +622,7 @@ export class SqliteBackend implements LockBackend {
           : { acquired: true, fence, ttlMs }
       },
       extend: prepare(schema.extend),
+      releaseUnwaited: prepare(schema.releaseUnwaited),
       release: prepare(schema.release).pluck(),
       flagWaiter: prepare(schema.flagWaiter),
       peek: prepare(schema.peek),
