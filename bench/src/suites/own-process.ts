@@ -27,8 +27,8 @@ const ROWS: readonly { readonly telemetry: OwnProcessTelemetry; readonly label: 
  * lockwork; lockwork with a listener on the OpenTelemetry integration's
  * channels attached for each child's whole life; and lockwork whose children
  * had that listener while they warmed up and dropped it before the first
- * measured slice (then ran unmeasured pairs while V8 recompiled). The rows differ in the subscriber only, so the observed
- * row over the plain one is what subscribing costs, and the unsubscribed row
+ * measured slice (then ran unmeasured pairs while V8 recompiled). The rows
+ * differ in the subscriber only, so the observed row over the plain one is what subscribing costs, and the unsubscribed row
  * over the plain one is what telemetry still costs once nobody listens: in
  * those children V8 compiled the core's hot functions while the channels had
  * a subscriber, and Node turned the channels back into inactive ones, so any
