@@ -37,8 +37,9 @@ export class MemoryBackend implements LockBackend {
     this.#open()
     const fence = this.#store.acquire(key, owner, ttlMs)
     if (fence > 0) return { acquired: true, fence, ttlMs }
-    const holder = this.#store.peek(key)
-    // Refused means held by someone else, and the holder cannot vanish between the two synchronous calls.
+    // Refused means held by someone else; that lease stays in the map until the next call for the key,
+    // even when it expires between the refusal's clock reading and this one.
+    const holder = this.#store.refusedBy(key)
     if (holder === null) throw new Error(`memory: ${key} was refused but has no holder`)
     return { acquired: false, holder }
   }

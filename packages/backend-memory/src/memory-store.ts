@@ -78,6 +78,22 @@ export class MemoryStore {
     }
   }
 
+  /**
+   * @internal The lease that refused an {@link MemoryStore.acquire} just made for `key`,
+   * with its remaining ms (at least 1). Unlike {@link MemoryStore.peek} it
+   * does not drop a lease that expired since: the refusal and this call are
+   * two clock readings, and a lease can expire between them.
+   */
+  refusedBy(key: string): { owner: string; fence: number; remainingMs: number } | null {
+    const current = this.#leases.get(key)
+    if (!current) return null
+    return {
+      owner: current.owner,
+      fence: current.fence,
+      remainingMs: Math.max(1, Math.ceil(current.expiresAt - performance.now())),
+    }
+  }
+
   /** Registers `wake` to be called when `key` is released; returns the unsubscribe function. */
   onRelease(key: string, wake: () => void): () => void {
     let set = this.#waiters.get(key)
