@@ -598,9 +598,10 @@ export class SqliteBackend implements LockBackend {
       if (row === undefined || row.owner === null) {
         throw new Error(`acquire found no holder for a key it could not take`)
       }
+      // The lease was live at the upsert's clock reading; this one can be a millisecond later.
       return {
         acquired: false,
-        holder: { owner: row.owner, fence: row.fence, remainingMs: row.expires_at - now },
+        holder: { owner: row.owner, fence: row.fence, remainingMs: Math.max(1, row.expires_at - now) },
       }
     })
     const semaphore = prepareSemaphoreStatements(db, schema.semaphore)

@@ -113,6 +113,30 @@ describe('sqlite: leases and fences', () => {
     for (const key of keys) expect(await b.release(key, `${key} owner '"`)).toBe(true)
   })
 
+  it('a refusal reports at least 1 ms left, also when the lease expires between the clock readings of one acquire', async () => {
+    const b = backend({ path: file() })
+    // The lease of `a` ends at 1,050. During the acquire of `b` the clock reads 1,049 for the
+    // first `turn` readings and 1,050 after: whichever reading the refusal and the holder's
+    // remaining time come from, the attempt either takes the key or reports a live holder.
+    const clock = vi.spyOn(Date, 'now')
+    try {
+      for (let turn = 0; turn < 8; turn++) {
+        const key = `edge-${turn}`
+        clock.mockImplementation(() => 1_000)
+        expect((await b.acquire(key, 'a', 50)).acquired).toBe(true)
+        let readings = 0
+        clock.mockImplementation(() => (readings++ < turn ? 1_049 : 1_050))
+        const result = await b.acquire(key, 'b', 50)
+        if (!result.acquired) {
+          expect(result.holder.owner).toBe('a')
+          expect(result.holder.remainingMs).toBeGreaterThanOrEqual(1)
+        }
+      }
+    } finally {
+      clock.mockRestore()
+    }
+  })
+
   it('keeps the fence across release and expiry (the row is kept, marked free)', async () => {
     const path = file()
     const b = backend({ path })
