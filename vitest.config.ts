@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { LongestFirstSequencer } from './vitest.sequencer.js'
 
 /**
  * One vitest run for the whole monorepo: each package is a project, so
@@ -17,6 +18,9 @@ import { defineConfig } from 'vitest/config'
  *    2,000-waiter crowd, event-loop delay, the etcd cluster's failover bound,
  *    the demo's cluster, npm installs of the packed packages), one at a time,
  *    so they never compete with each other for the CPU.
+ *
+ * Within the first two groups the longest files start first
+ * (vitest.sequencer.ts), so no long file runs on alone at a group's end.
  */
 const source = { conditions: ['@lockwork/source'] }
 
@@ -84,6 +88,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default'],
+    // The longest files of a group start first, so none runs on alone at the group's end.
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       project('core', ['packages/lock-core/test/**/*.test.ts']),
       project('memory', ['packages/backend-memory/test/**/*.test.ts']),
