@@ -70,12 +70,7 @@ export class MemoryStore {
   peek(key: string): { owner: string; fence: number; remainingMs: number } | null {
     const now = performance.now()
     const current = this.#live(key, now)
-    if (!current) return null
-    return {
-      owner: current.owner,
-      fence: current.fence,
-      remainingMs: Math.max(1, Math.ceil(current.expiresAt - now)),
-    }
+    return current ? describeLease(current, now) : null
   }
 
   /**
@@ -86,12 +81,7 @@ export class MemoryStore {
    */
   refusedBy(key: string): { owner: string; fence: number; remainingMs: number } | null {
     const current = this.#leases.get(key)
-    if (!current) return null
-    return {
-      owner: current.owner,
-      fence: current.fence,
-      remainingMs: Math.max(1, Math.ceil(current.expiresAt - performance.now())),
-    }
+    return current ? describeLease(current, performance.now()) : null
   }
 
   /** Registers `wake` to be called when `key` is released; returns the unsubscribe function. */
@@ -172,5 +162,14 @@ export class MemoryStore {
     const waiting = this.#waiters.get(key)
     if (!waiting) return
     for (const wake of [...waiting]) wake()
+  }
+}
+
+/** A lease as `peek` and a refusal report it: owner, fence and its remaining ms at `now`, at least 1. */
+function describeLease(lease: Lease, now: number): { owner: string; fence: number; remainingMs: number } {
+  return {
+    owner: lease.owner,
+    fence: lease.fence,
+    remainingMs: Math.max(1, Math.ceil(lease.expiresAt - now)),
   }
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createMemoryBackend, MemoryStore } from '../src/index.js'
+import { createMemoryBackend } from '../src/index.js'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -7,8 +7,7 @@ afterEach(() => {
 
 describe('memory: a refused acquire', () => {
   it('reports the holder that refused it, even when that lease expires before the holder is read', async () => {
-    const store = new MemoryStore()
-    const backend = createMemoryBackend({ store })
+    const backend = createMemoryBackend()
     let clock = 1_000
     vi.spyOn(performance, 'now').mockImplementation(() => clock)
     await expect(backend.acquire('k', 'a', 50)).resolves.toMatchObject({ acquired: true })
