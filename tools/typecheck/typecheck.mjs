@@ -23,11 +23,12 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc')
 
-/** The workspace's folders, from the globs of pnpm-workspace.yaml (each `dir/*` or `dir`). */
+/** The workspace's folders, from the `packages:` globs of pnpm-workspace.yaml (each `dir/*` or `dir`). */
 function workspaceFolders() {
-  const globs = [
-    ...readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8').matchAll(/^\s+-\s+(\S+)\s*$/gm),
-  ].map((match) => match[1])
+  const yaml = readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8')
+  // The list under `packages:`, up to the next top-level key (other keys hold lists of package names).
+  const block = /^packages:\n((?:[ \t]+.*\n|[ \t]*#.*\n|\n)*)/m.exec(yaml)?.[1] ?? ''
+  const globs = [...block.matchAll(/^\s+-\s+(\S+)\s*$/gm)].map((match) => match[1])
   const folders = []
   for (const glob of globs) {
     if (glob.endsWith('/*')) {

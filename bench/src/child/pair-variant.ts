@@ -64,8 +64,8 @@ export interface ChildPairVariant {
  *   slice, which must then publish nothing. After detaching it runs
  *   unmeasured pairs for {@link SETTLE_AFTER_UNSUBSCRIBING_MS}, so V8's
  *   one-time recompilation is not counted as a lasting cost. Compared with
- *   `'none'`, this is telemetry turned off in a process that had it on: the state in which the
- *   core would still pay for telemetry if anything of it outlived the last
+ *   `'none'`, this is telemetry turned off in a process that had it on: the
+ *   state in which the core would still pay for telemetry if anything of it outlived the last
  *   subscriber (a channel left active, code compiled for publishing).
  */
 export function openChildPairVariant(

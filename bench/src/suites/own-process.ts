@@ -28,8 +28,9 @@ const ROWS: readonly { readonly telemetry: OwnProcessTelemetry; readonly label: 
  * channels attached for each child's whole life; and lockwork whose children
  * had that listener while they warmed up and dropped it before the first
  * measured slice (then ran unmeasured pairs while V8 recompiled). The rows
- * differ in the subscriber only, so the observed row over the plain one is what subscribing costs, and the unsubscribed row
- * over the plain one is what telemetry still costs once nobody listens: in
+ * differ in the subscriber only, so the observed row over the plain one is
+ * what subscribing costs, and the unsubscribed row over the plain one is
+ * what telemetry still costs once nobody listens: in
  * those children V8 compiled the core's hot functions while the channels had
  * a subscriber, and Node turned the channels back into inactive ones, so any
  * cost that outlives the last subscriber (or comes from the core's
